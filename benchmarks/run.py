@@ -1,0 +1,622 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Run the ovlcore benchmark comparison side by side in one run (see benchmarks/README.md).
+
+Builds the workloads W1-W4 (cached under --data, default build/bench-data), then for every
+cell (workload x question) times, on the same layer stacks:
+  floor-probe, floor-merge   benchmarks/floor.c (syscall floors of a userspace reader)
+  kernel hot/warm/cold       a real overlay mount, walked by benchmarks/walk.c inside
+                             `unshare -m --propagation private` (warm = fresh mount, layers in
+                             the page cache; hot = same mount again; cold = after drop_caches)
+  fuse-overlayfs hot/warm    the Debian fuse-overlayfs on the same stack
+  ovlcore-memory             ovlcore_bench_stack (Google Benchmark) with the stack copied to memory
+  ovlcore-posix              the same on the POSIX backend; plus `ovl-tree -o OPTS` dump rows
+  ovl-fuse hot/warm          examples' ovl-fuse mount walked like the kernel's
+Every implementation's walk is checked against the generator's expected counts and byte sums;
+a mismatch prints "WRONG" (or "unsupported" where the implementation cannot express the stack).
+Prints medians in microseconds per unit (entry, lookup) and ratios, writes JSON to
+benchmarks/results/<date>.json. Needs root, overlayfs, /dev/fuse for the FUSE columns.
+"""
+import argparse
+import datetime
+import glob
+import json
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RSS_DIR = "/tmp"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import make_workload as mw  # noqa: E402
+
+COLUMNS = ["floor-probe", "floor-merge", "kernel hot", "kernel warm", "kernel cold",
+           "fuse-overlayfs hot", "fuse-overlayfs warm", "ovlcore-memory", "ovlcore-posix",
+           "ovl-fuse hot", "ovl-fuse warm"]
+RATIO_COLUMNS = ["kernel hot", "kernel warm", "fuse-overlayfs hot", "fuse-overlayfs warm",
+                 "ovlcore-memory", "ovlcore-posix", "ovl-fuse hot", "ovl-fuse warm"]
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def build_tool(name, out):
+    src = os.path.join(HERE, name + ".c")
+    exe = os.path.join(out, name)
+    if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
+        os.makedirs(out, exist_ok=True)
+        subprocess.run([os.environ.get("CC", "cc"), "-O3", "-Wall", "-o", exe, src], check=True)
+    return exe
+
+
+def run_lines(cmd, cwd=None, env=None, timeout=None):
+    """Run cmd; return (json lines on stdout, peak RSS of the child in KiB, stderr)."""
+    p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    out, err = p.communicate(timeout=timeout)
+    lines = []
+    for ln in out.splitlines():
+        ln = ln.strip()
+        if ln.startswith("{"):
+            try:
+                lines.append(json.loads(ln))
+            except ValueError:
+                pass
+    if p.returncode != 0:
+        log(f"  ! {shlex.join(cmd)[:200]} exited {p.returncode}: {err.strip()[:300]}")
+    return lines, p.returncode, err
+
+
+def rss_of_child(cmd, cwd=None, env=None):
+    """Like run_lines, plus the child's peak RSS (KiB) from /usr/bin/time (ru_maxrss of a child
+    forked from this python process would include python's own RSS)."""
+    tf = os.path.join(RSS_DIR, f"rss.{os.getpid()}")
+    full = (["/usr/bin/time", "-f", "%M", "-o", tf] if os.path.exists("/usr/bin/time") else []) + cmd
+    lines, rc, err = run_lines(full, cwd=cwd, env=env)
+    rss = None
+    try:
+        with open(tf) as f:
+            rss = int(f.read().split()[-1])
+        os.unlink(tf)
+    except (OSError, ValueError, IndexError):
+        pass
+    return lines, rss, rc
+
+
+def median(xs):
+    return statistics.median(xs) if xs else None
+
+
+def check(run, cell):
+    """Compare a walker/floor run with the generator's expectations; return a reason or None."""
+    exp = cell["expect"]
+    bad = []
+    for k, v in exp.items():
+        if run.get(k) != v:
+            bad.append(f"{k} {run.get(k)} (expected {v})")
+    if run.get("errors"):
+        bad.append(f"{run['errors']} errors")
+    return "; ".join(bad) or None
+
+
+class Runner:
+    def __init__(self, args):
+        self.a = args
+        self.bin = os.path.join(args.data, "bin")
+        self.walk = build_tool("walk", self.bin)
+        self.floor = build_tool("floor", self.bin)
+        self.mnt = os.path.join(args.data, "mnt")
+        os.makedirs(os.path.join(args.data, "logs"), exist_ok=True)
+        os.makedirs(self.mnt, exist_ok=True)
+        self.notes = []
+        self.verdicts = {}  # (implementation, workload) -> why it cannot express the stack
+        self.fuse_overlayfs = shutil.which("fuse-overlayfs") if os.path.exists("/dev/fuse") else None
+        self.ovl_tree = args.ovl_tree or self._find("examples/ovl-tree", "bin/ovl-tree")
+        self.ovl_fuse = args.ovl_fuse or self._find("examples/ovl-fuse", "bin/ovl-fuse")
+        self.bench = args.bench or self._find("benchmarks/ovlcore_bench_stack", "bin/ovlcore_bench_stack",
+                                             "ovlcore_bench_stack")
+        if not os.path.exists("/dev/fuse"):
+            self.ovl_fuse = None
+        self.can_drop = args.cold and self._can_drop_caches()
+        for what, path in (("fuse-overlayfs", self.fuse_overlayfs), ("ovl-tree", self.ovl_tree),
+                           ("ovl-fuse", self.ovl_fuse), ("ovlcore_bench_stack", self.bench)):
+            log(f"{what}: {path or 'not found (n/a)'}")
+        log(f"kernel cold: {'yes' if self.can_drop else 'no (n/a)'}")
+
+    def _find(self, *rels):
+        cands = []
+        for base in [os.path.join(REPO, "build")] + glob.glob(os.path.join(REPO, "build", "*")) + \
+                glob.glob("/work/build/*"):
+            for rel in rels:
+                p = os.path.join(base, rel)
+                if os.path.isfile(p) and os.access(p, os.X_OK):
+                    cands.append(p)
+        return max(cands, key=os.path.getmtime) if cands else None
+
+    def _can_drop_caches(self):
+        try:
+            with open("/proc/sys/vm/drop_caches", "w") as f:
+                f.write("1")
+            return True
+        except OSError:
+            return False
+
+    def drop_caches(self):
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3")
+
+    # -- implementations ---------------------------------------------------------------------
+
+    def floors(self, cell, res):
+        wl = cell["wl"]
+        common = ["--lowers", ":".join(wl["lowers"])]
+        if wl["data_layers"]:
+            common += ["--data", ":".join(wl["data_layers"])]
+        k = str(cell["reps"] + 1)  # run 0 warms the page cache and is dropped
+        modes = cell["floor_modes"]
+        for mode in modes:
+            if mode == "lookup":
+                cmd = [self.floor, "lookup", "-k", k, "--paths", "lookups.txt"] + common
+            else:
+                cmd = [self.floor, mode, "-k", k] + cell["walk_args"] + common
+            lines, rss, rc = rss_of_child(cmd, cwd=wl["dir"])
+            col = "floor-probe" if mode in ("probe", "lookup") else "floor-merge"
+            self.record(res, col, cell, lines[1:], rss=rss)
+
+    def kernel_script(self, wl, walk_args, k):
+        opts = wl["options"]
+        return (f"cd {shlex.quote(wl['dir'])} && mount -t overlay overlay -o {shlex.quote(opts)} "
+                f"{shlex.quote(self.mnt)} || exit 3; "
+                f"{shlex.join([self.walk, '-k', str(k)] + walk_args + [self.mnt])}; rc=$?; "
+                f"umount {shlex.quote(self.mnt)}; exit $rc")
+
+    def kernel(self, cell, res):
+        warm, hot = [], []
+        for _ in range(cell["reps"]):
+            lines, rc, err = run_lines(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                                        self.kernel_script(cell["wl"], cell["walk_args"], 2)])
+            if rc != 0 or len(lines) < 2:
+                res["kernel warm"] = {"error": err.strip()[:200]}
+                return
+            warm.append(lines[0])
+            hot.append(lines[1])
+        self.record(res, "kernel warm", cell, warm)
+        self.record(res, "kernel hot", cell, hot)
+
+    def kernel_cold(self, cell, res):
+        if not self.can_drop:
+            return
+        runs = []
+        for _ in range(self.a.cold_reps):
+            self.drop_caches()
+            lines, rc, err = run_lines(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                                        self.kernel_script(cell["wl"], cell["walk_args"], 1)])
+            if rc != 0 or not lines:
+                res["kernel cold"] = {"error": err.strip()[:200]}
+                return
+            runs.append(lines[0])
+        self.record(res, "kernel cold", cell, runs)
+
+    def fuse(self, cell, res, name, argv):
+        """Mount a FUSE implementation (argv with {options} {mnt}) in a private namespace,
+        walk twice per mount (warm, hot), read the daemon's VmHWM."""
+        wl = cell["wl"]
+        if self.verdicts.get((name, wl["name"])):  # checked live on an earlier cell
+            res[name + " warm"] = res[name + " hot"] = {
+                "unsupported": self.verdicts[(name, wl["name"])]}
+            return
+        cmd = " ".join(shlex.quote(x.format(options=wl["options"], mnt=self.mnt)) for x in argv)
+        m = shlex.quote(self.mnt)
+        warm, hot, rss = [], [], []
+        for r in range(cell["reps"]):
+            logf = shlex.quote(os.path.join(self.a.data, "logs", name + ".log"))
+            script = (f"cd {shlex.quote(wl['dir'])} || exit 3; echo '== {cell['cell']}' >> {logf}; "
+                      f"{cmd} 2>>{logf} & P=$!; "
+                      f"i=0; while ! mountpoint -q {m}; do i=$((i+1)); "
+                      f"[ $i -gt 200 ] && {{ kill $P; exit 4; }}; sleep 0.05; done; "
+                      f"t0=$(cut -d' ' -f14,15 /proc/$P/stat); "
+                      f"{shlex.join([self.walk, '-k', '1'] + cell['walk_args'] + [self.mnt])} || rc=1; "
+                      f"t1=$(cut -d' ' -f14,15 /proc/$P/stat); "
+                      f"{shlex.join([self.walk, '-k', '1'] + cell['walk_args'] + [self.mnt])} || rc=1; "
+                      f"t2=$(cut -d' ' -f14,15 /proc/$P/stat); rc=${{rc:-0}}; "
+                      f"echo \"{{\\\"ticks\\\": \\\"$t0 $t1 $t2\\\"}}\"; "
+                      f"echo \"{{\\\"rss_kb\\\": $(awk '/VmHWM/{{print $2}}' /proc/$P/status)}}\"; "
+                      + (f"echo \"{{\\\"nonzero_bytes\\\": $(tr -d '\\000' < {m}/{cell['probe_file']} | wc -c)}}\"; "
+                         if cell.get("probe_file") and r == 0 else "") +
+                      f"fusermount3 -u {m}; wait $P; d=$?; "
+                      f"[ $d -ne 0 ] && echo \"daemon exit status $d\" >> {logf}; exit $rc")
+            lines, rc, err = run_lines(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                                        script], timeout=1800)
+            runs = [x for x in lines if "run" in x]
+            rss += [x["rss_kb"] for x in lines if "rss_kb" in x]
+            ticks = [x["ticks"] for x in lines if "ticks" in x]
+            try:
+                t = [int(v) for v in ticks[0].split()]
+                d = [(t[2] + t[3]) - (t[0] + t[1]), (t[4] + t[5]) - (t[2] + t[3])]
+                for run, dt in zip(runs, d):  # the daemon's CPU time joins the walker's
+                    if run.get("units"):
+                        run["cpu_ns_per"] = run.get("cpu_ns_per", 0) + dt * 1e9 / CLK_TCK / run["units"]
+            except (IndexError, ValueError):
+                for run in runs:
+                    run.pop("cpu_ns_per", None)
+            if rc != 0 or len(runs) < 2:
+                res[name + " warm"] = {"error": f"exit {rc} {err.strip()[:200]}"}
+                return
+            if r == 0:
+                bad = check(runs[0], cell)
+                nz = [x["nonzero_bytes"] for x in lines if "nonzero_bytes" in x]
+                if nz and nz[0] == 0:
+                    bad = (bad + "; " if bad else "") + \
+                        f"metacopy file {cell['probe_file']} reads as zeros only"
+                if bad and cell.get("may_be_unsupported"):
+                    why = cell["may_be_unsupported"] + " — observed: " + bad
+                    self.verdicts[(name, wl["name"])] = why
+                    res[name + " warm"] = res[name + " hot"] = {"unsupported": why}
+                    return
+            warm.append(runs[0])
+            hot.append(runs[1])
+        self.record(res, name + " warm", cell, warm, rss=max(rss) if rss else None)
+        self.record(res, name + " hot", cell, hot, rss=max(rss) if rss else None)
+
+    def ovlcore_bench(self, cell, res):
+        """ovlcore-memory / ovlcore-posix from ovlcore_bench_stack (Google Benchmark)."""
+        if not self.bench or not cell.get("bench"):
+            return
+        env = dict(os.environ, OVLCORE_BENCH_STACK=cell["wl"]["dir"])
+        for backend, col in (("memory", "ovlcore-memory"), ("posix", "ovlcore-posix")):
+            filt = f"^stack_{cell['bench']}/{backend}(/real_time)?$"
+            cmd = [self.bench, f"--benchmark_filter={filt}", "--benchmark_format=json",
+                   f"--benchmark_repetitions={cell['reps']}", "--benchmark_min_time=0.2"]
+            tf = os.path.join(RSS_DIR, f"rss.{os.getpid()}")
+            try:
+                p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", tf] + cmd, env=env,
+                                   capture_output=True, text=True, timeout=self.a.timeout)
+            except subprocess.TimeoutExpired:
+                res[col] = {"error": f"timeout after {self.a.timeout} s"}
+                continue
+            out, err = p.stdout, p.stderr
+            try:
+                with open(tf) as f:
+                    rss = int(f.read().split()[-1])
+            except (OSError, ValueError, IndexError):
+                rss = None
+            try:
+                doc = json.loads(out)
+            except ValueError:
+                res[col] = {"error": err.strip()[:200] or "no JSON"}
+                continue
+            runs = []
+            for b in doc.get("benchmarks", []):
+                if b.get("run_type") != "iteration" or "units" not in b:
+                    continue
+                r = {"ns_per": 1e9 / b["units"] if b["units"] else None}
+                scale = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}.get(b.get("time_unit", "ns"), 1)
+                if b.get("units_per_iter"):
+                    r["cpu_ns_per"] = b["cpu_time"] * scale / b["units_per_iter"]
+                for k in ("entries", "files", "hits", "sum_all", "sum_first", "bytes", "lookups",
+                          "errors"):
+                    r[k] = int(b.get(k, 0))
+                runs.append(r)
+            if not runs:
+                res[col] = {"error": (err.strip() or "benchmark not registered")[:200]}
+                continue
+            self.record(res, col, cell, runs, rss=rss, check_counts=True)
+
+    def record(self, res, col, cell, runs, rss=None, check_counts=True):
+        if not runs:
+            res[col] = {"error": "no runs"}
+            return
+        bad = check(runs[0], cell) if check_counts else None
+        vals = [r["ns_per"] / 1000.0 for r in runs if r.get("ns_per") is not None]
+        cpu = [r["cpu_ns_per"] / 1000.0 for r in runs if r.get("cpu_ns_per") is not None]
+        res[col] = {"median_us": median(vals), "runs_us": vals}
+        if cpu:
+            res[col]["cpu_median_us"] = median(cpu)
+            res[col]["cpu_runs_us"] = cpu
+        if rss:
+            res[col]["peak_rss_kb"] = rss
+        if bad:
+            res[col]["wrong"] = bad
+
+    # -- dump rows (ovl-tree) ----------------------------------------------------------------
+
+    def dump(self, cell, res):
+        if not self.ovl_tree:
+            return
+        wl = cell["wl"]
+        vals, rss, cpu = [], 0, []
+        for _ in range(cell["reps"]):
+            tf = os.path.join(RSS_DIR, f"rss.{os.getpid()}")
+            t0 = time.perf_counter_ns()
+            p = subprocess.run(["/usr/bin/time", "-f", "%U %S %M", "-o", tf, self.ovl_tree, "-o",
+                                wl["options"], "--format", "jsonl"], cwd=wl["dir"],
+                               capture_output=True)
+            t = time.perf_counter_ns() - t0
+            n = p.stdout.count(b"\n")
+            try:
+                with open(tf) as f:
+                    u, sy, m = f.read().split()[-3:]
+                rss = max(rss, int(m))
+                cpu.append((float(u) + float(sy)) * 1e6 / max(1, wl["entries"]))
+            except (OSError, ValueError, IndexError):
+                pass
+            vals.append(t / 1000.0 / max(1, wl["entries"]))
+        res["ovlcore-posix"] = {"median_us": median(vals), "runs_us": vals, "peak_rss_kb": rss,
+                                "records": n, "cpu_median_us": median(cpu), "cpu_runs_us": cpu}
+        if n != wl["entries"] + 1:
+            res["ovlcore-posix"]["wrong"] = f"{n} records (expected {wl['entries'] + 1})"
+        # the same dump code over the kernel mount
+        warm = []
+        for _ in range(cell["reps"]):
+            script = (f"cd {shlex.quote(wl['dir'])} && mount -t overlay overlay -o "
+                      f"{shlex.quote(wl['options'])} {shlex.quote(self.mnt)} || exit 3; "
+                      f"s=$(date +%s%N); {shlex.quote(self.ovl_tree)} --walk {shlex.quote(self.mnt)} "
+                      f"--format jsonl | wc -l; e=$(date +%s%N); echo $((e-s)); "
+                      f"umount {shlex.quote(self.mnt)}")
+            p = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                               capture_output=True, text=True)
+            parts = p.stdout.split()
+            if len(parts) >= 2:
+                warm.append(int(parts[1]) / 1000.0 / max(1, wl["entries"]))
+        if warm:
+            res["kernel warm"] = {"median_us": median(warm), "runs_us": warm,
+                                  "note": "ovl-tree --walk on a fresh kernel mount"}
+
+    # -- cells -------------------------------------------------------------------------------
+
+    def cells(self):
+        a = self.a
+        R, Rbig = a.reps, max(3, min(a.reps, 3))
+        out = []
+
+        def wl(which, arg=None):
+            return mw.build(a.data, which, arg)
+
+        for L in a.w1:
+            w = wl("w1", L)
+            r = Rbig if L >= 128 else R
+            out.append(dict(cell=f"W1 walk L={L}", wl=w, unit="entry", reps=r, walk_args=[],
+                            floor_modes=["probe", "merge"], bench="walk",
+                            expect={"entries": w["entries"], "files": w["files"]}))
+            out.append(dict(cell=f"W1 lookup L={L}", wl=w, unit="lookup", reps=r,
+                            walk_args=["--lookup", "lookups.txt"], floor_modes=["lookup"],
+                            bench="lookup",
+                            expect={"lookups": w["lookups"], "hits": w["lookup_hits"]}))
+        if a.w2:
+            w = wl("w2")
+            out.append(dict(cell="W2 walk+read", wl=w, unit="entry", reps=Rbig,
+                            walk_args=["--read", "all"], floor_modes=["probe", "merge"],
+                            bench="read",
+                            expect={"entries": w["entries"], "files": w["files"],
+                                    "bytes": w["bytes"], "sum_all": w["sum_all"]}))
+        unsup = ("fuse-overlayfs merges the data-only layer as an ordinary lower and reads "
+                 "metacopy files as their sparse zeros")
+        for N in a.w3:
+            w = wl("w3", N)
+            r = Rbig if N >= 100000 else R
+            base = dict(wl=w, unit="entry", reps=r, floor_modes=["probe", "merge"],
+                        may_be_unsupported=unsup, probe_file="d0000/f00")
+            out.append(dict(base, cell=f"W3 walk+stat N={N}", walk_args=[], bench="walk",
+                            expect={"entries": w["entries"], "files": w["files"]}))
+            out.append(dict(base, cell=f"W3 read first byte N={N}", walk_args=["--read", "first"],
+                            bench="first", cold=N < 100000,
+                            expect={"entries": w["entries"], "files": w["files"],
+                                    "sum_first": w["sum_first"]}))
+            out.append(dict(base, cell=f"W3 open+read all N={N}", walk_args=["--read", "all"],
+                            bench="read", cold=False,
+                            expect={"entries": w["entries"], "files": w["files"],
+                                    "bytes": w["bytes"], "sum_all": w["sum_all"]}))
+        if a.w4:
+            w = wl("w4", a.w4)
+            n = w["entries"]
+            out.append(dict(cell=f"W4 readdir ({n // 1000}k)", wl=w, unit="entry", reps=Rbig,
+                            walk_args=["--no-stat"], floor_modes=["merge"], bench="readdir",
+                            cold=False,
+                            expect={"entries": n}))
+            out.append(dict(cell=f"W4 readdir+stat ({n // 1000}k)", wl=w, unit="entry", reps=Rbig,
+                            walk_args=[], floor_modes=["merge"], bench="walk",
+                            expect={"entries": n, "files": w["files"]}))
+        if self.ovl_tree and "dump" not in a.skip:
+            # the dump reads and hashes every file: only the mid-sized stacks (time budget)
+            for w in {id(c["wl"]): c["wl"] for c in out}.values():
+                if w["name"] in a.dump:
+                    out.append(dict(cell=f"{w['name']} dump (ovl-tree)", wl=w, unit="entry",
+                                    reps=3, dump=True, expect={}))
+        return out
+
+    def run(self):
+        t0 = time.time()
+        cells = self.cells()
+        log(f"workloads ready ({time.time() - t0:.0f} s)")
+        results = []
+        for cell in cells:
+            t1 = time.time()
+            res = {}
+            if cell.get("dump"):
+                self.dump(cell, res)
+            else:
+                if "floors" not in self.a.skip:
+                    self.floors(cell, res)
+                self.kernel(cell, res)
+                if self.fuse_overlayfs and "fuse-overlayfs" not in self.a.skip:
+                    self.fuse(cell, res, "fuse-overlayfs",
+                              [self.fuse_overlayfs, "-f", "-o", "{options}", "{mnt}"])
+                self.ovlcore_bench(cell, res)
+                if self.ovl_fuse:
+                    self.fuse(cell, res, "ovl-fuse",
+                              [self.ovl_fuse] + shlex.split(self.a.ovl_fuse_args))
+                if "kernel cold" not in self.a.skip and cell.get("cold", True):
+                    self.kernel_cold(cell, res)
+            results.append({"cell": cell["cell"], "unit": cell["unit"], "reps": cell["reps"],
+                            "workload": cell["wl"]["name"], "expect": cell["expect"],
+                            "results": res})
+            log(f"{cell['cell']}: {time.time() - t1:.1f} s  " +
+                "  ".join(f"{k}={v['median_us']:.3g}" for k, v in res.items()
+                          if v.get("median_us") is not None))
+        return results, time.time() - t0
+
+
+# -- output ----------------------------------------------------------------------------------
+
+
+def fmt(v, key="median_us"):
+    if v is None:
+        return "n/a"
+    if "unsupported" in v:
+        return "unsupported"
+    if "error" in v:
+        return "error"
+    m = v.get(key)
+    if m is None:
+        return "n/a"
+    s = f"{m:.3g}" if m < 1000 else f"{m:.0f}"
+    return s + (" WRONG" if v.get("wrong") else "")
+
+
+def table(results):
+    lines = []
+    hdr = ["cell (µs per unit)"] + COLUMNS
+    rows = [[r["cell"] + f" [{r['unit']}]"] + [fmt(r["results"].get(c)) for c in COLUMNS]
+            for r in results]
+    lines += _render(hdr, rows)
+    lines.append("")
+    lines.append("CPU µs per unit (process CPU time, user + system: the walker plus the kernel work "
+                 "done in its context; FUSE columns add the daemon's CPU time, 10 ms ticks; "
+                 "robust against other load, blind to I/O wait)")
+    hdr = ["cell"] + COLUMNS
+    rows = [[r["cell"]] + [fmt(r["results"].get(c), "cpu_median_us") for c in COLUMNS]
+            for r in results]
+    lines += _render(hdr, rows)
+    lines.append("")
+    lines.append("ratios: (x floor) / (x kernel warm); floor = floor-merge, else floor-probe")
+    hdr = ["cell"] + RATIO_COLUMNS
+    rows = []
+    for r in results:
+        res = r["results"]
+        fl = res.get("floor-merge") or res.get("floor-probe") or {}
+        kw = res.get("kernel warm") or {}
+        row = [r["cell"]]
+        for c in RATIO_COLUMNS:
+            v = res.get(c) or {}
+            m = v.get("median_us")
+            if m is None:
+                row.append("unsupported" if "unsupported" in v else "n/a")
+                continue
+            f = fl.get("median_us")
+            k = kw.get("median_us")
+            row.append(f"{m / f:.2g}" if f else "-")
+            row[-1] += " / " + (f"{m / k:.2g}" if k else "-")
+        rows.append(row)
+    lines += _render(hdr, rows)
+    lines.append("")
+    lines.append("peak RSS (MiB) of userspace implementations")
+    cols = ["floor-probe", "floor-merge", "fuse-overlayfs warm", "ovlcore-memory",
+            "ovlcore-posix", "ovl-fuse warm"]
+    rows = []
+    for r in results:
+        row = [r["cell"]]
+        for c in cols:
+            v = r["results"].get(c) or {}
+            row.append(f"{v['peak_rss_kb'] / 1024:.1f}" if v.get("peak_rss_kb") else "n/a")
+        rows.append(row)
+    lines += _render(["cell"] + [c.replace(" warm", "") for c in cols], rows)
+    notes = {}
+    for r in results:
+        for c, v in r["results"].items():
+            why = v.get("unsupported") or v.get("wrong") or v.get("error")
+            if why:
+                key = (r["cell"], why)
+                notes.setdefault(key, []).append(c)
+    if notes:
+        lines += ["", "notes:"] + [f"  {cell} / {', '.join(cols)}: {why}"
+                                   for (cell, why), cols in notes.items()]
+    return "\n".join(lines)
+
+
+def _render(hdr, rows):
+    w = [max(len(str(x)) for x in col) for col in zip(hdr, *rows)]
+    out = ["| " + " | ".join(str(h).ljust(w[i]) for i, h in enumerate(hdr)) + " |",
+           "|" + "|".join("-" * (x + 2) for x in w) + "|"]
+    for row in rows:
+        out.append("| " + " | ".join(str(c).ljust(w[i]) for i, c in enumerate(row)) + " |")
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=os.path.join(REPO, "build", "bench-data"),
+                    help="workload cache and scratch dir (default build/bench-data)")
+    ap.add_argument("--quick", action="store_true",
+                    help="small sizes: W1 L=1,16; W3 N=1000; W4 10k entries; 3 repetitions")
+    ap.add_argument("--reps", type=int, default=5, help="repetitions (3 for L>=128, 100k cells)")
+    ap.add_argument("--cold-reps", type=int, default=1)
+    ap.add_argument("--no-cold", dest="cold", action="store_false", help="skip drop_caches runs")
+    ap.add_argument("--only", default="w1,w2,w3,w4", help="comma list of w1,w2,w3,w4")
+    ap.add_argument("--w1", default="1,4,16,64,128,500", help="W1 layer counts")
+    ap.add_argument("--w3", default="10000,100000", help="W3 file counts")
+    ap.add_argument("--w4", type=int, default=100000, help="W4 merged entries")
+    ap.add_argument("--skip", default="",
+                    help="comma list of: floors, fuse-overlayfs, kernel cold, dump")
+    ap.add_argument("--ovl-tree", help="path of ovl-tree (default: found under build/)")
+    ap.add_argument("--ovl-fuse", help="path of ovl-fuse (default: found under build/)")
+    ap.add_argument("--ovl-fuse-args", default="-f -o {options} {mnt}",
+                    help="ovl-fuse arguments, {options} and {mnt} substituted")
+    ap.add_argument("--bench", help="path of ovlcore_bench_stack (default: found under build/)")
+    ap.add_argument("--timeout", type=int, default=600,
+                    help="seconds before an ovlcore benchmark run is abandoned")
+    ap.add_argument("--dump", default="w1-L1,w1-L16,w1-L128,w2,w3-N1000,w3-N10000,w4-E10000",
+                    help="workloads that get a dump row (ovl-tree -o vs ovl-tree --walk)")
+    ap.add_argument("--nice", type=int, default=0, help="run everything at this nice level")
+    ap.add_argument("--out", help="JSON output (default benchmarks/results/<date>.json)")
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("run.py needs root (overlay mounts, trusted.* xattrs, mknod)")
+    if a.nice:
+        os.nice(a.nice)
+    only = set(a.only.split(","))
+    if a.quick:
+        a.w1, a.w3, a.w4, a.reps = "1,16", "1000", 10000, min(a.reps, 3)
+    a.w1 = [int(x) for x in a.w1.split(",") if x] if "w1" in only else []
+    a.w3 = [int(x) for x in a.w3.split(",") if x] if "w3" in only else []
+    a.w2 = "w2" in only
+    a.w4 = a.w4 if "w4" in only else 0
+    a.skip = set(x.strip() for x in a.skip.split(",") if x.strip())
+    a.dump = set(x.strip() for x in a.dump.split(",") if x.strip())
+    a.data = os.path.abspath(a.data)
+    os.makedirs(a.data, exist_ok=True)
+    load0 = os.getloadavg()
+    runner = Runner(a)
+    results, secs = runner.run()
+    text = table(results)
+    print(text)
+    print(f"\n{len(results)} cells in {secs:.0f} s; medians of {a.reps} runs "
+          f"(3 for W1 L>=128, W2, W3 N>=100k and W4; dump rows 3; kernel cold: {a.cold_reps} run, "
+          f"not for W3 open+read all, W3 N=100k first byte, W4 readdir); "
+          f"load average {load0[0]:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
+    out = a.out or os.path.join(HERE, "results", stamp + ".json")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    doc = {"date": stamp, "host": {"kernel": platform.release(), "cpus": os.cpu_count(),
+                                   "nice": a.nice, "loadavg_start": load0,
+                                   "loadavg_end": os.getloadavg()},
+           "args": {k: (sorted(v) if isinstance(v, set) else v) for k, v in vars(a).items()},
+           "tools": {"fuse-overlayfs": runner.fuse_overlayfs, "ovl-tree": runner.ovl_tree,
+                     "ovl-fuse": runner.ovl_fuse, "ovlcore_bench_stack": runner.bench,
+                     "kernel_cold": runner.can_drop},
+           "seconds": secs, "cells": results, "table": text}
+    with open(out, "w") as f:
+        json.dump(doc, f, indent=1)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: MIT
+// ovlcore/backend.hpp: the backing_filesystem concept, the contract every backend (memory, POSIX,
+// test doubles) fulfils. Users include it when they write a backend (spec §0, §2, §5.1, §6).
+//
+// Every call names a layer (a `layer_ref` obtained from resolve_dir) and a path relative to that
+// layer's root: "" is the root itself, "a/b" a descendant. Relative paths never start or end with
+// '/', never contain "//", and are never followed through a symlink: the lookup engine only asks
+// for paths whose every parent it has already seen as a directory. All member functions are const
+// and must be safe to call from several threads at once.
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "result.hpp"
+#include "types.hpp"
+
+namespace ovlcore {
+
+/// What resolve_dir reports about a path given in the mount options (spec §1.3, §1.5).
+template <class LayerRef>
+struct resolved_dir {
+    LayerRef ref;                    ///< usable as the layer for every other call
+    stat_info st;                    ///< stat of the object, symlinks followed (may be a non-dir)
+    std::vector<file_id> ancestors;  ///< parent, grandparent, ... up to the filesystem root
+    std::uint64_t mount_id = 0;      ///< the mount the object lives on
+    bool read_only = false;          ///< that mount is read-only
+    std::uint32_t name_max = 255;    ///< f_namelen of its filesystem
+    std::uint64_t fs_magic = 0;      ///< statfs f_type (0 if unknown), e.g. to refuse an overlay as upper
+};
+
+/// What lookup_beneath found: the object (not followed) and its normalised relative path.
+struct beneath_result {
+    stat_info st;
+    std::string path; ///< relative to the layer root, "" for the root; usable with open_file
+};
+
+/// The operations overlay lookup needs from the filesystems behind the layers, and no more.
+///
+/// - resolve_dir(path): resolve a mount-option path as mount(2) does: relative paths against the
+///   backend's working directory, symlinks followed. Errors: the path walk's errno (ENOENT, ENOTDIR,
+///   ELOOP, EACCES...). A non-directory is returned successfully with its st.type.
+/// - lstat(layer, path): stat without following. ENOENT when absent.
+/// - read_dir(layer, path): the entries, without "." and "..", in the filesystem's native order.
+/// - get_xattr(layer, path, name): the value, or std::nullopt when the attribute is absent
+///   (ENODATA) or the filesystem has no xattrs (EOPNOTSUPP). Other errors propagate.
+/// - list_xattr(layer, path): every attribute name.
+/// - read_link(layer, path): the target text of a symlink (EINVAL for a non-symlink).
+/// - lookup_beneath(layer, path): the data-only walk of spec §6. `path` is absolute ("/d/f") or
+///   relative; it is resolved from the layer root with no symlink followed anywhere (a symlink in a
+///   middle component: ELOOP; the final component is returned unfollowed), "." and ".." handled
+///   physically but never above the root (EXDEV), never crossing a mount (EXDEV). Missing: ENOENT;
+///   a non-directory used as a directory: ENOTDIR.
+/// - open_file(layer, path) / read(file, offset, buffer): read-only access to a regular file's
+///   content; read returns the number of bytes read (0 at end of file).
+template <class B>
+concept backing_filesystem =
+    std::copy_constructible<typename B::layer_ref> && std::movable<typename B::file> &&
+    requires(const B& fs, const typename B::layer_ref& layer, std::string_view path,
+             std::string_view name, const typename B::file& file, std::uint64_t offset,
+             std::span<char> buffer) {
+        { fs.resolve_dir(path) } -> std::same_as<result<resolved_dir<typename B::layer_ref>>>;
+        { fs.lstat(layer, path) } -> std::same_as<result<stat_info>>;
+        { fs.read_dir(layer, path) } -> std::same_as<result<std::vector<dir_entry>>>;
+        { fs.get_xattr(layer, path, name) } -> std::same_as<result<std::optional<std::string>>>;
+        { fs.list_xattr(layer, path) } -> std::same_as<result<std::vector<std::string>>>;
+        { fs.read_link(layer, path) } -> std::same_as<result<std::string>>;
+        { fs.lookup_beneath(layer, path) } -> std::same_as<result<beneath_result>>;
+        { fs.open_file(layer, path) } -> std::same_as<result<typename B::file>>;
+        { fs.read(file, offset, buffer) } -> std::same_as<result<std::size_t>>;
+    };
+
+} // namespace ovlcore

@@ -1,0 +1,531 @@
+// SPDX-License-Identifier: MIT
+// ovlcore/lookup.hpp: the per-component overlay lookup, `lookup(parent, name)`: one step in one
+// layer, the walk of one layer (absolute redirects), the top-down search of the layer stack with
+// redirects, metacopy chains, the lazy data slot and every errno of the catalogue (spec §4, §5).
+// Users normally go through overlay.hpp; the engine is public for tools that need lookup states.
+#pragma once
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "backend.hpp"
+#include "extensions.hpp"
+#include "layer_stack.hpp"
+#include "result.hpp"
+#include "trace.hpp"
+#include "types.hpp"
+#include "whiteout.hpp"
+#include "xattr.hpp"
+
+namespace ovlcore {
+
+/// One real entry of an overlay object: an object in one layer (spec §0).
+template <class LayerRef>
+struct real_entry {
+    const layer<LayerRef>* where = nullptr; ///< the layer (points into the layer_stack)
+    std::size_t index = 0;                  ///< spec §0 numbering: 0 upper, 1..N lowers, N+1.. data
+    std::string path;                       ///< relative to the layer root, "" = the root
+    stat_info st;                           ///< lstat of the real object
+    bool xwhiteouts = false; ///< dir whose `opaque=x` marker was read by the lookup (spec §3)
+};
+
+/// The result of a lookup: an overlay object's upper entry and lower stack (spec §0, §5.3).
+template <class LayerRef>
+struct overlay_entry {
+    std::optional<real_entry<LayerRef>> upper;
+    /// The lower stack, top to bottom. Dirs: every merged lower dir. Non-dirs: the top lower entry,
+    /// then (metacopy) the data entry; intermediate metacopy files are not kept (spec §5.3).
+    std::vector<real_entry<LayerRef>> lowers;
+    /// The stack ends in the lazy data slot: data still to be found in the data-only layers
+    /// under `lowerdata_redirect` (spec §5.3 after the loop, §6).
+    bool lazy_data = false;
+    std::string lowerdata_redirect;
+    bool is_dir = false;
+    bool upper_opaque = false;   ///< the upper dir is opaque (`y`): nothing below was merged
+    bool metacopy = false;       ///< the metadata entry is a metacopy file (data comes from below)
+    std::uint32_t metacopy_size = 0; ///< its xattr size at lookup (>4 = "has digest", spec §2.2, §7)
+
+    /// The entry that supplies the attributes: upper, else the top lower (spec §9).
+    [[nodiscard]] const real_entry<LayerRef>& real() const noexcept {
+        return upper ? *upper : lowers.front();
+    }
+    [[nodiscard]] file_type type() const noexcept { return real().st.type; }
+    /// A dir with an upper and at least one lower, or with two or more lowers (spec §0).
+    [[nodiscard]] bool is_merged_dir() const noexcept {
+        return is_dir && lowers.size() + (upper ? 1 : 0) >= 2;
+    }
+    /// The data entry if it is known without resolving lazy data: the real entry for non-metacopy
+    /// objects, else the bottom of the lower stack; nullptr while the lazy slot is unresolved.
+    [[nodiscard]] const real_entry<LayerRef>* known_data() const noexcept {
+        if (!metacopy) return &real();
+        if (lazy_data || lowers.empty()) return nullptr;
+        return &lowers.back();
+    }
+};
+
+/// EREMOTE, which std::errc does not name: a weird object in a layer (spec §5.1 step 3, §6).
+inline constexpr std::errc errc_remote = static_cast<std::errc>(EREMOTE);
+/// ESTALE, which std::errc does not name: an overlay inode cache conflict (spec §10 Q2).
+inline constexpr std::errc errc_stale = static_cast<std::errc>(ESTALE);
+
+namespace detail {
+
+/// The lookup state of spec §4 (the kernel's per-lookup data).
+struct lookup_state {
+    std::string name;             ///< current search name; absolute path after an absolute redirect
+    bool is_dir = false;
+    bool opaque = false;
+    bool stop = false;
+    bool last = false;
+    std::uint32_t metacopy = 0;   ///< 0, or the metacopy xattr size (empty counts 4)
+    bool redirect_read = false;   ///< some redirect has been read during this lookup
+    bool absolute_redirect = false; ///< the most recent redirect read attempt found an absolute one (Q1)
+    bool nextmetacopy = false;    ///< a metacopy was seen: following it must be permitted (6.16)
+    bool nextredirect = false;    ///< a redirect was seen: following it must be permitted (6.16)
+
+    [[nodiscard]] bool name_is_absolute() const noexcept { return is_absolute_redirect(name); }
+};
+
+/// Is the component one the real filesystems refuse to look up by name (spec §5.1 step 2)?
+[[nodiscard]] constexpr bool is_dot_or_empty(std::string_view comp) noexcept {
+    return comp.empty() || comp == "." || comp == "..";
+}
+
+[[nodiscard]] inline std::string child_path(std::string_view base, std::string_view comp) {
+    std::string out(base);
+    if (!out.empty()) out += '/';
+    out += comp;
+    return out;
+}
+
+} // namespace detail
+
+/// The lookup engine for one layer stack: everything spec §5 needs that does not change per
+/// lookup (the backend, the stack, the root stack, the layer roots that trap lookups).
+/// Thread-safe: all members are const after construction.
+template <backing_filesystem B>
+class lookup_engine {
+public:
+    using layer_ref = typename B::layer_ref;
+    using layer_type = layer<layer_ref>;
+    using entry_type = overlay_entry<layer_ref>;
+    using real_type = real_entry<layer_ref>;
+
+    /// `ext`: ovlcore extensions (extensions.hpp); the default is exactly the kernel.
+    lookup_engine(const B& fs OVLCORE_LIFETIME_BOUND, const layer_stack<B>& stack OVLCORE_LIFETIME_BOUND,
+                  extensions ext = {})
+        : m_fs(&fs), m_stack(&stack), m_ext(ext) {
+        for_each_layer([&](const layer_type& l, std::size_t) { m_layer_roots.push_back(l.id); });
+        add_workdir_traps();
+        std::sort(m_layer_roots.begin(), m_layer_roots.end());
+    }
+
+    [[nodiscard]] const B& fs() const noexcept { return *m_fs; }
+    [[nodiscard]] const layer_stack<B>& stack() const noexcept { return *m_stack; }
+    [[nodiscard]] bool userxattr() const noexcept { return m_stack->features().userxattr; }
+    [[nodiscard]] const extensions& ext() const noexcept { return m_ext; }
+    [[nodiscard]] bool has_data_layers() const noexcept { return !m_stack->data_layers().empty(); }
+
+    /// Redirects are followed (`on`/`follow`); `nofollow` refuses them (spec §5.4).
+    [[nodiscard]] bool redirect_follow() const noexcept {
+        return m_stack->features().redirect != redirect_mode::nofollow;
+    }
+    /// Redirects are read at all: followed, or data-only layers exist (spec §4).
+    [[nodiscard]] bool check_redirect() const noexcept {
+        return redirect_follow() || has_data_layers();
+    }
+
+    /// Calls f(layer, index) for every layer in spec §0 order.
+    template <class F>
+    void for_each_layer(F&& f) const {
+        std::size_t index = 0;
+        if (const auto* up = m_stack->upper()) f(*up, index);
+        index = 1;
+        for (const auto& l : m_stack->lowers()) f(l, index++);
+        for (const auto& l : m_stack->data_layers()) f(l, index++);
+    }
+
+    /// The spec §0 index of a normal lower layer given its position in lowers().
+    [[nodiscard]] static constexpr std::size_t lower_index(std::size_t position) noexcept {
+        return position + 1;
+    }
+    /// The spec §0 index of a data-only layer given its position in data_layers().
+    [[nodiscard]] std::size_t data_index(std::size_t position) const noexcept {
+        return 1 + m_stack->lowers().size() + position;
+    }
+
+    /// The root object: the upper root and every normal lower root (the root stack, spec §0).
+    /// Lower roots other than the lowest normal one carry their `opaque=x` marker (spec §3 table).
+    [[nodiscard]] result<entry_type> make_root() const {
+        entry_type root;
+        root.is_dir = true;
+        if (const auto* up = m_stack->upper()) {
+            OVLCORE_TRY_ASSIGN(st, m_fs->lstat(up->ref, ""));
+            root.upper = real_type{up, 0, "", st, false};
+        }
+        const auto lowers = m_stack->lowers();
+        for (std::size_t i = 0; i < lowers.size(); ++i) {
+            OVLCORE_TRY_ASSIGN(st, m_fs->lstat(lowers[i].ref, ""));
+            const bool lowest = i + 1 == lowers.size();
+            const bool marked =
+                !lowest && read_opaque(*m_fs, lowers[i].ref, "", userxattr()) == opaque_value::x;
+            root.lowers.push_back(real_type{&lowers[i], lower_index(i), "", st, marked});
+        }
+        if (!root.upper && root.lowers.empty()) return fail(std::errc::invalid_argument);
+        return root;
+    }
+
+    /// `lookup(parent, name)` of spec §5.3: `name` in the overlay dir `parent`, given the root
+    /// object `root` (whose lower stack is the root stack). ENOENT for a negative result.
+    /// `trace` receives the steps (trace.hpp).
+    /// @see spec §5.3, §5.5, §5.6
+    template <trace_sink Trace>
+    [[nodiscard]] result<entry_type> lookup(const entry_type& root, const entry_type& parent,
+                                            std::string_view name, Trace& trace) const {
+        auto r = lookup_impl(root, parent, name, trace);
+        if (!r) {
+            detail::emit(trace, [&] {
+                return trace_event{trace_kind::lookup_failed, trace_event::no_layer,
+                                   std::string(name), {}, file_type::unknown, r.error()};
+            });
+        }
+        return r;
+    }
+
+private:
+    using lower_stack = std::span<const real_type>;
+
+    /// The workdir and its "work" subdir trap lookups too (a workdir inside a lower: ELOOP).
+    void add_workdir_traps() {
+        const auto& workdir = m_stack->workdir();
+        if (!workdir) return;
+        const std::string path = unescape(*workdir);
+        for (const std::string& dir : {path, path + "/work"})
+            if (auto r = m_fs->resolve_dir(dir); r && r->st.type == file_type::directory)
+                m_layer_roots.push_back(file_id{r->st.dev, r->st.ino});
+    }
+
+    /// Is this real dir the root of one of the overlay's layers, or the workdir (the kernel's
+    /// lookup traps, spec §5.1 step 7)?
+    [[nodiscard]] bool is_layer_root(const stat_info& st) const noexcept {
+        return std::binary_search(m_layer_roots.begin(), m_layer_roots.end(),
+                                  file_id{st.dev, st.ino});
+    }
+
+    [[nodiscard]] bool is_bottom_normal_layer(std::size_t index) const noexcept {
+        return index == m_stack->lowers().size();
+    }
+
+    /// 6.16 permission check before going deeper (spec §5.3): a metacopy needs `metacopy=on`,
+    /// a redirect needs redirect following. EPERM otherwise.
+    template <trace_sink Trace>
+    [[nodiscard]] result<void> check_nextredirect(const detail::lookup_state& d, Trace& trace) const {
+        const char* refused = nullptr;
+        if (d.nextmetacopy && !m_stack->features().metacopy)
+            refused = "metacopy";
+        else if (d.nextredirect && !redirect_follow())
+            refused = "redirect";
+        if (!refused) return {};
+        detail::emit(trace, [&] {
+            return trace_event{trace_kind::refused, trace_event::no_layer, {}, refused,
+                               file_type::unknown, std::errc::operation_not_permitted};
+        });
+        return fail(std::errc::operation_not_permitted);
+    }
+
+    /// The metacopy size of a regular real file at lookup (spec §2.2): 0 if none.
+    [[nodiscard]] result<std::uint32_t> read_metacopy_size(const layer_type& l, const std::string& path,
+                                                           const stat_info& st) const {
+        if (st.type != file_type::regular) return 0u; // ignored on non-regular files (§2.1)
+        auto value = m_fs->get_xattr(l.ref, path, xattr_name(ovl_xattr::metacopy, userxattr()));
+        if (!value) {
+            // user.* xattrs may be unreadable for lack of permission: "not a metacopy".
+            if (userxattr() && value.error() == std::errc::permission_denied) return 0u;
+            return fail(value.error());
+        }
+        if (!value->has_value()) return 0u;
+        return metacopy_size_at_lookup((*value)->size());
+    }
+
+    /// Step 8 of spec §5.1 (the kernel's check_redirect): read and apply a redirect. Always resets
+    /// `absolute_redirect` first (quirk Q1). `prelen` = length of the search name before the
+    /// current component, `post` = what follows it ("" or "/rest"). `lower_metacopy`: the entry
+    /// is a metacopy file in a normal lower layer, where a data-only scope may apply
+    /// (extensions.hpp: the scoped redirect ends the search of the normal lowers and leaves the
+    /// data to the lazy slot of spec §5.3).
+    template <trace_sink Trace>
+    [[nodiscard]] result<void> apply_redirect(const layer_type& l, std::size_t index, const std::string& path,
+                                              detail::lookup_state& d, std::size_t prelen,
+                                              std::string_view post, bool lower_metacopy,
+                                              Trace& trace) const {
+        d.absolute_redirect = false;
+        OVLCORE_TRY_ASSIGN(value, m_fs->get_xattr(l.ref, path, xattr_name(ovl_xattr::redirect, userxattr())));
+        if (!value) return {};
+        auto parsed = parse_redirect(*value, m_ext.data_redirects, lower_metacopy);
+        if (!parsed) {
+            detail::emit(trace, [&] {
+                return trace_event{trace_kind::invalid_redirect, index, path, *value,
+                                   file_type::unknown, parsed.error()};
+            });
+            return fail(parsed.error());
+        }
+        std::string name;
+        switch (parsed->form) {
+        case redirect_form::data_only:
+            d.absolute_redirect = true;
+            d.stop = true; // no normal lower is searched for it
+            name = std::string(parsed->path);
+            break;
+        case redirect_form::absolute:
+            d.absolute_redirect = true;
+            d.stop = false; // an absolute redirect below an opaque ancestor still goes on (§5.1)
+            name = std::string(parsed->path);
+            break;
+        case redirect_form::relative:
+            name = d.name.substr(0, prelen);
+            name += parsed->path;
+            break;
+        }
+        name += post;
+        d.name = std::move(name);
+        d.redirect_read = true;
+        detail::emit(trace, [&] {
+            const auto kind = parsed->form == redirect_form::data_only ? trace_kind::scoped_redirect
+                                                                       : trace_kind::redirect;
+            return trace_event{kind, index, path, d.name, file_type::unknown, {}};
+        });
+        return {};
+    }
+
+    /// `single(base, comp, is_last_component)` of spec §5.1: look `comp` up in the real dir
+    /// `base` of layer `l`. Returns the entry found, or nullopt for "nothing from this layer".
+    template <trace_sink Trace>
+    [[nodiscard]] result<std::optional<real_type>>
+    lookup_single(const layer_type& l, std::size_t index, const std::string& base, std::string_view comp,
+                  std::size_t prelen, std::string_view post, detail::lookup_state& d,
+                  Trace& trace) const {
+        const bool last_element = post.empty();
+        // Step 2: "." and ".." (and the empty name) are refused by name lookup: EACCES.
+        if (detail::is_dot_or_empty(comp)) return fail(std::errc::permission_denied);
+        if (comp.size() > l.name_max) return std::optional<real_type>{}; // ENAMETOOLONG: not found
+        std::string path = detail::child_path(base, comp);
+        auto st = m_fs->lstat(l.ref, path);
+        if (!st) {
+            const auto e = st.error();
+            if (e == std::errc::no_such_file_or_directory || e == std::errc::filename_too_long)
+                return std::optional<real_type>{};
+            return fail(e);
+        }
+        const bool is_upper = index == 0;
+        // Step 3: weird objects are not traversed.
+        if (st->type == file_type::unknown) return fail(errc_remote);
+        // Step 4: a whiteout ends the search for this name.
+        if (is_whiteout(*m_fs, l.ref, path, *st, userxattr())) {
+            d.stop = d.opaque = true;
+            detail::emit(trace, [&] {
+                return trace_event{trace_kind::whiteout, index, path, {}, st->type, {}};
+            });
+            return std::optional<real_type>{};
+        }
+        // Step 5: below a metacopy only a regular file can supply data.
+        if (last_element && d.metacopy != 0 && st->type != file_type::regular) {
+            d.stop = true;
+            emit_type_stop(trace, index, path, st->type);
+            return std::optional<real_type>{};
+        }
+        real_type found{&l, index, path, *st, false};
+        if (st->type != file_type::directory) {
+            // Step 6: a non-dir under a dir, or in the middle of a path, ends the search.
+            if (d.is_dir || !last_element) {
+                d.stop = true;
+                emit_type_stop(trace, index, path, st->type);
+                return std::optional<real_type>{};
+            }
+            OVLCORE_TRY_ASSIGN(size, read_metacopy_size(l, path, *st));
+            d.metacopy = size;
+            d.stop = size == 0;
+            emit_found(trace, found);
+            if (size != 0) {
+                detail::emit(trace, [&] {
+                    return trace_event{trace_kind::metacopy, index, path, std::to_string(size),
+                                       st->type, {}};
+                });
+            }
+            if (size == 0 || d.last) return std::optional<real_type>{std::move(found)};
+        } else {
+            // Step 7: directories. Walking into a layer root is a loop (e.g. upperdir in a lower).
+            if (is_layer_root(*st)) return fail(std::errc::too_many_symbolic_link_levels);
+            if (last_element) d.is_dir = true;
+            emit_found(trace, found);
+            if (d.last) return std::optional<real_type>{std::move(found)};
+            const opaque_value opaque = read_opaque(*m_fs, l.ref, path, userxattr());
+            if (opaque == opaque_value::x && last_element && !is_upper) {
+                found.xwhiteouts = true;
+                detail::emit(trace, [&] {
+                    return trace_event{trace_kind::xwhiteouts_dir, index, path, {}, st->type, {}};
+                });
+            } else if (opaque == opaque_value::y) {
+                d.stop = true;
+                if (last_element) d.opaque = true;
+                detail::emit(trace, [&] {
+                    return trace_event{trace_kind::opaque_stop, index, path, {}, st->type, {}};
+                });
+                return std::optional<real_type>{std::move(found)};
+            }
+        }
+        // Step 8: redirect (dirs, and metacopy files that are not in the last layer).
+        const bool lower_metacopy = !is_upper && st->type != file_type::directory;
+        OVLCORE_TRY(apply_redirect(l, index, path, d, prelen, post, lower_metacopy, trace));
+        return std::optional<real_type>{std::move(found)};
+    }
+
+    /// `layer_walk(layer_dir)` of spec §5.2: a relative search name is one step in the parent's
+    /// real dir `base`; an absolute one is walked from the layer root, component by component,
+    /// while the result is a dir. Components may rewrite the rest of the name (redirects), so
+    /// the position is counted from the end of the name, as the kernel does.
+    template <trace_sink Trace>
+    [[nodiscard]] result<std::optional<real_type>> lookup_layer(const layer_type& l, std::size_t index,
+                                                                const std::string& base,
+                                                                detail::lookup_state& d,
+                                                                Trace& trace) const {
+        detail::emit(trace, [&] {
+            return trace_event{trace_kind::layer_consulted, index, base, d.name, file_type::unknown, {}};
+        });
+        if (!d.name_is_absolute()) {
+            const std::string comp = d.name;
+            return lookup_single(l, index, base, comp, 0, "", d, trace);
+        }
+        std::optional<real_type> current;
+        std::string dir;                          // the layer root
+        std::size_t remaining = d.name.size() - 1; // characters after the leading '/'
+        for (;;) {
+            const std::size_t start = d.name.size() - remaining;
+            const std::size_t slash = std::min(d.name.find('/', start), d.name.size());
+            const std::string comp = d.name.substr(start, slash - start);
+            const std::string post = d.name.substr(slash);
+            OVLCORE_TRY_ASSIGN(next, lookup_single(l, index, dir, comp, start, post, d, trace));
+            current = std::move(next);
+            if (post.empty() || !current || current->st.type != file_type::directory) break;
+            remaining -= comp.size() + 1;
+            dir = current->path;
+        }
+        return current;
+    }
+
+    template <trace_sink Trace>
+    void emit_found(Trace& trace, const real_type& e) const {
+        detail::emit(trace, [&] {
+            return trace_event{trace_kind::found, e.index, e.path, {}, e.st.type, {}};
+        });
+    }
+    template <trace_sink Trace>
+    void emit_type_stop(Trace& trace, std::size_t index, const std::string& path, file_type t) const {
+        detail::emit(trace, [&] {
+            return trace_event{trace_kind::type_mismatch_stop, index, path, {}, t, {}};
+        });
+    }
+
+    /// The body of lookup() (spec §5.3 pseudo-code, in its order).
+    template <trace_sink Trace>
+    [[nodiscard]] result<entry_type> lookup_impl(const entry_type& root, const entry_type& parent,
+                                                 std::string_view name, Trace& trace) const {
+        if (name.size() > m_stack->name_max()) return fail(std::errc::filename_too_long);
+        if (!parent.is_dir) return fail(std::errc::not_a_directory);
+
+        detail::lookup_state d;
+        d.name = std::string(name);
+        lower_stack poe = parent.lowers;
+        const lower_stack roe = root.lowers;
+        d.last = check_redirect() ? false : poe.empty();
+
+        entry_type out;
+        bool upper_metacopy = false;
+        if (parent.upper) {
+            const real_type& up = *parent.upper;
+            OVLCORE_TRY_ASSIGN(found, lookup_layer(*up.where, 0, up.path, d, trace));
+            if (found && !d.is_dir && d.metacopy != 0) {
+                upper_metacopy = d.nextmetacopy = true;
+                out.metacopy_size = d.metacopy;
+            }
+            if (d.redirect_read) {
+                if (d.name_is_absolute()) poe = roe;
+                d.nextredirect = true;
+            }
+            out.upper_opaque = d.opaque;
+            out.upper = std::move(found);
+        }
+
+        bool on_root_stack = poe.data() == roe.data();
+        for (std::size_t i = 0; !d.stop && i < poe.size();) {
+            OVLCORE_TRY(check_nextredirect(d, trace));
+            const real_type& lower = poe[i];
+            if (!check_redirect())
+                d.last = i + 1 == poe.size();
+            else if (d.is_dir || !has_data_layers())
+                d.last = is_bottom_normal_layer(lower.index);
+            OVLCORE_TRY_ASSIGN(found, lookup_layer(*lower.where, lower.index, lower.path, d, trace));
+            if (!found) {
+                ++i;
+                continue;
+            }
+            if (d.metacopy != 0) d.nextmetacopy = true;
+            if (!out.upper && !d.is_dir && out.lowers.empty() && d.metacopy != 0)
+                out.metacopy_size = d.metacopy;
+            // Intermediate metacopy files are not kept: only the top lower and the data entry.
+            if (d.metacopy == 0 || out.lowers.empty()) out.lowers.push_back(std::move(*found));
+            if (d.redirect_read) d.nextredirect = true;
+            if (d.stop) break;
+            if (d.redirect_read && d.name_is_absolute() && !on_root_stack) {
+                // Continue at the root stack, just below the layer of this entry.
+                poe = roe;
+                on_root_stack = true;
+                i = lower.index; // root stack position of the layer below lower.index
+            } else {
+                ++i;
+            }
+        }
+
+        if (d.metacopy != 0 && !out.lowers.empty() && has_data_layers() && d.absolute_redirect) {
+            // The lazy data slot: data is looked up in the data-only layers at first open (§6).
+            // This lower->data case needs neither metacopy=on nor redirect following (6.16).
+            out.lazy_data = true;
+            out.lowerdata_redirect = d.name;
+            d.metacopy = 0;
+            detail::emit(trace, [&] {
+                return trace_event{trace_kind::lazy_data, trace_event::no_layer, {}, d.name,
+                                   file_type::unknown, {}};
+            });
+        } else {
+            OVLCORE_TRY(check_nextredirect(d, trace));
+        }
+        // A metacopy chain without data (§5.5): EIO.
+        if (d.metacopy != 0 || (upper_metacopy && out.lowers.empty())) {
+            detail::emit(trace, [&] {
+                return trace_event{trace_kind::no_data, trace_event::no_layer, {}, {},
+                                   file_type::unknown, std::errc::io_error};
+            });
+            return fail(std::errc::io_error);
+        }
+        if (!out.upper && out.lowers.empty()) return fail(std::errc::no_such_file_or_directory);
+
+        out.is_dir = d.is_dir;
+        out.metacopy = out.upper ? upper_metacopy : (out.lowers.size() > 1 || out.lazy_data);
+        return out;
+    }
+
+    const B* m_fs;
+    const layer_stack<B>* m_stack;
+    extensions m_ext;
+    std::vector<file_id> m_layer_roots; ///< sorted ids of every layer root (the lookup traps)
+};
+
+} // namespace ovlcore

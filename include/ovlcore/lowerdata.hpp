@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: MIT
+// ovlcore/lowerdata.hpp: data-only layers: the lazy lowerdata lookup done at first open, its
+// per-object cache, and the fs-verity check of metacopy data at open (spec §6, §7, §2.2).
+// Users normally go through overlay.hpp.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include "lookup.hpp"
+#include "result.hpp"
+#include "trace.hpp"
+#include "xattr.hpp"
+
+namespace ovlcore {
+
+/// Can the backends measure fs-verity digests? The kernel this library follows runs without
+/// CONFIG_FS_VERITY, so every digest check fails there with EIO (spec §7): `unavailable`, the
+/// default, reproduces that. `assume_match` treats a well-formed SHA-256/SHA-512 digest as
+/// matching (for stacks built on a verity-capable kernel whose data files are known good).
+enum class verity_support : std::uint8_t { unavailable, assume_match };
+
+/// The lazy lowerdata lookup of spec §6: the absolute `redirect` is resolved in each data-only
+/// layer in mount order (no symlinks, never above the layer root, no mount crossing, final
+/// component not followed). The first regular file wins; a weird object gives EREMOTE and any
+/// other type ENOENT for that layer; when every layer fails, the error of the last one tried is
+/// returned (ENOENT without data-only layers).
+/// @see spec §6, §12 cases 19-20
+template <backing_filesystem B, trace_sink Trace>
+[[nodiscard]] result<real_entry<typename B::layer_ref>>
+lookup_lowerdata(const lookup_engine<B>& engine, std::string_view redirect, Trace& trace) {
+    const auto layers = engine.stack().data_layers();
+    std::errc error = std::errc::no_such_file_or_directory;
+    for (std::size_t j = 0; j < layers.size(); ++j) {
+        const std::size_t index = engine.data_index(j);
+        auto hit = engine.fs().lookup_beneath(layers[j].ref, redirect);
+        if (hit && hit->st.type == file_type::regular) {
+            detail::emit(trace, [&] {
+                return trace_event{trace_kind::lowerdata_resolved, index, hit->path,
+                                   std::string(redirect), hit->st.type, {}};
+            });
+            return real_entry<typename B::layer_ref>{&layers[j], index, std::move(hit->path),
+                                                     hit->st, false};
+        }
+        if (!hit)
+            error = hit.error();
+        else if (hit->st.type == file_type::unknown)
+            error = errc_remote;
+        else
+            error = std::errc::no_such_file_or_directory;
+        detail::emit(trace, [&] {
+            return trace_event{trace_kind::lowerdata_failed, index, {}, std::string(redirect),
+                               file_type::unknown, error};
+        });
+    }
+    return fail(error);
+}
+
+/// The per-object cache of the lazily resolved data entry (spec §6): success is kept for the
+/// object's lifetime, failure is never kept (every open retries). Many threads opening one lazy
+/// file resolve it once: the first takes the object's mutex, the others wait for its answer;
+/// once resolved, readers take no lock.
+template <class LayerRef>
+class lowerdata_cache {
+public:
+    lowerdata_cache() = default;
+    lowerdata_cache(const lowerdata_cache&) = delete;
+    lowerdata_cache& operator=(const lowerdata_cache&) = delete;
+
+    /// The resolved data entry, or nullptr while unresolved. Never resolves.
+    [[nodiscard]] const real_entry<LayerRef>* peek() const noexcept {
+        return m_ready.load(std::memory_order_acquire) ? &*m_data : nullptr;
+    }
+
+    /// The data entry; calls `resolve()` (-> result<real_entry>) if it is not known yet.
+    template <class Resolve>
+    [[nodiscard]] result<const real_entry<LayerRef>*> get(Resolve&& resolve) {
+        if (const auto* known = peek()) return known;
+        const std::lock_guard lock(m_mutex);
+        if (const auto* known = peek()) return known; // resolved while we waited
+        auto resolved = std::forward<Resolve>(resolve)();
+        if (!resolved) return fail(resolved.error());
+        m_data.emplace(std::move(*resolved));
+        m_ready.store(true, std::memory_order_release);
+        return &*m_data;
+    }
+
+    /// Invariant check (style rule 17): resolved <=> holds an entry.
+    [[nodiscard]] bool valid() const {
+        const std::lock_guard lock(m_mutex);
+        return m_ready.load(std::memory_order_acquire) == m_data.has_value();
+    }
+
+private:
+    mutable std::mutex m_mutex;
+    std::atomic<bool> m_ready{false};
+    std::optional<real_entry<LayerRef>> m_data;
+};
+
+/// The fs-verity check at open (spec §7, after the lazy lookup): with verity `on`/`require`, a
+/// metacopy object whose xattr has a digest (size > 4) needs the data file's digest to match:
+/// the xattr is parsed (ERANGE > 68 bytes, EIO bad version/size), then the digest is checked,
+/// which fails with EIO under verity_support::unavailable. `require` also refuses a metacopy
+/// without digest (EIO). Non-metacopy objects are never checked.
+/// @see spec §7, §12 case 25
+template <backing_filesystem B>
+[[nodiscard]] result<void> check_verity(const lookup_engine<B>& engine,
+                                        const overlay_entry<typename B::layer_ref>& entry,
+                                        verity_support support) {
+    const verity_mode mode = engine.stack().features().verity;
+    if (mode == verity_mode::off || !entry.metacopy) return {};
+    const bool require = mode == verity_mode::require;
+    if (!metacopy_has_digest(entry.metacopy_size)) {
+        if (require) return fail(std::errc::io_error); // "has no digest specified"
+        return {};
+    }
+    const auto& meta = entry.real();
+    OVLCORE_TRY_ASSIGN(raw, engine.fs().get_xattr(meta.where->ref, meta.path,
+                                                  xattr_name(ovl_xattr::metacopy, engine.userxattr())));
+    OVLCORE_TRY_ASSIGN(value, parse_metacopy_at_open(raw.value_or(std::string())));
+    const std::size_t digest_size = value.digest.size();
+    if (digest_size == 0) {
+        if (require) return fail(std::errc::io_error);
+        return {};
+    }
+    if (support == verity_support::unavailable) return fail(std::errc::io_error); // no fs-verity
+    const bool well_formed =
+        (value.digest_algo == static_cast<std::uint8_t>(verity_algo::sha256) && digest_size == 32) ||
+        (value.digest_algo == static_cast<std::uint8_t>(verity_algo::sha512) && digest_size == 64);
+    if (!well_formed) return fail(std::errc::io_error); // "has the wrong fs-verity digest"
+    return {};
+}
+
+} // namespace ovlcore

@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: MIT
+// ovlcore/ovlcore.hpp: the umbrella header, every portable public header of ovlcore (spec §0-§12).
+// Users include it. Not included: the opt-in ovlcore/fmt.hpp and the platform backend
+// ovlcore/backend/posix.hpp. tests/compile/check_umbrella.cmake fails if a header is missing here.
+#pragma once
+
+#include "backend.hpp"
+#include "backend/memory.hpp"
+#include "config.hpp"
+#include "dump.hpp"
+#include "explain.hpp"
+#include "extensions.hpp"
+#include "layer_stack.hpp"
+#include "lint.hpp"
+#include "lookup.hpp"
+#include "lowerdata.hpp"
+#include "options.hpp"
+#include "overlay.hpp"
+#include "readdir.hpp"
+#include "result.hpp"
+#include "stat.hpp"
+#include "trace.hpp"
+#include "types.hpp"
+#include "version.hpp"
+#include "whiteout.hpp"
+#include "xattr.hpp"
+#include "xattr_view.hpp"

@@ -1,0 +1,666 @@
+// SPDX-License-Identifier: MIT
+// ovl-fuse conformance: the canonical dump (dump-format.md) of an ovl-fuse mount, walked through
+// the kernel's FUSE client with mounted_tree exactly as `ovl-tree --walk` walks it, must equal
+//   - the kernel-recorded dump of every scenario of tests/data/kernel and tests/data/extra
+//     (refused stacks: ovl-fuse exits 2 naming the same errno), and
+//   - ovlcore's own in-process dump of the same stack (what `ovl-tree -o` prints): FUSE must
+//     carry ovlcore's view unchanged, whatever the engine's known differences are;
+// and, for random stacks (support/stack_gen.hpp), ovlcore's own dump and the kernel's mount.
+// Spec §1 (refusals), §5, §6 (lazy lowerdata resolved by the walk's open), §8, §9.
+//
+// Each mount lives in a forked child's private mount namespace: the child starts
+// `ovl-fuse -f --module-defaults=stock -o OPTIONS MNT` (working directory = the layer directory,
+// as for mount(2)), waits for the FUSE mount, dumps it, stops ovl-fuse with SIGTERM (which must
+// unmount cleanly, exit 0) and sends everything back through a pipe. The namespace dies with it.
+//
+// ovl-fuse is found through OVLCORE_OVL_FUSE_PATH (compile definition), else the environment
+// variable OVLCORE_OVL_FUSE, else next to OVLCORE_OVL_TREE_PATH. Without a usable /dev/fuse or
+// without the binary every case WARNs loudly and passes (the executable already exits 77 when not
+// root). Knobs: OVLCORE_FUSE_RANDOM_STACKS (default 100, about 12 s; 0 = skip).
+#include <catch2/catch.hpp>
+#include <rapidcheck.h>
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <ovlcore/backend/posix.hpp>
+#include <ovlcore/backend/posix_tree.hpp>
+#include <ovlcore/dump.hpp>
+
+#include "support/scenario.hpp"
+#include "support/stack_gen.hpp"
+#include "support/temp_dir.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using ovlcore::test::json;
+
+const fs::path data_dir = OVLCORE_TEST_DATA_DIR;
+constexpr long fuse_super_magic = 0x65735546;
+
+// --- finding ovl-fuse and /dev/fuse -----------------------------------------------------------
+
+std::string ovl_fuse_path() {
+#ifdef OVLCORE_OVL_FUSE_PATH
+    return OVLCORE_OVL_FUSE_PATH;
+#else
+    if (const char* env = std::getenv("OVLCORE_OVL_FUSE"); env && *env) return env;
+#ifdef OVLCORE_OVL_TREE_PATH
+    return (fs::path(OVLCORE_OVL_TREE_PATH).parent_path() / "ovl-fuse").string();
+#else
+    return {};
+#endif
+#endif
+}
+
+/// Why ovl-fuse mounts cannot be tested here, or nullopt.
+std::optional<std::string> fuse_problem() {
+    static const std::optional<std::string> problem = []() -> std::optional<std::string> {
+        const std::string exe = ovl_fuse_path();
+        if (exe.empty() || ::access(exe.c_str(), X_OK) != 0)
+            return "ovl-fuse not found (" + (exe.empty() ? std::string("no path") : exe) +
+                   "): build it (needs libfuse3-dev) or set OVLCORE_OVL_FUSE";
+        const int fd = ::open("/dev/fuse", O_RDWR | O_CLOEXEC);
+        if (fd < 0) return std::string("/dev/fuse is not usable: ") + std::strerror(errno);
+        ::close(fd);
+        return std::nullopt;
+    }();
+    return problem;
+}
+
+/// WARNs loudly and returns true when the FUSE tests cannot run.
+bool skip_without_fuse() {
+    if (const auto problem = fuse_problem()) {
+        WARN("SKIPPED ovl-fuse conformance: " << *problem);
+        return true;
+    }
+    return false;
+}
+
+// --- one mount --------------------------------------------------------------------------------
+
+void write_all(int fd, std::string_view data) {
+    while (!data.empty()) {
+        const ssize_t n = ::write(fd, data.data(), data.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return;
+        }
+        data.remove_prefix(static_cast<std::size_t>(n));
+    }
+}
+
+std::string read_all(int fd) {
+    std::string out;
+    char buf[65536];
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    return out;
+}
+
+bool is_mounted(const std::string& mnt) {
+    std::ifstream in("/proc/self/mountinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream fields(line);
+        std::string id, parent, devno, root, point;
+        fields >> id >> parent >> devno >> root >> point;
+        if (point == mnt) return true;
+    }
+    return false;
+}
+
+/// The xattrs getxattr/listxattr show on every path of `records` (those lstat found) under
+/// `mnt`, one JSON line per path: the sorted listxattr names, the value of each (hex), and what
+/// getxattr answers for the overlay's own names (which must stay hidden, spec §2.1).
+std::string xattr_lines(const fs::path& mnt, const std::vector<ovlcore::dump_record>& records) {
+    static const char* const probes[] = {
+        "trusted.overlay.opaque",   "trusted.overlay.redirect", "trusted.overlay.metacopy",
+        "trusted.overlay.origin",   "trusted.overlay.overlay.opaque", "user.overlay.opaque",
+        "user.overlay.redirect",    "user.overlay.overlay.opaque",    "trusted.overlay."};
+    const auto hex = [](std::string_view bytes) {
+        static const char digits[] = "0123456789abcdef";
+        std::string out;
+        for (const unsigned char c : bytes) {
+            out += digits[c >> 4];
+            out += digits[c & 15];
+        }
+        return out;
+    };
+    const auto get = [&](const std::string& path, const char* name) -> std::string {
+        const ssize_t size = ::lgetxattr(path.c_str(), name, nullptr, 0);
+        if (size < 0) return std::string(ovlcore::errno_name(static_cast<std::errc>(errno)));
+        std::string value(static_cast<std::size_t>(size) + 1, '\0');
+        const ssize_t got = ::lgetxattr(path.c_str(), name, value.data(), value.size());
+        if (got < 0) return std::string(ovlcore::errno_name(static_cast<std::errc>(errno)));
+        value.resize(static_cast<std::size_t>(got));
+        return "=" + hex(value);
+    };
+    std::string out;
+    for (const auto& rec : records) {
+        if (!rec.type) continue;
+        const std::string path = mnt.string() + (rec.path == "/" ? std::string() : rec.path);
+        json line{{"path", rec.path}};
+        const ssize_t size = ::llistxattr(path.c_str(), nullptr, 0);
+        if (size < 0) {
+            line["list_error"] = ovlcore::errno_name(static_cast<std::errc>(errno));
+        } else {
+            std::string buf(static_cast<std::size_t>(size) + 1, '\0');
+            const ssize_t got = ::llistxattr(path.c_str(), buf.data(), buf.size());
+            if (got < 0) {
+                line["list_error"] = ovlcore::errno_name(static_cast<std::errc>(errno));
+            } else {
+                std::vector<std::string> names;
+                for (std::size_t i = 0; i < static_cast<std::size_t>(got);) {
+                    const std::string name(buf.c_str() + i);
+                    names.push_back(name);
+                    i += name.size() + 1;
+                }
+                std::sort(names.begin(), names.end());
+                json values = json::object();
+                for (const auto& n : names) values[n] = get(path, n.c_str());
+                line["list"] = names;
+                line["values"] = values;
+            }
+        }
+        json hidden = json::object();
+        for (const char* n : probes) hidden[n] = get(path, n);
+        line["probes"] = hidden;
+        out += line.dump() + "\n";
+    }
+    return out;
+}
+
+/// Waits up to `ms` milliseconds for `pid`; true (and its status) when it ended.
+bool wait_for(pid_t pid, int ms, int& status) {
+    for (int waited = 0; waited <= ms; waited += 5) {
+        const pid_t r = ::waitpid(pid, &status, WNOHANG);
+        if (r == pid) return true;
+        if (r < 0 && errno != EINTR) return true;
+        ::usleep(5000);
+    }
+    return false;
+}
+
+/// What one ovl-fuse run gave.
+struct fuse_run {
+    bool mounted = false;
+    int exit_status = -1;          ///< refused/failed start: ovl-fuse's exit status
+    std::string dump;              ///< JSON Lines of the mount
+    std::string xattrs;            ///< xattr_lines() of the mount
+    int stop_status = -1;          ///< exit status after SIGTERM (0 = clean)
+    bool still_mounted = false;    ///< the mount survived ovl-fuse's exit
+    std::string stderr_text;
+    std::string problem;           ///< the harness itself failed
+};
+
+/// Mounts `options` (working directory `cwd`) with ovl-fuse on `mnt` in a private mount
+/// namespace, dumps the mount with `probes`, stops ovl-fuse.
+fuse_run run_ovl_fuse(const std::string& options, const fs::path& cwd, const fs::path& mnt,
+                      const std::vector<std::string>& probes, const fs::path& stderr_file) {
+    fuse_run out;
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+        out.problem = "pipe failed";
+        return out;
+    }
+    const std::string exe = ovl_fuse_path();
+    std::fflush(nullptr);
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+        out.problem = "fork failed";
+        return out;
+    }
+    if (pid == 0) {
+        ::close(fds[0]);
+        ::alarm(60); // never hang the suite
+        const auto report = [&](const std::string& text) {
+            write_all(fds[1], text);
+            ::_exit(0);
+        };
+        if (::unshare(CLONE_NEWNS) != 0) report("problem unshare(CLONE_NEWNS) failed\n");
+        if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+            report("problem mount(MS_PRIVATE) failed\n");
+        const pid_t server = ::fork();
+        if (server < 0) report("problem fork failed\n");
+        if (server == 0) {
+            const int err_fd = ::open(stderr_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            const int null_fd = ::open("/dev/null", O_RDWR);
+            if (err_fd < 0 || null_fd < 0 || ::chdir(cwd.c_str()) != 0) ::_exit(126);
+            ::dup2(null_fd, 0);
+            ::dup2(null_fd, 1);
+            ::dup2(err_fd, 2);
+            ::execl(exe.c_str(), "ovl-fuse", "-f", "--module-defaults=stock", "-o",
+                    options.c_str(), mnt.c_str(), static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+        // Wait for the mount (or for ovl-fuse to give up).
+        bool ready = false;
+        for (int waited = 0; waited < 10000 && !ready; waited += 2) {
+            int status = 0;
+            const pid_t r = ::waitpid(server, &status, WNOHANG);
+            if (r == server) {
+                report("exit " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status)
+                                                                   : 128 + WTERMSIG(status)) +
+                       "\n");
+            }
+            struct statfs sf {};
+            if (::statfs(mnt.c_str(), &sf) == 0 && static_cast<long>(sf.f_type) == fuse_super_magic)
+                ready = true;
+            else
+                ::usleep(2000);
+        }
+        if (!ready) {
+            ::kill(server, SIGKILL);
+            report("problem the mount did not appear within 10 s\n");
+        }
+        std::string text = "mounted\n";
+        auto tree = ovlcore::mounted_tree::open_root(mnt.string());
+        if (!tree) {
+            text = "problem cannot open the mount: " + std::string(ovlcore::errno_name(tree.error())) + "\n";
+        } else {
+            const auto records = ovlcore::dump_records(*tree, std::span<const std::string>(probes));
+            text += ovlcore::to_jsonl(records);
+            text += "#xattrs\n" + xattr_lines(mnt, records);
+        }
+        // Stop it as a user would: SIGTERM must unmount and exit 0.
+        ::kill(server, SIGTERM);
+        int status = 0;
+        int stop = -1;
+        if (wait_for(server, 5000, status))
+            stop = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        else
+            ::kill(server, SIGKILL);
+        text += "#stopped " + std::to_string(stop) + (is_mounted(mnt.string()) ? " mounted" : "") + "\n";
+        ::umount2(mnt.c_str(), MNT_DETACH);
+        report(text);
+    }
+    ::close(fds[1]);
+    const std::string reply = read_all(fds[0]);
+    ::close(fds[0]);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    {
+        std::ifstream in(stderr_file, std::ios::binary);
+        std::ostringstream ss;
+        ss << in.rdbuf();
+        out.stderr_text = ss.str();
+    }
+    const auto first_nl = reply.find('\n');
+    const std::string head = reply.substr(0, first_nl);
+    if (head.rfind("exit ", 0) == 0) {
+        out.exit_status = std::stoi(head.substr(5));
+    } else if (head == "mounted") {
+        out.mounted = true;
+        std::string body = reply.substr(first_nl + 1);
+        const auto trailer = body.rfind("#stopped ");
+        if (trailer == std::string::npos) {
+            out.problem = "no stop report from the mount child";
+        } else {
+            std::istringstream t(body.substr(trailer + 9));
+            std::string word;
+            t >> out.stop_status >> word;
+            out.still_mounted = word == "mounted";
+            body.resize(trailer);
+        }
+        if (const auto x = body.find("#xattrs\n"); x != std::string::npos) {
+            out.xattrs = body.substr(x + 8);
+            body.resize(x);
+        }
+        out.dump = std::move(body);
+    } else {
+        out.problem = head.rfind("problem ", 0) == 0 ? head.substr(8)
+                                                      : "mount child died (status " +
+                                                            std::to_string(status) + ")";
+    }
+    return out;
+}
+
+/// The errno name in "ovl-fuse: the kernel would refuse this mount: EINVAL: ..." ("" if none).
+std::string refused_errno(const std::string& stderr_text) {
+    const std::string_view marker = "would refuse this mount: ";
+    const auto at = stderr_text.find(marker);
+    if (at == std::string::npos) return {};
+    const auto start = at + marker.size();
+    const auto end = stderr_text.find(':', start);
+    return stderr_text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+
+// --- known differences (the conformance runner's list) ------------------------------------------
+
+std::optional<std::string> known_difference(const std::string& id) {
+    std::ifstream in(data_dir / "known_differences.json");
+    if (!in) return std::nullopt;
+    const json doc = json::parse(in);
+    for (const json& e : doc) {
+        const std::string backend = e.value("backend", "");
+        if (e.value("scenario", "") == id && (backend == "posix_fs" || backend == "any"))
+            return e.value("reason", std::string("(no reason)"));
+    }
+    return std::nullopt;
+}
+
+// --- the scenario cases -----------------------------------------------------------------------
+
+struct scenario_case {
+    std::string id; ///< "kernel/NAME" or "extra/NAME"
+    fs::path scenario;
+    fs::path expected;
+};
+
+std::vector<scenario_case> all_cases() {
+    std::vector<scenario_case> out;
+    const auto collect = [&](const std::string& suite, const fs::path& dir, const fs::path& expected) {
+        std::error_code ec;
+        if (!fs::is_directory(dir, ec)) return;
+        for (const auto& p : ovlcore::test::list_scenarios(dir))
+            out.push_back({suite + "/" + p.stem().string(), p, expected / (p.stem().string() + ".jsonl")});
+    };
+    collect("kernel", data_dir / "kernel" / "scenarios", data_dir / "kernel" / "expected");
+    collect("extra", data_dir / "extra", data_dir / "extra" / "expected");
+    return out;
+}
+
+void run_scenario(const scenario_case& c) {
+    if (skip_without_fuse()) return;
+    REQUIRE(fs::exists(c.expected));
+    const auto scn = ovlcore::test::load_scenario(c.scenario);
+    const ovlcore::test::temp_dir tmp("ovlcore-fuse-");
+    const fs::path layers = tmp / "layers";
+    const fs::path mnt = tmp / "mnt";
+    fs::create_directories(layers);
+    fs::create_directories(mnt);
+    const std::string options = ovlcore::test::build_on_disk(scn, layers);
+
+    std::vector<json> expected;
+    for (const auto& r : ovlcore::test::load_dump(c.expected))
+        expected.push_back(r.contains("mount_error") ? json{{"mount_error", r["mount_error"]}} : r);
+    const bool refused = expected.size() == 1 && expected[0].contains("mount_error");
+
+    const fuse_run run = run_ovl_fuse(options, layers, mnt, scn.paths, tmp / "ovl-fuse.stderr");
+    INFO(c.id << ": " << scn.why << "\n  options: " << options << "\n  ovl-fuse stderr: "
+              << run.stderr_text);
+    REQUIRE(run.problem.empty());
+
+    if (refused) {
+        // Spec §1 / dump-format.md "Rejected stacks": refuse with the kernel's errno, exit 2.
+        CHECK_FALSE(run.mounted);
+        CHECK(run.exit_status == 2);
+        CHECK(refused_errno(run.stderr_text) == expected[0]["mount_error"].get<std::string>());
+        return;
+    }
+    REQUIRE(run.mounted);
+    CHECK(run.stop_status == 0);      // SIGTERM: clean exit
+    CHECK_FALSE(run.still_mounted);   // ... and unmounted
+    const auto fuse_records = ovlcore::test::parse_dump_lines(run.dump);
+
+    // FUSE carries ovlcore's view unchanged (ovl-tree -o on the same layers; ovl-fuse wrote nothing).
+    auto backend = ovlcore::posix_fs::with_working_dir(layers.string());
+    REQUIRE(backend);
+    const auto own_records = ovlcore::test::parse_dump_lines(
+        ovlcore::test::ovlcore_dump_jsonl(*backend, options, scn.paths));
+    const auto vs_own = ovlcore::test::compare_dumps(own_records, fuse_records);
+    {
+        INFO("ovl-fuse differs from ovlcore's own dump:\n"
+             << ovlcore::test::describe_differences(vs_own, "ovlcore ", "ovl-fuse"));
+        CHECK(vs_own.empty());
+    }
+
+    const auto vs_kernel = ovlcore::test::compare_dumps(expected, fuse_records);
+    const std::string diff = ovlcore::test::describe_differences(vs_kernel, "kernel  ", "ovl-fuse");
+    if (const auto reason = known_difference(c.id)) {
+        if (!vs_kernel.empty())
+            WARN(c.id << ": known difference of ovlcore (" << *reason << ")\n" << diff);
+        return;
+    }
+    INFO("ovl-fuse differs from the kernel:\n" << diff);
+    CHECK(vs_kernel.empty());
+}
+
+class scenario_invoker final : public Catch::ITestInvoker {
+public:
+    explicit scenario_invoker(scenario_case c) : m_case(std::move(c)) {}
+    void invoke() const override { run_scenario(m_case); }
+
+private:
+    scenario_case m_case;
+};
+
+[[maybe_unused]] const int registered = [] {
+    static std::deque<std::string> names; // Catch keeps StringRefs to these
+    for (const auto& c : all_cases()) {
+        const std::string& name = names.emplace_back("fuse: " + c.id);
+        const std::string& tags = names.emplace_back(
+            std::string("[fuse][conformance]") +
+            (c.id.rfind("kernel/", 0) == 0 ? "[kernel-data]" : "[extra-data]"));
+        const Catch::AutoReg reg(new scenario_invoker(c),
+                                 Catch::SourceLineInfo(__FILE__, static_cast<std::size_t>(__LINE__)),
+                                 Catch::StringRef(""), Catch::NameAndTags(name, tags));
+    }
+    return 0;
+}();
+
+// --- random stacks ----------------------------------------------------------------------------
+
+/// The kernel's dump of a stack (fresh copy in `layers`), mounted in a private namespace.
+struct kernel_run {
+    std::string dump;   ///< JSON Lines
+    std::string xattrs; ///< xattr_lines() of the mount
+};
+
+kernel_run kernel_dump(const std::string& options, const fs::path& layers, const fs::path& mnt,
+                       const std::vector<std::string>& probes) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    std::fflush(nullptr);
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+        ::close(fds[0]);
+        ::alarm(60);
+        if (::chdir(layers.c_str()) != 0) ::_exit(3);
+        if (::unshare(CLONE_NEWNS) != 0) ::_exit(4);
+        if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) ::_exit(5);
+        if (::mount("overlay", mnt.c_str(), "overlay", 0, options.c_str()) != 0) {
+            write_all(fds[1], ovlcore::mount_error_json(static_cast<std::errc>(errno), "mount(2)") + "\n");
+            ::_exit(0);
+        }
+        auto tree = ovlcore::mounted_tree::open_root(mnt.string());
+        if (!tree) ::_exit(6);
+        const auto records = ovlcore::dump_records(*tree, std::span<const std::string>(probes));
+        write_all(fds[1], ovlcore::to_jsonl(records) + "#xattrs\n" + xattr_lines(mnt, records));
+        ::_exit(0);
+    }
+    ::close(fds[1]);
+    std::string out = read_all(fds[0]);
+    ::close(fds[0]);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        throw std::runtime_error("kernel dump child failed (status " + std::to_string(status) + ")");
+    kernel_run run;
+    if (const auto x = out.find("#xattrs\n"); x != std::string::npos) {
+        run.xattrs = out.substr(x + 8);
+        out.resize(x);
+    }
+    run.dump = std::move(out);
+    return run;
+}
+
+/// Per-path differences between two xattr_lines() outputs, for the paths both have (a path only
+/// one side has is a dump difference, reported there). Empty when they agree.
+std::string xattr_differences(const std::string& kernel, const std::string& fuse) {
+    const auto by_path = [](const std::string& text) {
+        std::map<std::string, json> out;
+        std::istringstream in(text);
+        std::string line;
+        while (std::getline(in, line))
+            if (!line.empty()) {
+                json j = json::parse(line);
+                out[j["path"].get<std::string>()] = j;
+            }
+        return out;
+    };
+    const auto k = by_path(kernel), f = by_path(fuse);
+    std::string out;
+    for (const auto& [path, line] : k) {
+        const auto it = f.find(path);
+        if (it == f.end() || it->second == line) continue;
+        out += "  " + path + "\n    kernel  : " + line.dump() + "\n    ovl-fuse: " + it->second.dump() + "\n";
+    }
+    return out;
+}
+
+long env_long(const char* name, long fallback) {
+    const char* v = std::getenv(name);
+    if (v == nullptr || *v == '\0') return fallback;
+    return std::strtol(v, nullptr, 10);
+}
+
+} // namespace
+
+TEST_CASE("fuse: random stacks: ovl-fuse mounts dump like ovlcore and the kernel",
+          "[fuse][random][spec.5][spec.6][spec.8][spec.9]") {
+    if (skip_without_fuse()) return;
+    const long count = env_long("OVLCORE_FUSE_RANDOM_STACKS", 100);
+    if (count <= 0) return;
+    rc::detail::TestParams params = rc::detail::configuration().testParams;
+    params.maxSuccess = static_cast<int>(count);
+    params.disableShrinking = true; // random_stacks.cpp shrinks engine bugs; here a report is enough
+    std::size_t kernel_agreed = 0, kernel_order_dependent = 0, engine_differences = 0;
+    std::string engine_notes;
+    rc::detail::TestMetadata metadata;
+    metadata.id = "fuse random stacks";
+    metadata.description = "ovl-fuse mounts of random layer stacks dump like ovlcore";
+    const auto result = rc::detail::checkTestable(
+        [&] {
+            const json doc = (*ovlcore::test::gen_random_stack()).doc;
+            const auto sc = ovlcore::test::to_scenario(doc);
+            ovlcore::test::temp_dir tmp("ovlcore-fuse-random-");
+            const fs::path k_layers = tmp / "k", f_layers = tmp / "f", mnt = tmp / "mnt";
+            for (const auto& d : {k_layers, f_layers, mnt}) fs::create_directories(d);
+            const std::string k_options = ovlcore::test::build_on_disk(sc, k_layers);
+            const std::string f_options = ovlcore::test::build_on_disk(sc, f_layers);
+            auto backend = ovlcore::posix_fs::with_working_dir(f_layers.string());
+            RC_ASSERT(backend.has_value());
+            auto own = ovlcore::test::parse_dump_lines(
+                ovlcore::test::ovlcore_dump_jsonl(*backend, f_options, sc.paths));
+            const fuse_run run = run_ovl_fuse(f_options, f_layers, mnt, sc.paths, tmp / "stderr");
+            RC_ASSERT(run.problem.empty());
+            std::vector<json> fuse_records;
+            if (run.mounted) {
+                RC_ASSERT(run.stop_status == 0);
+                RC_ASSERT(!run.still_mounted);
+                fuse_records = ovlcore::test::parse_dump_lines(run.dump);
+            } else {
+                RC_ASSERT(run.exit_status == 2);
+                fuse_records.push_back(json{{"mount_error", refused_errno(run.stderr_text)}});
+            }
+            const kernel_run kernel_mount = kernel_dump(k_options, k_layers, mnt, sc.paths);
+            auto kernel = ovlcore::test::parse_dump_lines(kernel_mount.dump);
+            // spec §2.1: getxattr/listxattr through ovl-fuse answer as the kernel's overlay.
+            if (run.mounted) {
+                const std::string xdiff = xattr_differences(kernel_mount.xattrs, run.xattrs);
+                if (!xdiff.empty())
+                    RC_FAIL("xattrs through ovl-fuse differ from the kernel overlay's:\n" + xdiff);
+            }
+            // Probes below symlinks depend on the host, not on the overlay (stack_gen.hpp).
+            ovlcore::test::drop_below_symlinks(own, fuse_records);
+            ovlcore::test::drop_below_symlinks(kernel, fuse_records);
+            ovlcore::test::drop_below_symlinks(own, kernel);
+            const auto vs_own = ovlcore::test::compare_dumps(own, fuse_records);
+            if (!vs_own.empty())
+                RC_FAIL("ovl-fuse differs from ovlcore's own dump:\n" +
+                        ovlcore::test::describe_differences(vs_own, "ovlcore ", "ovl-fuse") +
+                        "stderr: " + run.stderr_text);
+            bool estale = false;
+            for (const auto& r : kernel)
+                estale = estale || r.value("error", "") == "ESTALE" || r.value("readdir_error", "") == "ESTALE";
+            const auto vs_kernel = ovlcore::test::compare_dumps(kernel, fuse_records);
+            if (vs_kernel.empty()) {
+                ++kernel_agreed;
+            } else if (estale) {
+                ++kernel_order_dependent; // spec §10 Q2: order-dependent aliasing
+            } else {
+                // ovl-fuse == ovlcore here, so this is an engine difference: random_stacks.cpp
+                // shrinks and saves those. Reported, not failed, in this test.
+                ++engine_differences;
+                if (engine_differences <= 3)
+                    engine_notes += doc.dump() + "\n" +
+                                    ovlcore::test::describe_differences(vs_kernel, "kernel  ", "ovl-fuse");
+            }
+        },
+        metadata, params);
+    INFO("random stacks: " << kernel_agreed << " agree with the kernel, " << kernel_order_dependent
+                           << " order-dependent (ESTALE), " << engine_differences
+                           << " engine differences (also ovl-tree's)\n" << engine_notes);
+    if (engine_differences > 0)
+        WARN("ovlcore (and so ovl-fuse) differs from the kernel on " << engine_differences
+             << " random stacks; see tests/kernel/random_stacks.cpp\n" << engine_notes);
+    if (!result.template is<rc::detail::SuccessResult>()) {
+        std::ostringstream msg;
+        rc::detail::printResultMessage(result, msg);
+        FAIL("ovl-fuse and ovlcore disagree on a random stack (seed " << params.seed << ")\n"
+             << msg.str());
+    }
+    SUCCEED();
+}
+
+TEST_CASE("fuse: 2.1 getxattr/listxattr through ovl-fuse answer as the kernel overlay, every scenario",
+          "[fuse][xattr][spec.2.1]") {
+    if (skip_without_fuse()) return;
+    std::size_t compared = 0, refused = 0;
+    for (const auto& c : all_cases()) {
+        const auto scn = ovlcore::test::load_scenario(c.scenario);
+        const ovlcore::test::temp_dir tmp("ovlcore-fuse-xattr-");
+        const fs::path k_layers = tmp / "k", f_layers = tmp / "f", mnt = tmp / "mnt";
+        for (const auto& d : {k_layers, f_layers, mnt}) fs::create_directories(d);
+        const std::string k_options = ovlcore::test::build_on_disk(scn, k_layers);
+        const std::string f_options = ovlcore::test::build_on_disk(scn, f_layers);
+        const fuse_run run = run_ovl_fuse(f_options, f_layers, mnt, scn.paths, tmp / "stderr");
+        INFO(c.id << ": " << scn.why << "\n  ovl-fuse stderr: " << run.stderr_text);
+        REQUIRE(run.problem.empty());
+        if (!run.mounted) {
+            ++refused;
+            continue;
+        }
+        const kernel_run kernel = kernel_dump(k_options, k_layers, mnt, scn.paths);
+        CHECK_FALSE(kernel.xattrs.empty()); // at least the root's line on both sides
+        CHECK_FALSE(run.xattrs.empty());
+        const std::string diff = xattr_differences(kernel.xattrs, run.xattrs);
+        INFO("xattrs through ovl-fuse differ from the kernel overlay's:\n" << diff);
+        CHECK(diff.empty());
+        ++compared;
+    }
+    INFO(compared << " scenarios compared, " << refused << " refused stacks skipped");
+    CHECK(compared > 0);
+}

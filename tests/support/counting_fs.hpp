@@ -1,0 +1,357 @@
+// SPDX-License-Identifier: MIT
+// tests/support/counting_fs.hpp: test-double backends that wrap any backing_filesystem:
+// counting_fs<B> counts every call per layer and per operation (proves laziness: zero calls into
+// data-only layers until open, spec §6), failing_fs<B> makes the n-th matching call fail with a
+// chosen errno (error propagation, "failure is not cached", spec §6). Style rule 25.
+//
+// Both wrappers keep the wrapped backend by reference (it must outlive them) and present the same
+// operations. Their layer_ref remembers the (st_dev, st_ino) of the object resolve_dir returned, so
+// calls are attributed to "the layer whose root is X" whatever relative path they carry. Counters
+// are guarded by a mutex: the wrappers are as thread-safe as the wrapped backend.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <ovlcore/backend.hpp>
+#include <ovlcore/backend/memory.hpp>
+#include <ovlcore/result.hpp>
+#include <ovlcore/types.hpp>
+
+namespace ovlcore::test {
+
+/// The operations of the backing_filesystem concept (backend.hpp).
+enum class fs_op : std::uint8_t {
+    resolve_dir,
+    lstat,
+    read_dir,
+    get_xattr,
+    list_xattr,
+    read_link,
+    lookup_beneath,
+    open_file,
+    read,
+};
+inline constexpr std::size_t fs_op_count = 9;
+
+[[nodiscard]] constexpr std::string_view to_string(fs_op op) noexcept {
+    switch (op) {
+    case fs_op::resolve_dir: return "resolve_dir";
+    case fs_op::lstat: return "lstat";
+    case fs_op::read_dir: return "read_dir";
+    case fs_op::get_xattr: return "get_xattr";
+    case fs_op::list_xattr: return "list_xattr";
+    case fs_op::read_link: return "read_link";
+    case fs_op::lookup_beneath: return "lookup_beneath";
+    case fs_op::open_file: return "open_file";
+    case fs_op::read: return "read";
+    }
+    return "?";
+}
+
+/// Calls and failed calls of each operation.
+struct op_counts {
+    std::array<std::uint64_t, fs_op_count> calls{};
+    std::array<std::uint64_t, fs_op_count> failures{};
+
+    [[nodiscard]] std::uint64_t of(fs_op op) const noexcept {
+        return calls[static_cast<std::size_t>(op)];
+    }
+    [[nodiscard]] std::uint64_t failed(fs_op op) const noexcept {
+        return failures[static_cast<std::size_t>(op)];
+    }
+    [[nodiscard]] std::uint64_t succeeded(fs_op op) const noexcept { return of(op) - failed(op); }
+    [[nodiscard]] std::uint64_t total() const noexcept {
+        std::uint64_t n = 0;
+        for (auto c : calls) n += c;
+        return n;
+    }
+    /// Every call except resolve_dir (which only mount-time setup makes).
+    [[nodiscard]] std::uint64_t total_after_mount() const noexcept {
+        return total() - of(fs_op::resolve_dir);
+    }
+};
+
+namespace detail {
+
+/// A backend layer_ref plus the identity of the object it names.
+template <class Inner>
+struct tagged_layer_ref {
+    Inner inner;
+    file_id root{};
+    friend bool operator==(const tagged_layer_ref& a, const tagged_layer_ref& b)
+        requires std::equality_comparable<Inner>
+    {
+        return a.root == b.root && a.inner == b.inner;
+    }
+};
+
+/// A backend file plus the layer it was opened in.
+template <class Inner>
+struct tagged_file {
+    Inner inner;
+    file_id root{};
+};
+
+template <class Inner>
+[[nodiscard]] result<resolved_dir<tagged_layer_ref<typename Inner::layer_ref>>>
+retag(result<resolved_dir<typename Inner::layer_ref>> r) {
+    if (!r) return fail(r.error());
+    resolved_dir<tagged_layer_ref<typename Inner::layer_ref>> out;
+    out.ref = tagged_layer_ref<typename Inner::layer_ref>{std::move(r->ref),
+                                                          file_id{r->st.dev, r->st.ino}};
+    out.st = r->st;
+    out.ancestors = std::move(r->ancestors);
+    out.mount_id = r->mount_id;
+    out.read_only = r->read_only;
+    out.name_max = r->name_max;
+    out.fs_magic = r->fs_magic;
+    return out;
+}
+
+template <class T>
+[[nodiscard]] result<tagged_file<T>> retag_file(result<T> r, file_id root) {
+    if (!r) return fail(r.error());
+    return tagged_file<T>{std::move(*r), root};
+}
+
+} // namespace detail
+
+/// Counts every call into the wrapped backend, per layer root (file_id) and per operation.
+/// resolve_dir is attributed to the object it resolved (or to file_id{} when it failed).
+template <backing_filesystem B>
+class counting_fs {
+public:
+    using layer_ref = detail::tagged_layer_ref<typename B::layer_ref>;
+    using file = detail::tagged_file<typename B::file>;
+
+    explicit counting_fs(const B& inner) noexcept : m_inner(&inner) {}
+    counting_fs(const counting_fs&) = delete;
+    counting_fs& operator=(const counting_fs&) = delete;
+
+    [[nodiscard]] const B& inner() const noexcept { return *m_inner; }
+
+    // ---- backing_filesystem --------------------------------------------------------------------
+    [[nodiscard]] result<resolved_dir<layer_ref>> resolve_dir(std::string_view path) const {
+        auto r = detail::retag<B>(m_inner->resolve_dir(path));
+        note(r ? r->ref.root : file_id{}, fs_op::resolve_dir, r.has_value());
+        return r;
+    }
+    [[nodiscard]] result<stat_info> lstat(const layer_ref& l, std::string_view path) const {
+        return noted(l.root, fs_op::lstat, m_inner->lstat(l.inner, path));
+    }
+    [[nodiscard]] result<std::vector<dir_entry>> read_dir(const layer_ref& l,
+                                                          std::string_view path) const {
+        return noted(l.root, fs_op::read_dir, m_inner->read_dir(l.inner, path));
+    }
+    [[nodiscard]] result<std::optional<std::string>>
+    get_xattr(const layer_ref& l, std::string_view path, std::string_view name) const {
+        return noted(l.root, fs_op::get_xattr, m_inner->get_xattr(l.inner, path, name));
+    }
+    [[nodiscard]] result<std::vector<std::string>> list_xattr(const layer_ref& l,
+                                                              std::string_view path) const {
+        return noted(l.root, fs_op::list_xattr, m_inner->list_xattr(l.inner, path));
+    }
+    [[nodiscard]] result<std::string> read_link(const layer_ref& l, std::string_view path) const {
+        return noted(l.root, fs_op::read_link, m_inner->read_link(l.inner, path));
+    }
+    [[nodiscard]] result<beneath_result> lookup_beneath(const layer_ref& l,
+                                                        std::string_view path) const {
+        return noted(l.root, fs_op::lookup_beneath, m_inner->lookup_beneath(l.inner, path));
+    }
+    [[nodiscard]] result<file> open_file(const layer_ref& l, std::string_view path) const {
+        auto r = detail::retag_file(m_inner->open_file(l.inner, path), l.root);
+        note(l.root, fs_op::open_file, r.has_value());
+        return r;
+    }
+    [[nodiscard]] result<std::size_t> read(const file& f, std::uint64_t offset,
+                                           std::span<char> buffer) const {
+        return noted(f.root, fs_op::read, m_inner->read(f.inner, offset, buffer));
+    }
+
+    // ---- queries -------------------------------------------------------------------------------
+    /// The counts of the layer whose root object is `root`.
+    [[nodiscard]] op_counts counts(file_id root) const {
+        std::lock_guard lock(m_mutex);
+        const auto it = m_counts.find(root);
+        return it == m_counts.end() ? op_counts{} : it->second;
+    }
+    [[nodiscard]] std::uint64_t calls(file_id root, fs_op op) const { return counts(root).of(op); }
+    /// Summed over every layer.
+    [[nodiscard]] op_counts totals() const {
+        std::lock_guard lock(m_mutex);
+        op_counts sum;
+        for (const auto& [id, c] : m_counts)
+            for (std::size_t i = 0; i < fs_op_count; ++i) {
+                sum.calls[i] += c.calls[i];
+                sum.failures[i] += c.failures[i];
+            }
+        return sum;
+    }
+    /// The identity of the directory `path` names (resolved through the wrapped backend, not
+    /// counted).
+    [[nodiscard]] result<file_id> root_id(std::string_view path) const {
+        auto r = m_inner->resolve_dir(path);
+        if (!r) return fail(r.error());
+        return file_id{r->st.dev, r->st.ino};
+    }
+    /// Forgets every count (const: counters are not part of the backend's state).
+    void reset() const {
+        std::lock_guard lock(m_mutex);
+        m_counts.clear();
+    }
+    /// One line per layer and operation with a non-zero count (for failure messages).
+    [[nodiscard]] std::string report() const {
+        std::lock_guard lock(m_mutex);
+        std::string out;
+        for (const auto& [id, c] : m_counts) {
+            out += "layer " + std::to_string(id.dev) + ":" + std::to_string(id.ino) + ":";
+            for (std::size_t i = 0; i < fs_op_count; ++i)
+                if (c.calls[i] != 0)
+                    out += " " + std::string(to_string(static_cast<fs_op>(i))) + "=" +
+                           std::to_string(c.calls[i]) +
+                           (c.failures[i] ? "(" + std::to_string(c.failures[i]) + " failed)" : "");
+            out += "\n";
+        }
+        return out;
+    }
+
+private:
+    void note(file_id root, fs_op op, bool ok) const {
+        std::lock_guard lock(m_mutex);
+        auto& c = m_counts[root];
+        ++c.calls[static_cast<std::size_t>(op)];
+        if (!ok) ++c.failures[static_cast<std::size_t>(op)];
+    }
+    template <class T>
+    [[nodiscard]] result<T> noted(file_id root, fs_op op, result<T> r) const {
+        note(root, op, r.has_value());
+        return r;
+    }
+
+    const B* m_inner;
+    mutable std::mutex m_mutex;
+    mutable std::map<file_id, op_counts> m_counts;
+};
+
+/// When failing_fs fails a call.
+struct failure_plan {
+    std::uint64_t nth = 0;               ///< the n-th matching call (1-based) fails; 0: none
+    std::errc error = std::errc::io_error;
+    std::optional<fs_op> op;             ///< only calls of this operation match (all if unset)
+    std::optional<file_id> layer;        ///< only calls into this layer root match (all if unset)
+    bool sticky = false;                 ///< every matching call from the n-th on fails
+};
+
+/// Makes the n-th call matching a failure_plan fail with the plan's errno, without calling the
+/// wrapped backend; every other call is passed through. The default plan fails nothing; arm()
+/// replaces the plan at any time and restarts the count.
+template <backing_filesystem B>
+class failing_fs {
+public:
+    using layer_ref = detail::tagged_layer_ref<typename B::layer_ref>;
+    using file = detail::tagged_file<typename B::file>;
+
+    explicit failing_fs(const B& inner, failure_plan plan = {}) : m_inner(&inner), m_plan(plan) {}
+    failing_fs(const failing_fs&) = delete;
+    failing_fs& operator=(const failing_fs&) = delete;
+
+    void arm(failure_plan plan) {
+        std::lock_guard lock(m_mutex);
+        m_plan = plan;
+        m_matched = 0;
+        m_failed = 0;
+    }
+    void disarm() { arm(failure_plan{}); }
+    /// Matching calls seen since the last arm(), and how many of them were failed.
+    [[nodiscard]] std::uint64_t matched() const {
+        std::lock_guard lock(m_mutex);
+        return m_matched;
+    }
+    [[nodiscard]] std::uint64_t failed() const {
+        std::lock_guard lock(m_mutex);
+        return m_failed;
+    }
+
+    // ---- backing_filesystem --------------------------------------------------------------------
+    [[nodiscard]] result<resolved_dir<layer_ref>> resolve_dir(std::string_view path) const {
+        auto r = detail::retag<B>(m_inner->resolve_dir(path));
+        if (auto e = should_fail(r ? r->ref.root : file_id{}, fs_op::resolve_dir)) return fail(*e);
+        return r;
+    }
+    [[nodiscard]] result<stat_info> lstat(const layer_ref& l, std::string_view path) const {
+        if (auto e = should_fail(l.root, fs_op::lstat)) return fail(*e);
+        return m_inner->lstat(l.inner, path);
+    }
+    [[nodiscard]] result<std::vector<dir_entry>> read_dir(const layer_ref& l,
+                                                          std::string_view path) const {
+        if (auto e = should_fail(l.root, fs_op::read_dir)) return fail(*e);
+        return m_inner->read_dir(l.inner, path);
+    }
+    [[nodiscard]] result<std::optional<std::string>>
+    get_xattr(const layer_ref& l, std::string_view path, std::string_view name) const {
+        if (auto e = should_fail(l.root, fs_op::get_xattr)) return fail(*e);
+        return m_inner->get_xattr(l.inner, path, name);
+    }
+    [[nodiscard]] result<std::vector<std::string>> list_xattr(const layer_ref& l,
+                                                              std::string_view path) const {
+        if (auto e = should_fail(l.root, fs_op::list_xattr)) return fail(*e);
+        return m_inner->list_xattr(l.inner, path);
+    }
+    [[nodiscard]] result<std::string> read_link(const layer_ref& l, std::string_view path) const {
+        if (auto e = should_fail(l.root, fs_op::read_link)) return fail(*e);
+        return m_inner->read_link(l.inner, path);
+    }
+    [[nodiscard]] result<beneath_result> lookup_beneath(const layer_ref& l,
+                                                        std::string_view path) const {
+        if (auto e = should_fail(l.root, fs_op::lookup_beneath)) return fail(*e);
+        return m_inner->lookup_beneath(l.inner, path);
+    }
+    [[nodiscard]] result<file> open_file(const layer_ref& l, std::string_view path) const {
+        if (auto e = should_fail(l.root, fs_op::open_file)) return fail(*e);
+        return detail::retag_file(m_inner->open_file(l.inner, path), l.root);
+    }
+    [[nodiscard]] result<std::size_t> read(const file& f, std::uint64_t offset,
+                                           std::span<char> buffer) const {
+        if (auto e = should_fail(f.root, fs_op::read)) return fail(*e);
+        return m_inner->read(f.inner, offset, buffer);
+    }
+
+private:
+    [[nodiscard]] std::optional<std::errc> should_fail(file_id root, fs_op op) const {
+        std::lock_guard lock(m_mutex);
+        if (m_plan.op && *m_plan.op != op) return std::nullopt;
+        if (m_plan.layer && *m_plan.layer != root) return std::nullopt;
+        const std::uint64_t n = ++m_matched;
+        if (m_plan.nth == 0) return std::nullopt;
+        if (n == m_plan.nth || (m_plan.sticky && n > m_plan.nth)) {
+            ++m_failed;
+            return m_plan.error;
+        }
+        return std::nullopt;
+    }
+
+    const B* m_inner;
+    mutable std::mutex m_mutex;
+    failure_plan m_plan;
+    mutable std::uint64_t m_matched = 0;
+    mutable std::uint64_t m_failed = 0;
+};
+
+// The wrappers are backends themselves, and compose.
+static_assert(backing_filesystem<counting_fs<memory_fs>>);
+static_assert(backing_filesystem<failing_fs<memory_fs>>);
+static_assert(backing_filesystem<counting_fs<failing_fs<memory_fs>>>);
+
+} // namespace ovlcore::test

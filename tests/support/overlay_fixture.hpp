@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: MIT
+// tests/support/overlay_fixture.hpp: layers built with fs_tree<B> (memory or disk) plus an
+// overlay<B, recording_trace> mounted on them from an option string, for the engine's unit tests
+// (tests/unit/{lookup,lowerdata,readdir,stat,overlay}.cpp). Test support only.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <ovlcore/layer_stack.hpp>
+#include <ovlcore/overlay.hpp>
+#include <ovlcore/trace.hpp>
+#include <ovlcore/backend.hpp>
+
+#include "fs_tree.hpp"
+
+namespace ovlcore::test {
+
+/// A backend wrapper for engine tests (style rule 25): forwards to `B`, counts the calls that
+/// touch data (lookup_beneath, open_file) and reports the objects named in `weird` (paths
+/// relative to a layer, any layer) as file_type::unknown (automounts and the like: EREMOTE).
+template <class B>
+class spy_fs {
+public:
+    using layer_ref = typename B::layer_ref;
+    using file = typename B::file;
+
+    explicit spy_fs(const B& fs) : m_fs(&fs) {}
+
+    std::set<std::string> weird;
+    mutable std::atomic<int> lookup_beneath_calls{0};
+    mutable std::atomic<int> open_calls{0};
+
+    [[nodiscard]] result<resolved_dir<layer_ref>> resolve_dir(std::string_view p) const {
+        return m_fs->resolve_dir(p);
+    }
+    [[nodiscard]] result<stat_info> lstat(const layer_ref& l, std::string_view p) const {
+        auto st = m_fs->lstat(l, p);
+        if (st && weird.count(std::string(p))) st->type = file_type::unknown;
+        return st;
+    }
+    [[nodiscard]] result<std::vector<dir_entry>> read_dir(const layer_ref& l, std::string_view p) const {
+        return m_fs->read_dir(l, p);
+    }
+    [[nodiscard]] result<std::optional<std::string>> get_xattr(const layer_ref& l, std::string_view p,
+                                                               std::string_view n) const {
+        return m_fs->get_xattr(l, p, n);
+    }
+    [[nodiscard]] result<std::vector<std::string>> list_xattr(const layer_ref& l, std::string_view p) const {
+        return m_fs->list_xattr(l, p);
+    }
+    [[nodiscard]] result<std::string> read_link(const layer_ref& l, std::string_view p) const {
+        return m_fs->read_link(l, p);
+    }
+    [[nodiscard]] result<beneath_result> lookup_beneath(const layer_ref& l, std::string_view p) const {
+        ++lookup_beneath_calls;
+        return m_fs->lookup_beneath(l, p);
+    }
+    [[nodiscard]] result<file> open_file(const layer_ref& l, std::string_view p) const {
+        ++open_calls;
+        return m_fs->open_file(l, p);
+    }
+    [[nodiscard]] result<std::size_t> read(const file& f, std::uint64_t off, std::span<char> buf) const {
+        return m_fs->read(f, off, buf);
+    }
+
+private:
+    const B* m_fs;
+};
+
+/// Layers built in a fs_tree<B> and an overlay over them. With Spy, the overlay goes through a
+/// spy_fs<B> (`spy`) instead of the backend itself.
+template <class B, bool Spy = false>
+struct overlay_fixture {
+    using backend_type = std::conditional_t<Spy, spy_fs<B>, B>;
+    using overlay_type = overlay<backend_type, recording_trace>;
+
+    fs_tree<B> tree;
+    spy_fs<B> spy{tree.fs()};
+    std::unique_ptr<overlay_type> ov;
+
+    /// True when the backend can build every entry the tests use (see fs_tree::privileged).
+    [[nodiscard]] static bool privileged() { return fs_tree<B>::privileged(); }
+
+    [[nodiscard]] const backend_type& backend() const {
+        if constexpr (Spy)
+            return spy;
+        else
+            return tree.fs();
+    }
+
+    /// Mounts (in ovlcore's sense) the layers named in `options` (relative to the tree root).
+    /// Throws if the stack is rejected: these tests are about lookups, not options.
+    overlay_type& mount(std::string_view options, overlay_options knobs = {}) {
+        auto stack = make_layer_stack(backend(), options);
+        if (!stack)
+            throw std::runtime_error("layer stack rejected: " + std::string(options) + ": " +
+                                     std::string(errno_name(stack.error())));
+        ov = std::make_unique<overlay_type>(backend(), std::move(*stack), recording_trace{}, knobs);
+        return *ov;
+    }
+
+    /// The errno of lstat(path), or std::errc{} when it succeeds.
+    [[nodiscard]] std::errc lstat_error(std::string_view path) const {
+        const auto st = ov->lstat(path);
+        return st ? std::errc{} : st.error();
+    }
+
+    /// The errno of open(path), or std::errc{} when it succeeds.
+    [[nodiscard]] std::errc open_error(std::string_view path) const {
+        const auto f = ov->open(path);
+        return f ? std::errc{} : f.error();
+    }
+
+    /// The whole content of the regular file at `path` (throws on error).
+    [[nodiscard]] std::string content(std::string_view path) const {
+        auto f = ov->open(path);
+        if (!f) throw std::runtime_error("open " + std::string(path) + ": " +
+                                         std::string(errno_name(f.error())));
+        std::string out;
+        char buf[4096];
+        for (;;) {
+            auto n = ov->read(*f, out.size(), buf);
+            if (!n) throw std::runtime_error("read failed");
+            if (*n == 0) return out;
+            out.append(buf, *n);
+        }
+    }
+
+    /// Names listed by read_dir(path), sorted (throws on error).
+    [[nodiscard]] std::vector<std::string> names(std::string_view path) const {
+        auto entries = ov->read_dir(path);
+        if (!entries) throw std::runtime_error("read_dir " + std::string(path) + ": " +
+                                               std::string(errno_name(entries.error())));
+        std::vector<std::string> out;
+        for (const auto& e : *entries) out.push_back(e.name);
+        std::sort(out.begin(), out.end());
+        return out;
+    }
+};
+
+} // namespace ovlcore::test

@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: MIT
+// Tests of ovlcore/lint.hpp: one scenario per finding plus clean stacks (tests/data/lint, expected
+// findings written by hand from the spec section each scenario names), run on memory_fs and on
+// posix_fs (root only); the cost promise (each data object looked up at most once); the output
+// formats and the exit status of ovl-lint.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <ovlcore/backend/memory.hpp>
+#include <ovlcore/backend/posix.hpp>
+#include <ovlcore/lint.hpp>
+
+#include "support/fs_tree.hpp"
+#include "support/overlay_fixture.hpp"
+#include "support/scenario.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace ovlcore;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path lint_dir = fs::path(OVLCORE_TEST_DATA_DIR) / "lint";
+
+using key = std::tuple<std::string, std::string, std::string>; // path, severity, code
+
+lint_options options_of(const test::scenario& scn) {
+    lint_options o;
+    if (scn.raw.contains("ovlcore")) {
+        const auto scope = parse_data_redirect_scope(
+            scn.raw.at("ovlcore").at("data_redirects").get<std::string>());
+        REQUIRE(scope);
+        o.ext.data_redirects = *scope;
+    }
+    return o;
+}
+
+std::set<key> expected_findings(const fs::path& scenario_file) {
+    std::set<key> out;
+    for (const auto& rec :
+         test::load_dump(lint_dir / "expected" / (scenario_file.stem().string() + ".jsonl")))
+        out.emplace(rec.at("path"), rec.at("severity"), rec.at("code"));
+    return out;
+}
+
+std::set<key> keys_of(const lint_report& report) {
+    std::set<key> out;
+    for (const auto& f : report.findings)
+        out.emplace(f.path, std::string(to_string(f.severity)), std::string(to_string(f.code)));
+    return out;
+}
+
+std::string describe(const lint_report& report) {
+    std::string out;
+    for (const auto& f : report.findings) out += "  " + to_text(f) + "\n";
+    return out.empty() ? "  (no finding)\n" : out;
+}
+
+} // namespace
+
+TEST_CASE("lint: every scenario's findings on memory_fs", "[lint][memory_fs]") {
+    const auto files = test::list_scenarios(lint_dir);
+    REQUIRE(files.size() >= 18);
+    for (const auto& file : files) {
+        const auto scn = test::load_scenario(file);
+        memory_fs backend;
+        const std::string options = test::build_in_memory(scn, backend);
+        const auto report = lint_mount(backend, options, module_defaults{}, options_of(scn));
+        INFO(scn.name << " (" << scn.why << ")\n" << describe(report));
+        CHECK(keys_of(report) == expected_findings(file));
+    }
+}
+
+TEST_CASE("lint: every scenario's findings on posix_fs", "[lint][posix_fs]") {
+    if (::geteuid() != 0) {
+        WARN("lint on posix_fs: not run, building the layers on disk needs root");
+        return;
+    }
+    for (const auto& file : test::list_scenarios(lint_dir)) {
+        const auto scn = test::load_scenario(file);
+        const test::temp_dir root("ovlcore-lint-");
+        const std::string options = test::build_on_disk(scn, root.path());
+        auto backend = posix_fs::with_working_dir(root.str());
+        REQUIRE(backend);
+        const auto report = lint_mount(*backend, options, module_defaults{}, options_of(scn));
+        INFO(scn.name << " (" << scn.why << ")\n" << describe(report));
+        CHECK(keys_of(report) == expected_findings(file));
+    }
+}
+
+TEST_CASE("lint: the scenarios cover every finding code but readdir-failed", "[lint]") {
+    std::set<std::string> covered;
+    for (const auto& file : test::list_scenarios(lint_dir))
+        for (const auto& [path, severity, code] : expected_findings(file)) covered.insert(code);
+    for (auto c = static_cast<int>(lint_code::mount_refused);
+         c <= static_cast<int>(lint_code::readdir_failed); ++c) {
+        const auto code = static_cast<lint_code>(c);
+        if (code == lint_code::readdir_failed) continue; // needs a failing backend, see below
+        INFO(to_string(code));
+        CHECK(covered.count(std::string(to_string(code))) == 1);
+    }
+}
+
+TEST_CASE("6 lint: each data object is looked up once however many metacopy files share it",
+          "[lint][spec.6]") {
+    test::fs_tree<memory_fs> t;
+    for (int i = 0; i < 1000; ++i) {
+        const std::string path = "A/d" + std::to_string(i % 7) + "/f" + std::to_string(i);
+        t.add_file(path, "", {.size = 3})
+            .set_xattr(path, "trusted.overlay.metacopy", "")
+            .set_xattr(path, "trusted.overlay.redirect", "/ob/" + std::to_string(i % 10));
+    }
+    for (int j = 0; j < 10; ++j) t.add_file("C/ob/" + std::to_string(j), "obj");
+    const test::spy_fs<memory_fs> spy(t.fs());
+    auto stack = make_layer_stack(spy, "lowerdir=A::C");
+    REQUIRE(stack);
+    const auto report = lint_stack(spy, *stack);
+    CHECK(report.findings.empty());
+    CHECK(report.metacopy == 1000);
+    CHECK(report.data_lookups == 10);
+    CHECK(spy.lookup_beneath_calls == 10);
+    CHECK(spy.open_calls == 0); // file contents are never read
+    CHECK(report.exit_status() == 0);
+}
+
+TEST_CASE("1 lint: a refused stack is one error with the mount errno and the kernel's message",
+          "[lint][spec.1]") {
+    test::fs_tree<memory_fs> t;
+    t.add_file("A/a", "a");
+    const auto report = lint_mount(t.fs(), "lowerdir=A");
+    REQUIRE(report.findings.size() == 1);
+    const auto& f = report.findings[0];
+    CHECK(f.code == lint_code::mount_refused);
+    CHECK(f.error == std::errc::invalid_argument);
+    CHECK(f.message.find("at least 2 lowerdir are needed while upperdir nonexistent") !=
+          std::string::npos);
+    CHECK(report.exit_status() == 2);
+}
+
+TEST_CASE("lint: text and JSON renderings, exit status by the worst severity", "[lint][json]") {
+    const lint_finding f{"/m", lint_severity::error, lint_code::dangling_data_redirect,
+                         "data '/x' is in no data-only layer", std::errc::no_such_file_or_directory};
+    CHECK(to_text(f) == "error /m dangling-data-redirect: data '/x' is in no data-only layer");
+    CHECK(nlohmann::json::parse(to_json(f)) ==
+          nlohmann::json{{"path", "/m"}, {"severity", "error"}, {"code", "dangling-data-redirect"},
+                         {"message", "data '/x' is in no data-only layer"}, {"errno", "ENOENT"}});
+    lint_report r;
+    CHECK(r.exit_status() == 0);
+    r.findings.push_back({"/a", lint_severity::info, lint_code::lookup_failed, "i", {}});
+    CHECK(r.exit_status() == 0);
+    r.findings.push_back({"/b", lint_severity::warning, lint_code::order_dependent, "w", {}});
+    CHECK(r.exit_status() == 1);
+    r.findings.push_back(f);
+    CHECK(r.exit_status() == 2);
+}
+
+TEST_CASE("8 lint: a directory that cannot be listed is readdir-failed", "[lint][spec.8]") {
+    test::fs_tree<memory_fs> t;
+    t.add_file("A/d/a", "a").add_file("B/d/b", "b");
+    // A spy that fails every listing of "d" (rule 25: failing backend).
+    struct failing_listing : test::spy_fs<memory_fs> {
+        using spy_fs::spy_fs;
+        [[nodiscard]] result<std::vector<dir_entry>> read_dir(const layer_ref& l,
+                                                              std::string_view p) const {
+            if (p == "d") return fail(std::errc::io_error);
+            return spy_fs::read_dir(l, p);
+        }
+    };
+    const failing_listing spy(t.fs());
+    auto stack = make_layer_stack(spy, "lowerdir=A:B");
+    REQUIRE(stack);
+    const auto report = lint_stack(spy, *stack);
+    REQUIRE(report.findings.size() == 1);
+    CHECK(report.findings[0].path == "/d");
+    CHECK(report.findings[0].code == lint_code::readdir_failed);
+    CHECK(report.findings[0].error == std::errc::io_error);
+}

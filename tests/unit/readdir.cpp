@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: MIT
+// Tests of ovlcore/readdir.hpp through overlay<B>: merged vs raw listings, first occurrence
+// wins, whiteout and xwhiteout filtering, entry order, impure dirs (spec §8, §3, §12 cases 9, 10,
+// 22). Expected values come from the spec.
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <ovlcore/backend/memory.hpp>
+#include <ovlcore/backend/posix.hpp>
+#include <ovlcore/readdir.hpp>
+
+#include "support/overlay_fixture.hpp"
+
+using namespace ovlcore;
+
+namespace {
+using names = std::vector<std::string>;
+constexpr auto wh_xattr = "trusted.overlay.whiteout";
+constexpr auto opaque = "trusted.overlay.opaque";
+
+template <class Fixture>
+std::map<std::string, file_type> types(const Fixture& f, std::string_view path) {
+    std::map<std::string, file_type> out;
+    const auto listing = f.ov->read_dir(path);
+    for (const auto& e : listing.value()) out[e.name] = e.type;
+    return out;
+}
+} // namespace
+
+#define OVL_FIXTURE(f)                                                                             \
+    test::overlay_fixture<TestType> f;                                                             \
+    if (!f.privileged()) return
+
+TEMPLATE_TEST_CASE("8.2 readdir: the union of all layers, without . and ..", "[spec.8.2][readdir]",
+                   memory_fs, posix_fs) {
+    OVL_FIXTURE(f);
+    f.tree.add_file("A/f", "A").add_file("A/onlyA", "a").add_file("A/d/a", "a");
+    f.tree.add_file("B/f", "B").add_file("B/onlyB", "b").add_file("B/d/b", "b");
+    f.tree.add_file("C/d/c", "c");
+    f.mount("lowerdir=A:B:C");
+    CHECK(f.names("/") == names{"d", "f", "onlyA", "onlyB"});
+    CHECK(f.names("/d") == names{"a", "b", "c"});
+}
+
+TEMPLATE_TEST_CASE("8.2 readdir: a name keeps the d_type of its topmost occurrence",
+                   "[spec.8.2][readdir]", memory_fs, posix_fs) {
+    OVL_FIXTURE(f);
+    f.tree.add_file("U/x", "file").add_dir("W").add_dir("A/x").add_symlink("A/l", "t");
+    f.tree.add_dir("B/l");
+    f.mount("lowerdir=A:B,upperdir=U,workdir=W");
+    const auto t = types(f, "/");
+    CHECK(t.at("x") == file_type::regular);
+    CHECK(t.at("l") == file_type::symlink);
+}
+
+TEMPLATE_TEST_CASE("8.2 readdir: the lowest layer's names come first, in its order",
+                   "[spec.8.2][readdir]", memory_fs, posix_fs) {
+    OVL_FIXTURE(f);
+    f.tree.add_file("A/a", "a").add_file("B/b", "b");
+    f.mount("lowerdir=A:B");
+    const auto listing = f.ov->read_dir("/").value();
+    REQUIRE(listing.size() == 2);
+    CHECK(listing[0].name == "b"); // observed [b, ., .., a] (spec §8.2 step 3)
+    CHECK(listing[1].name == "a");
+}
+
+TEMPLATE_TEST_CASE("8.2 readdir: char 0:0 whiteouts are dropped and hide the name below",
+                   "[spec.8.2][readdir][whiteout]", memory_fs, posix_fs) {
+    OVL_FIXTURE(f);
+    f.tree.add_whiteout("A/f").add_whiteout("A/d").add_file("A/keep", "k");
+    f.tree.add_file("B/f", "f").add_file("B/d/x", "x").add_file("B/keep2", "k");
+    f.tree.add_device("B/blk0", file_type::block_device, 0, 0);
+    f.mount("lowerdir=A:B");
+    CHECK(f.names("/") == names{"blk0", "keep", "keep2"});
+}
+
+TEMPLATE_TEST_CASE("12.9 readdir: an xwhiteout is listed unless its lower dir has opaque=x and is not lowest",
+                   "[spec.12][spec.3][readdir][whiteout]", memory_fs, posix_fs) {
+    OVL_FIXTURE(f);
+    // marked: A/d has opaque=x and A is not the lowest layer -> filtered.
+    f.tree.add_dir("A/marked").set_xattr("A/marked", opaque, "x");
+    f.tree.add_file("A/marked/f", "").set_xattr("A/marked/f", wh_xattr, "").add_file("A/marked/a", "a");
+    f.tree.add_file("B/marked/f", "B").add_file("B/marked/g", "g");
+    // unmarked: no opaque=x -> listed as a regular file although lstat says ENOENT.
+    f.tree.add_file("A/plain/f", "").set_xattr("A/plain/f", wh_xattr, "").add_file("B/plain/g", "g");
+    // lowest: the marker is never read in the lowest normal layer -> listed.
+    f.tree.add_dir("B/low").set_xattr("B/low", opaque, "x");
+    f.tree.add_file("B/low/f", "").set_xattr("B/low/f", wh_xattr, "").add_file("A/low/a", "a");
+    f.mount("lowerdir=A:B");
+    CHECK(f.names("/marked") == names{"a", "g"});
+    CHECK(f.names("/plain") == names{"f", "g"});
+    CHECK(types(f, "/plain").at("f") == file_type::regular);
+    CHECK(f.lstat_error("/plain/f") == std::errc::no_such_file_or_directory);
+    CHECK(f.names("/low") == names{"a", "f"});
+    CHECK(f.lstat_error("/marked/f") == std::errc::no_such_file_or_directory);
+}
+
+TEMPLATE_TEST_CASE("3 readdir: an xwhiteout in the upper layer is listed even under opaque=x",
+                   "[spec.3][readdir][whiteout]", memory_fs, posix_fs) {
+    OVL_FIXTURE(f);
+    f.tree.add_dir("U/d").set_xattr("U/d", opaque, "x").add_dir("W");
+    f.tree.add_file("U/d/f", "").set_xattr("U/d/f", wh_xattr, "").add_file("A/d/f", "A");
+    f.tree.add_file("A/d/g", "g");
+    f.mount("lowerdir=A,upperdir=U,workdir=W");
+    CHECK(f.names("/d") == names{"f", "g"});
+    CHECK(f.lstat_error("/d/f") == std::errc::no_such_file_or_directory);
+}
+
+TEMPLATE_TEST_CASE("3 readdir: opaque=x on a non-lowest lower root filters the root listing",
+                   "[spec.3][readdir][whiteout]", memory_fs, posix_fs) {
+    OVL_FIXTURE(f);
+    f.tree.add_dir("A").set_xattr("A", opaque, "x").add_file("A/f", "").set_xattr("A/f", wh_xattr, "");
+    f.tree.add_file("B/f", "B").add_file("B/g", "g");
+    f.tree.add_dir("C").set_xattr("C", opaque, "x").add_file("C/h", "").set_xattr("C/h", wh_xattr, "");
+    f.mount("lowerdir=A:B:C");
+    CHECK(f.names("/") == names{"g", "h"}); // C is the lowest: its marker is not read
+}
+
+TEMPLATE_TEST_CASE("12.10 readdir: a whiteout in a non-merged dir is listed raw; an origin xattr merges",
+                   "[spec.12][spec.8.1][readdir][whiteout]", memory_fs, posix_fs) {
+    OVL_FIXTURE(f);
+    f.tree.add_whiteout("A/raw/w").add_file("A/raw/f", "f");
+    f.tree.add_whiteout("A/orig/w").add_file("A/orig/f", "f").set_xattr("A/orig", "trusted.overlay.origin", "");
+    f.tree.add_file("B/b", "b");
+    f.mount("lowerdir=A:B");
+    CHECK(f.names("/raw") == names{"f", "w"});
+    CHECK(types(f, "/raw").at("w") == file_type::char_device);
+    CHECK(f.lstat_error("/raw/w") == std::errc::no_such_file_or_directory);
+    CHECK(f.names("/orig") == names{"f"});
+}
+
+TEMPLATE_TEST_CASE("8.1 readdir: the root is always listed merged", "[spec.8.1][readdir]", memory_fs,
+                   posix_fs) {
+    OVL_FIXTURE(f);
+    f.tree.add_whiteout("A/w").add_file("A/a", "a").add_file("C/c", "c");
+    f.mount("lowerdir=A::C"); // a single normal lower: the root is not a merged dir
+    CHECK(f.names("/") == names{"a"});
+}
+
+TEMPLATE_TEST_CASE("8.2 readdir: an opaque dir lists only its own entries", "[spec.8.2][readdir][opaque]",
+                   memory_fs, posix_fs) {
+    OVL_FIXTURE(f);
+    f.tree.add_dir("U/d").set_xattr("U/d", opaque, "y").add_file("U/d/u", "u").add_dir("W");
+    f.tree.add_file("A/d/a", "a");
+    f.mount("lowerdir=A,upperdir=U,workdir=W");
+    CHECK(f.names("/d") == names{"u"});
+}
+
+TEMPLATE_TEST_CASE("8.2 readdir: in an impure upper dir, entries whose lookup fails are dropped",
+                   "[spec.8.2][readdir]", memory_fs, posix_fs) {
+    OVL_FIXTURE(f);
+    f.tree.add_dir("U/d").set_xattr("U/d", "trusted.overlay.impure", "y").add_dir("W");
+    f.tree.add_file("U/d/u", "u").add_file("U/d/m", "", {.size = 4});
+    f.tree.set_xattr("U/d/m", "trusted.overlay.metacopy", "").add_file("A/d/a", "a");
+    f.mount("lowerdir=A,upperdir=U,workdir=W,metacopy=on");
+    CHECK(f.names("/d") == names{"a", "u"}); // /d/m is EIO (metacopy without data)
+}
+
+TEMPLATE_TEST_CASE("8 readdir: listing a non-directory is ENOTDIR", "[spec.8][readdir]", memory_fs,
+                   posix_fs) {
+    OVL_FIXTURE(f);
+    f.tree.add_file("A/f", "f").add_file("B/b", "b");
+    f.mount("lowerdir=A:B");
+    CHECK(f.ov->read_dir("/f").error() == std::errc::not_a_directory);
+}
