@@ -42,36 +42,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_common.h"
+
 #ifndef SYS_getxattrat
 #define SYS_getxattrat 464
 #endif
 
-enum read_mode { READ_NONE, READ_ALL, READ_FIRST };
 enum mode { MODE_MERGE, MODE_PROBE, MODE_LOOKUP };
 
-struct counts {
-    uint64_t entries, dirs, files, bytes, sum_all, sum_first, lookups, hits, errors;
-};
-
-static enum read_mode g_read = READ_NONE;
-static int g_stat = 1; // --no-stat (merge only): stat only DT_CHR winners (the whiteout check)
 static enum mode g_mode = MODE_MERGE;
-static struct counts g_c;
 static int g_nlayers, g_ndata;
 static int *g_root, *g_dataroot;
 static int g_have_getxattrat = 1;
-static unsigned char g_buf[1 << 17];
 
 #define XO "trusted.overlay."
-
-static uint64_t clock_ns(clockid_t id) {
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-static uint64_t now_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
-// CPU time of this process (user + system, including the kernel work done on its behalf)
-static uint64_t cpu_ns(void) { return clock_ns(CLOCK_PROCESS_CPUTIME_ID); }
 
 struct xattr_args_compat {
     uint64_t value;
@@ -105,36 +89,6 @@ static int is_opaque_fd(int fd) {
     if (!(n == 1 && v[0] == 'y'))
         (void)fgetxattr(fd, XO "redirect", r, sizeof r); // read as the kernel does; no redirects here
     return n == 1 && v[0] == 'y';
-}
-
-static void consume(int fd) {
-    if (g_read == READ_FIRST) {
-        unsigned char b;
-        ssize_t n = read(fd, &b, 1);
-        if (n == 1)
-            g_c.sum_first += b;
-        else if (n < 0)
-            g_c.errors++;
-        return;
-    }
-    int first = 1;
-    for (;;) {
-        ssize_t n = read(fd, g_buf, sizeof g_buf);
-        if (n < 0) {
-            g_c.errors++;
-            break;
-        }
-        if (n == 0)
-            break;
-        if (first)
-            g_c.sum_first += g_buf[0];
-        first = 0;
-        g_c.bytes += (uint64_t)n;
-        uint64_t s = 0;
-        for (ssize_t i = 0; i < n; i++)
-            s += g_buf[i];
-        g_c.sum_all += s;
-    }
 }
 
 // Open the data of a regular file found as (dirfd, name); `redirect` is the absolute redirect
@@ -500,32 +454,6 @@ static int split_open(const char *list, int **out) {
     return n;
 }
 
-static char **load_lines(const char *path, size_t *count) {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        perror(path);
-        exit(2);
-    }
-    size_t cap = 1024, n = 0;
-    char **v = malloc(cap * sizeof *v);
-    char *line = NULL;
-    size_t lcap = 0;
-    ssize_t l;
-    while ((l = getline(&line, &lcap, f)) > 0) {
-        if (line[l - 1] == '\n')
-            line[--l] = 0;
-        if (l == 0)
-            continue;
-        if (n == cap)
-            v = realloc(v, (cap *= 2) * sizeof *v);
-        v[n++] = strdup(line);
-    }
-    free(line);
-    fclose(f);
-    *count = n;
-    return v;
-}
-
 int main(int argc, char **argv) {
     int runs = 1;
     const char *lowers = NULL, *data = NULL, *paths_file = NULL;
@@ -540,14 +468,9 @@ int main(int argc, char **argv) {
     else
         goto usage;
     for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "-k") && i + 1 < argc)
-            runs = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--read") && i + 1 < argc) {
-            const char *m = argv[++i];
-            g_read = !strcmp(m, "all") ? READ_ALL : !strcmp(m, "first") ? READ_FIRST : READ_NONE;
-        } else if (!strcmp(argv[i], "--no-stat"))
-            g_stat = 0;
-        else if (!strcmp(argv[i], "--lowers") && i + 1 < argc)
+        if (common_option(argc, argv, &i, &runs))
+            continue;
+        if (!strcmp(argv[i], "--lowers") && i + 1 < argc)
             lowers = argv[++i];
         else if (!strcmp(argv[i], "--data") && i + 1 < argc)
             data = argv[++i];
@@ -591,17 +514,7 @@ int main(int argc, char **argv) {
             walk_dir(g_root, layer_idx, g_nlayers);
         uint64_t t = now_ns() - t0, ct = cpu_ns() - c0;
         uint64_t units = g_mode == MODE_LOOKUP ? g_c.lookups : g_c.entries;
-        printf("{\"run\":%d,\"ns\":%llu,\"units\":%llu,\"ns_per\":%.1f,\"cpu_ns_per\":%.1f,\"entries\":%llu,"
-               "\"dirs\":%llu,\"files\":%llu,\"bytes\":%llu,\"sum_all\":%llu,\"sum_first\":%llu,"
-               "\"lookups\":%llu,\"hits\":%llu,\"errors\":%llu}\n",
-               r, (unsigned long long)t, (unsigned long long)units,
-               units ? (double)t / (double)units : 0.0, units ? (double)ct / (double)units : 0.0,
-               (unsigned long long)g_c.entries,
-               (unsigned long long)g_c.dirs, (unsigned long long)g_c.files,
-               (unsigned long long)g_c.bytes, (unsigned long long)g_c.sum_all,
-               (unsigned long long)g_c.sum_first, (unsigned long long)g_c.lookups,
-               (unsigned long long)g_c.hits, (unsigned long long)g_c.errors);
-        fflush(stdout);
+        print_run(r, t, ct, units);
     }
     return 0;
 usage:

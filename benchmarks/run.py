@@ -51,7 +51,9 @@ def log(*a):
 def build_tool(name, out):
     src = os.path.join(HERE, name + ".c")
     exe = os.path.join(out, name)
-    if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
+    # rebuilt when the source or the header it shares with the other tool is newer
+    newest = max(os.path.getmtime(p) for p in (src, os.path.join(HERE, "bench_common.h")))
+    if not os.path.exists(exe) or os.path.getmtime(exe) < newest:
         os.makedirs(out, exist_ok=True)
         subprocess.run([os.environ.get("CC", "cc"), "-O3", "-Wall", "-o", exe, src], check=True)
     return exe

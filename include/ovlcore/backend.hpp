@@ -16,6 +16,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "result.hpp"
@@ -41,6 +42,23 @@ struct beneath_result {
     std::string path; ///< relative to the layer root, "" for the root; usable with open_file
 };
 
+/// What open_file refuses an object of type `t` with, as open(O_RDONLY | O_NOFOLLOW) restricted to
+/// regular files would: EISDIR for a directory, ELOOP for a symlink, ENXIO for devices, fifos and
+/// sockets (never opened, so no driver runs and no fifo blocks); nullopt for a regular file.
+/// Backends share it so that every one refuses alike.
+[[nodiscard]] constexpr std::optional<std::errc> open_file_refusal(file_type t) noexcept {
+    switch (t) {
+    case file_type::regular:
+        return std::nullopt;
+    case file_type::directory:
+        return std::errc::is_a_directory;
+    case file_type::symlink:
+        return std::errc::too_many_symbolic_link_levels;
+    default:
+        return std::errc::no_such_device_or_address;
+    }
+}
+
 /// The operations overlay lookup needs from the filesystems behind the layers, and no more.
 ///
 /// - resolve_dir(path): resolve a mount-option path as mount(2) does: relative paths against the
@@ -48,6 +66,10 @@ struct beneath_result {
 ///   ELOOP, EACCES...). A non-directory is returned successfully with its st.type.
 /// - lstat(layer, path): stat without following. ENOENT when absent.
 /// - read_dir(layer, path): the entries, without "." and "..", in the filesystem's native order.
+///   Optional: dot_positions(layer, path) -> result<std::array<std::size_t, 2>>, for "." and
+///   ".." how many of those entries come before each in the native order (ext4 hash order need
+///   not list them first); without it they are taken to come first (tmpfs, memory_fs). readdir.hpp needs it
+///   only when an overlay lookup fails during a listing (spec §8.2 steps 5-6).
 /// - get_xattr(layer, path, name): the value, or std::nullopt when the attribute is absent
 ///   (ENODATA) or the filesystem has no xattrs (EOPNOTSUPP). Other errors propagate.
 /// - list_xattr(layer, path): every attribute name.

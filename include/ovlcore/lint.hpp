@@ -186,8 +186,11 @@ private:
     /// Lists one dir and checks every name in it, depth first in byte order (the kernel oracle's
     /// walk, so that order-dependent answers, §10 Q2, are reported where a walk would meet them).
     void scan_dir(const std::string& path, const entry_type& dir) {
-        const auto is_positive = [&](std::string_view name) {
-            return m_engine.lookup(m_root, dir, name, m_quiet).has_value();
+        const auto is_positive = [&](std::string_view name) -> result<bool> {
+            const auto found = m_engine.lookup(m_root, dir, name, m_quiet);
+            if (found) return true;
+            if (found.error() == std::errc::no_such_file_or_directory) return false;
+            return fail(found.error());
         };
         auto listing = read_overlay_dir(m_engine, dir, path == "/", is_positive);
         if (!listing) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "backend.hpp"
+#include "detail/listed_names.hpp"
 #include "extensions.hpp"
 #include "layer_stack.hpp"
 #include "result.hpp"
@@ -91,6 +92,9 @@ struct lookup_state {
     bool absolute_redirect = false; ///< the most recent redirect read attempt found an absolute one (Q1)
     bool nextmetacopy = false;    ///< a metacopy was seen: following it must be permitted (6.16)
     bool nextredirect = false;    ///< a redirect was seen: following it must be permitted (6.16)
+    /// Set by lookup_impl for one relative lookup_single: the listing of that very real dir lacks
+    /// the name, so it is absent there (spec §5.1 step 2) without an lstat.
+    bool absent_from_listing = false;
 
     [[nodiscard]] bool name_is_absolute() const noexcept { return is_absolute_redirect(name); }
 };
@@ -186,12 +190,15 @@ public:
 
     /// `lookup(parent, name)` of spec §5.3: `name` in the overlay dir `parent`, given the root
     /// object `root` (whose lower stack is the root stack). ENOENT for a negative result.
-    /// `trace` receives the steps (trace.hpp).
+    /// `trace` receives the steps (trace.hpp). `parent_names`, if given, are the names of the
+    /// parent's real dirs from its listing (readdir.hpp): a real dir whose listing lacks the
+    /// search name is skipped without an lstat, with the same result (spec §5.1 step 2).
     /// @see spec §5.3, §5.5, §5.6
     template <trace_sink Trace>
     [[nodiscard]] result<entry_type> lookup(const entry_type& root, const entry_type& parent,
-                                            std::string_view name, Trace& trace) const {
-        auto r = lookup_impl(root, parent, name, trace);
+                                            std::string_view name, Trace& trace,
+                                            const detail::listed_names* parent_names = nullptr) const {
+        auto r = lookup_impl(root, parent, name, trace, parent_names);
         if (!r) {
             detail::emit(trace, [&] {
                 return trace_event{trace_kind::lookup_failed, trace_event::no_layer,
@@ -316,6 +323,8 @@ private:
         const bool last_element = post.empty();
         // Step 2: "." and ".." (and the empty name) are refused by name lookup: EACCES.
         if (detail::is_dot_or_empty(comp)) return fail(std::errc::permission_denied);
+        // A name the listing of this real dir lacks: the lstat would fail with ENOENT.
+        if (std::exchange(d.absent_from_listing, false)) return std::optional<real_type>{};
         if (comp.size() > l.name_max) return std::optional<real_type>{}; // ENAMETOOLONG: not found
         std::string path = detail::child_path(base, comp);
         auto st = m_fs->lstat(l.ref, path);
@@ -437,7 +446,8 @@ private:
     /// The body of lookup() (spec §5.3 pseudo-code, in its order).
     template <trace_sink Trace>
     [[nodiscard]] result<entry_type> lookup_impl(const entry_type& root, const entry_type& parent,
-                                                 std::string_view name, Trace& trace) const {
+                                                 std::string_view name, Trace& trace,
+                                                 const detail::listed_names* parent_names) const {
         if (name.size() > m_stack->name_max()) return fail(std::errc::filename_too_long);
         if (!parent.is_dir) return fail(std::errc::not_a_directory);
 
@@ -447,10 +457,16 @@ private:
         const lower_stack roe = root.lowers;
         d.last = check_redirect() ? false : poe.empty();
 
+        // The parent's listing, if read, answers for a relative name in its own real dirs
+        // (positions: the upper, then parent.lowers); absolute-redirect walks still lstat.
+        detail::listed_names_probe listed(parent_names);
+        const std::size_t first_lower_position = parent.upper ? 1 : 0;
+
         entry_type out;
         bool upper_metacopy = false;
         if (parent.upper) {
             const real_type& up = *parent.upper;
+            d.absent_from_listing = !d.name_is_absolute() && listed.absent(d.name, 0);
             OVLCORE_TRY_ASSIGN(found, lookup_layer(*up.where, 0, up.path, d, trace));
             if (found && !d.is_dir && d.metacopy != 0) {
                 upper_metacopy = d.nextmetacopy = true;
@@ -467,11 +483,23 @@ private:
         bool on_root_stack = poe.data() == roe.data();
         for (std::size_t i = 0; !d.stop && i < poe.size();) {
             OVLCORE_TRY(check_nextredirect(d, trace));
+            const bool listed_stack = !d.name_is_absolute() && poe.data() == parent.lowers.data();
+            if (listed_stack && !Trace::enabled) {
+                // Untraced, the lowers whose listing lacks the name are passed over at once: each
+                // would find nothing without changing the state (spec §5.1 step 2).
+                const std::size_t next =
+                    listed.next_candidate(d.name, first_lower_position + i) - first_lower_position;
+                if (next != i) {
+                    i = next;
+                    continue;
+                }
+            }
             const real_type& lower = poe[i];
             if (!check_redirect())
                 d.last = i + 1 == poe.size();
             else if (d.is_dir || !has_data_layers())
                 d.last = is_bottom_normal_layer(lower.index);
+            d.absent_from_listing = listed_stack && listed.absent(d.name, first_lower_position + i);
             OVLCORE_TRY_ASSIGN(found, lookup_layer(*lower.where, lower.index, lower.path, d, trace));
             if (!found) {
                 ++i;

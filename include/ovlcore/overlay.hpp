@@ -4,6 +4,7 @@
 // and provenance (spec §5, §6, §8, §9). Users include it (or ovlcore.hpp).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -19,6 +20,8 @@
 
 #include "backend.hpp"
 #include "config.hpp"
+#include "detail/listed_names.hpp"
+#include "detail/name_table.hpp"
 #include "detail/path.hpp"
 #include "extensions.hpp"
 #include "layer_stack.hpp"
@@ -57,19 +60,27 @@ struct provenance {
 namespace detail {
 
 /// An overlay inode: the object a lookup produced, shared by every name that resolves to it
-/// (spec §10 Q2), with its lazy lowerdata cache (§6) and its listing cache (§8.2).
+/// (spec §10 Q2), with its lazy lowerdata cache (§6), its listing cache (§8.2) and, once listed,
+/// the names of its real dirs that let lookups skip absent names (§5.1 step 2).
 template <class LayerRef>
 struct overlay_inode {
-    explicit overlay_inode(overlay_entry<LayerRef> e) : entry(std::move(e)) {}
+    overlay_inode(overlay_entry<LayerRef> e, const overlay_identity& id, bool is_root)
+        : entry(std::move(e)), fixed_stat(entry.lazy_data ? std::nullopt
+                                                         : std::optional<stat_info>(compose_stat(
+                                                               entry, entry.known_data(), id, is_root))) {}
     const overlay_entry<LayerRef> entry;
+    /// The stat (spec §9) when it cannot change: no lazy data slot whose resolution fills blocks.
+    const std::optional<stat_info> fixed_stat;
     mutable lowerdata_cache<LayerRef> lowerdata;
     mutable std::mutex listing_mutex;
-    mutable std::optional<std::vector<dir_entry>> listing;
+    mutable std::optional<std::vector<dir_entry>> listing;        ///< guarded by listing_mutex
+    mutable std::unique_ptr<const listed_names> names_storage;    ///< guarded by listing_mutex
+    mutable std::atomic<const listed_names*> names{nullptr};      ///< published names_storage
 };
 
 /// One name of the overlay (the kernel's dentry), kept for the overlay's lifetime. Children are
 /// looked up once and kept, errors included: the layers are assumed not to change while the
-/// overlay exists (as for a mounted overlay).
+/// overlay exists (as for a mounted overlay). A cached child is found without a lock.
 template <class LayerRef>
 struct overlay_node {
     struct child {
@@ -78,14 +89,14 @@ struct overlay_node {
     };
 
     overlay_node(const overlay_node* parent_node, std::shared_ptr<const overlay_inode<LayerRef>> i)
-        : parent(parent_node), inode(std::move(i)) {}
+        : parent(parent_node), inode(std::move(i)), is_dir(inode->entry.is_dir) {}
 
     [[nodiscard]] const overlay_entry<LayerRef>& entry() const noexcept { return inode->entry; }
 
     const overlay_node* parent; ///< nullptr for the root
     const std::shared_ptr<const overlay_inode<LayerRef>> inode;
-    mutable std::mutex children_mutex;
-    mutable std::map<std::string, child, std::less<>> children;
+    const bool is_dir; ///< entry().is_dir, kept here for the path walk (one cache line less)
+    mutable name_table<child> children;
 };
 
 /// Real identity of an optional real entry (nullopt: none).
@@ -161,8 +172,14 @@ private:
 ///
 /// Thread safety: every member function is const and may be called from many threads at once.
 /// Looked-up objects are cached per overlay (each child lookup runs without holding a lock; a
-/// racing duplicate is discarded), lazy lowerdata is resolved once per object under that
-/// object's own mutex (spec §6). Node handles stay valid for the overlay's lifetime.
+/// racing duplicate is discarded; a cached child is found without a lock or an allocation), lazy
+/// lowerdata is resolved once per object under that object's own mutex (spec §6). Node handles
+/// stay valid for the overlay's lifetime.
+///
+/// Memory: besides one node per looked-up name, a listed dir keeps its listing (§8.2) and the
+/// names of each of its real dirs (one entry per distinct name, one small position per real dir
+/// holding it), which later lookups in that dir use to skip the real dirs lacking a name (§5.1
+/// step 2). Both are bounded by what has been listed and live as long as the overlay.
 /// Not copyable or movable (nodes point into it). `fs` must outlive the overlay.
 template <backing_filesystem B, class Trace>
 class overlay {
@@ -185,7 +202,7 @@ public:
           m_identity(identity_of(m_stack, options.overlay_dev)), m_trace(std::move(trace)) {
         auto root = m_engine.make_root();
         if (root)
-            m_root = std::make_unique<node>(nullptr, std::make_shared<inode>(std::move(*root)));
+            m_root = std::make_unique<node>(nullptr, std::make_shared<inode>(std::move(*root), m_identity, true));
         else
             m_root_error = root.error();
     }
@@ -195,7 +212,9 @@ public:
     // ---- path API ------------------------------------------------------------------------------
 
     /// lstat of `path` ("/" or "/a/b"): the last component is not followed. ENOENT for an empty
-    /// path, ENOTDIR below a non-directory. @see spec §5, §9
+    /// path, ENOTDIR below a non-directory that is not a symlink. ovlcore is not a VFS and never
+    /// follows a symlink in the middle of a path: "/lnk/x" and "/lnk/" (lnk a symlink) give ELOOP,
+    /// as openat2(2) with RESOLVE_NO_SYMLINKS does. @see spec §5, §9
     [[nodiscard]] result<stat_info> lstat(std::string_view path) const {
         OVLCORE_TRY_ASSIGN(n, resolve(path));
         return stat(n);
@@ -233,16 +252,28 @@ public:
         return which_layers(n);
     }
 
-    /// The node of `path` (the path walk of the API above).
+    /// The node of `path` (the path walk of the API above): components are looked up one by one
+    /// from the root, "." and ".." as in lookup(). ENOENT for an empty path or a missing
+    /// component; ENOTDIR below (or, with a trailing '/', at) a non-directory; ELOOP there when it
+    /// is a symlink (never followed, like openat2(2) RESOLVE_NO_SYMLINKS); the lookup errnos of
+    /// spec §5.6.
     [[nodiscard]] result<node_handle> resolve(std::string_view path) const {
         if (path.empty()) return fail(std::errc::no_such_file_or_directory);
         OVLCORE_TRY_ASSIGN(current, root());
-        for (const std::string_view comp : detail::split_path(path)) {
+        std::size_t pos = 0;
+        for (auto comp = detail::next_component(path, pos); !comp.empty();
+             comp = detail::next_component(path, pos)) {
+            // A symlink before the last component is never followed: ELOOP, as openat2(2) with
+            // RESOLVE_NO_SYMLINKS reports (lookup() below any non-dir node stays ENOTDIR).
+            if (!current->is_dir && current->entry().type() == file_type::symlink)
+                return fail(std::errc::too_many_symbolic_link_levels);
             OVLCORE_TRY_ASSIGN(next, lookup(current, comp));
             current = next;
         }
-        if (detail::has_trailing_slash(path) && !current->entry().is_dir)
-            return fail(std::errc::not_a_directory);
+        if (detail::has_trailing_slash(path) && !current->is_dir)
+            return fail(current->entry().type() == file_type::symlink
+                            ? std::errc::too_many_symbolic_link_levels
+                            : std::errc::not_a_directory);
         return current;
     }
 
@@ -258,15 +289,12 @@ public:
     /// parent (the root's is the root), as the VFS resolves them before overlayfs sees a name.
     /// ENOTDIR when `parent` is not a dir.
     [[nodiscard]] result<node_handle> lookup(node_handle parent, std::string_view name) const {
-        if (!parent->entry().is_dir) return fail(std::errc::not_a_directory);
+        if (!parent->is_dir) return fail(std::errc::not_a_directory);
         if (name == ".") return parent;
         if (name == "..") return parent->parent ? parent->parent : parent;
-        {
-            const std::lock_guard lock(parent->children_mutex);
-            if (auto it = parent->children.find(name); it != parent->children.end())
-                return child_result(it->second);
-        }
-        auto looked_up = m_engine.lookup(m_root->entry(), parent->entry(), name, m_trace);
+        if (const auto* cached = parent->children.find(name)) return child_result(*cached);
+        const auto* listed = parent->inode->names.load(std::memory_order_acquire);
+        auto looked_up = m_engine.lookup(m_root->entry(), parent->entry(), name, m_trace, listed);
         typename node::child fresh;
         if (looked_up) {
             auto object = find_or_add_inode(std::move(*looked_up));
@@ -277,14 +305,13 @@ public:
         } else {
             fresh.error = looked_up.error();
         }
-        const std::lock_guard lock(parent->children_mutex);
         // A racing lookup of the same name may have won: keep the first answer.
-        const auto [it, inserted] = parent->children.try_emplace(std::string(name), std::move(fresh));
-        return child_result(it->second);
+        return child_result(parent->children.insert(name, std::move(fresh)));
     }
 
     /// The stat of a node (spec §9). Never resolves lazy data.
     [[nodiscard]] result<stat_info> stat(node_handle n) const {
+        if (const auto& fixed = n->inode->fixed_stat) return *fixed;
         const auto& e = n->entry();
         const auto* data = e.lazy_data ? n->inode->lowerdata.peek() : e.known_data();
         return compose_stat(e, data, m_identity, n == m_root.get());
@@ -302,9 +329,20 @@ public:
         if (!dir.entry.is_dir) return fail(std::errc::not_a_directory);
         const std::lock_guard lock(dir.listing_mutex);
         if (!dir.listing) {
-            const auto is_positive = [&](std::string_view name) { return lookup(n, name).has_value(); };
-            OVLCORE_TRY_ASSIGN(entries, read_overlay_dir(m_engine, dir.entry, n == m_root.get(), is_positive));
+            // Positive, negative (ENOENT), or the errno of a failing lookup (spec §8.2 steps 5-6).
+            const auto is_positive = [&](std::string_view name) -> result<bool> {
+                const auto found = lookup(n, name);
+                if (found) return true;
+                if (found.error() == std::errc::no_such_file_or_directory) return false;
+                return fail(found.error());
+            };
+            auto names = std::make_unique<detail::listed_names>();
+            OVLCORE_TRY_ASSIGN(entries, read_overlay_dir(m_engine, dir.entry, n == m_root.get(),
+                                                         is_positive, names.get()));
             dir.listing = std::move(entries);
+            // Published for the lookups in this dir (spec §5.1 step 2): immutable from now on.
+            dir.names_storage = std::move(names);
+            dir.names.store(dir.names_storage.get(), std::memory_order_release);
         }
         return *dir.listing;
     }
@@ -370,13 +408,13 @@ private:
     /// else ESTALE), or a new one (spec §10 Q2: order dependent, like the kernel's inode cache).
     [[nodiscard]] result<std::shared_ptr<const inode>> find_or_add_inode(entry_type found) const {
         const auto key = overlay_inode_key(m_stack, found);
-        if (!key) return std::make_shared<const inode>(std::move(found));
+        if (!key) return std::make_shared<const inode>(std::move(found), m_identity, false);
         const std::lock_guard lock(m_inodes_mutex);
         if (auto it = m_inodes.find(*key); it != m_inodes.end()) {
             if (!detail::same_inode(it->second->entry, found)) return fail(errc_stale);
             return std::shared_ptr<const inode>(it->second);
         }
-        auto created = std::make_shared<const inode>(std::move(found));
+        auto created = std::make_shared<const inode>(std::move(found), m_identity, false);
         m_inodes.emplace(*key, created);
         return created;
     }

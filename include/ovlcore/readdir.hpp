@@ -4,15 +4,21 @@
 // order (spec §8, §3). Users normally go through overlay.hpp.
 #pragma once
 
+#include <array>
+#include <concepts>
 #include <cstddef>
 #include <limits>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "detail/listed_names.hpp"
 #include "lookup.hpp"
 #include "result.hpp"
+#include "stat.hpp"
 #include "whiteout.hpp"
 #include "xattr.hpp"
 
@@ -48,20 +54,54 @@ struct merge_candidate {
     std::size_t front_position = in_main;      ///< position in the lowest layer's order, if any
 };
 
-/// Is the first occurrence of this name a whiteout the merged listing drops (spec §8.2 step 4-5)?
-/// Char 0:0 whiteouts (d_type DT_CHR) always; xwhiteouts (DT_REG) only from a lower dir whose
-/// `opaque=x` marker the lookup read (spec §3 table).
+/// Is the first occurrence of this name a char 0:0 whiteout the merged listing drops (spec §8.2
+/// step 4)? Checked in the real dir of that occurrence; an lstat error keeps the entry, as the
+/// kernel ignores a failing lookup there.
 template <backing_filesystem B>
 [[nodiscard]] bool hidden_in_merged_listing(const lookup_engine<B>& engine,
                                             const merge_candidate<typename B::layer_ref>& c) {
     const auto& e = c.entry;
-    if (e.type != file_type::char_device && !(e.type == file_type::regular && c.dir->xwhiteouts))
-        return false;
-    const std::string path = child_path(c.dir->path, e.name);
-    const auto st = engine.fs().lstat(c.dir->where->ref, path);
-    if (!st) return false;
-    if (e.type == file_type::char_device) return is_char_whiteout(*st);
-    return is_whiteout(engine.fs(), c.dir->where->ref, path, *st, engine.userxattr());
+    if (e.type != file_type::char_device) return false;
+    const auto st = engine.fs().lstat(c.dir->where->ref, child_path(c.dir->path, e.name));
+    return st && is_char_whiteout(*st);
+}
+
+/// Does the first occurrence of this name get the xwhiteout check (spec §3, §8.2 step 5)? A
+/// regular file (d_type DT_REG) from a lower dir whose `opaque=x` marker the lookup read. The
+/// check is the overlay lookup of the name (see read_merged_dir), not an xattr read.
+template <class LayerRef>
+[[nodiscard]] bool needs_xwhiteout_check(const merge_candidate<LayerRef>& c) noexcept {
+    return c.entry.type == file_type::regular && c.dir->xwhiteouts;
+}
+
+/// The outcome of the overlay lookup of a listed name: positive (true), negative (false), or the
+/// lookup's errno. `is_positive` may return `bool` (an older contract: false = negative) or
+/// `result<bool>`.
+template <class IsPositive>
+[[nodiscard]] result<bool> listed_lookup(IsPositive& is_positive, std::string_view name) {
+    return result<bool>(is_positive(name));
+}
+
+/// Backends that know where "." and ".." sit in a dir's native order (posix_fs: the order of
+/// getdents64, e.g. ext4 hash order, where they need not come first, nor together) provide
+/// `dot_positions(layer, path)`: for each dot, how many of read_dir's entries come before it.
+template <class B>
+concept knows_dot_positions =
+    requires(const B& fs, const typename B::layer_ref& layer, std::string_view path) {
+        { fs.dot_positions(layer, path) } -> std::same_as<result<std::array<std::size_t, 2>>>;
+    };
+
+/// For "." and ".." of the real dir `dir`, how many of its entries come before each: {0, 0}
+/// (dots first, as on tmpfs and memory_fs) unless the backend says otherwise.
+template <backing_filesystem B>
+[[nodiscard]] std::array<std::size_t, 2> dot_positions(const B& fs,
+                                                       const real_entry<typename B::layer_ref>& dir) {
+    if constexpr (knows_dot_positions<B>) {
+        const auto pos = fs.dot_positions(dir.where->ref, dir.path);
+        return pos ? *pos : std::array<std::size_t, 2>{};
+    } else {
+        return {};
+    }
 }
 
 /// The upper dir is marked `impure=y` (copied-up or renamed entries inside): the kernel recomputes
@@ -82,14 +122,20 @@ template <backing_filesystem B>
 /// order to `main`; the lowest layer's names, known or new, form `front` in its native order;
 /// the result is `front` then the rest of `main`. A name keeps the d_type and d_ino of its first
 /// (topmost) occurrence; names whose first occurrence is a whiteout are dropped (xwhiteouts per
-/// spec §3). In a dir whose upper is `impure=y`, names first found in the upper are looked up
-/// through the overlay (`is_positive(name)`) and dropped when that lookup is negative or fails
-/// (spec §8.2 step 6); d_ino itself is passed through from the real entry (xino not emulated).
+/// spec §3). Some names are looked up through the overlay (`is_positive(name)`: true positive,
+/// false negative, or the lookup's errno): DT_REG names of x-marked lower dirs (the xwhiteout
+/// check) and, on a single-filesystem stack, names first found in an `impure=y` upper dir. A
+/// negative name is dropped; a failing one is dropped, or fails the whole listing when nothing
+/// was emitted before it in the same getdents(2) call (see the body; spec §8.2 steps 5-6, where
+/// the kernel deviates from the spec text). d_ino is passed through from the real entry (xino not
+/// emulated).
+/// `names`, if given, records every real dir's names (upper first, then the lower stack) for the
+/// lookups that follow the listing (spec §5.1 step 2).
 /// @see spec §8.2, §3, §12 cases 9, 10, 22
 template <backing_filesystem B, class IsPositive>
 [[nodiscard]] result<std::vector<dir_entry>>
 read_merged_dir(const lookup_engine<B>& engine, const overlay_entry<typename B::layer_ref>& dir,
-                IsPositive&& is_positive) {
+                IsPositive&& is_positive, detail::listed_names* names = nullptr) {
     using candidate = detail::merge_candidate<typename B::layer_ref>;
     std::vector<const real_entry<typename B::layer_ref>*> layers;
     if (dir.upper) layers.push_back(&*dir.upper);
@@ -101,6 +147,7 @@ read_merged_dir(const lookup_engine<B>& engine, const overlay_entry<typename B::
     for (std::size_t k = 0; k < layers.size(); ++k) {
         const bool lowest = k + 1 == layers.size();
         OVLCORE_TRY_ASSIGN(entries, engine.fs().read_dir(layers[k]->where->ref, layers[k]->path));
+        if (names) names->add(k, layers[k]->st, entries);
         for (auto& e : entries) {
             const auto [it, fresh] = seen.try_emplace(e.name, candidates.size());
             if (fresh) candidates.push_back(candidate{std::move(e), layers[k]});
@@ -118,29 +165,78 @@ read_merged_dir(const lookup_engine<B>& engine, const overlay_entry<typename B::
     }
     ordered.insert(ordered.end(), rest.begin(), rest.end());
 
-    const bool impure = detail::upper_is_impure(engine, dir);
+    // Names the kernel looks up through the overlay while it emits the list (spec §8.2 steps 5-6):
+    // DT_REG names of x-marked lower dirs (the xwhiteout check, whatever the filesystems), and,
+    // when every layer is on one filesystem, the names first found in an impure upper dir (d_ino
+    // recomputation; across filesystems without xino the kernel keeps the real d_ino and looks
+    // nothing up). Negative: the name is dropped. Failing: the kernel marks the name dropped and
+    // returns the errno from that getdents(2) call; the call still returns what it had emitted
+    // before, and then the errno is lost, so a failure only surfaces when nothing ("." and ".."
+    // included) was emitted earlier in the same call, i.e. since the start of the listing or since
+    // the previous swallowed failure, which ends a call. Modelled with one getdents(2) call
+    // holding the whole listing (the 32 KiB buffers of readdir(3) and posix_fs hold any small
+    // dir). The spec's step 6 ("a failing lookup drops the entry") holds only for a failure after
+    // an emitted entry; the kernel (Linux 6.18, recorded in tests/data/extra/readdir_*) wins.
+    // "." and ".." sit in the lowest dir's native order, which on ext4 is hash order (not always
+    // first, not always together): the backend says where (dot_positions), asked only when a
+    // failure could surface.
+    const bool impure = detail::upper_is_impure(engine, dir) && identity_of(engine.stack(), 0).samefs;
     std::vector<dir_entry> out;
     out.reserve(ordered.size());
-    for (const candidate* c : ordered) {
+    std::optional<std::array<std::size_t, 2>> dots; // positions of "." and ".." among the front
+    std::size_t call_start = 0;              // sequence index where the current getdents call began
+    bool emitted = false;                    // the current call has emitted an entry
+    for (std::size_t i = 0; i < ordered.size(); ++i) {
+        const candidate* c = ordered[i];
         if (detail::hidden_in_merged_listing(engine, *c)) continue;
-        if (impure && c->dir == &*dir.upper && !is_positive(std::string_view(c->entry.name))) continue;
+        const bool upper_entry = dir.upper && c->dir == &*dir.upper;
+        if ((impure && upper_entry) || detail::needs_xwhiteout_check(*c)) {
+            const auto found = detail::listed_lookup(is_positive, std::string_view(c->entry.name));
+            if (found && !*found) continue; // negative: a stale entry (e.g. an xwhiteout)
+            if (!found) {
+                if (!emitted) {
+                    if (!dots) dots = detail::dot_positions(engine.fs(), *layers.back());
+                    const auto in_call = [&](std::size_t d) { return call_start <= d && d <= i; };
+                    if (!in_call((*dots)[0]) && !in_call((*dots)[1])) return fail(found.error());
+                }
+                call_start = i + 1; // swallowed: the name is dropped and a new call begins
+                emitted = false;
+                continue;
+            }
+        }
         out.push_back(c->entry);
+        emitted = true;
     }
     return out;
 }
 
 /// The listing of an overlay dir in the mode spec §8.1 selects; `is_positive(name)` is the overlay
-/// lookup used by read_merged_dir.
+/// lookup used by read_merged_dir and, for an impure upper dir listed raw, to fail the listing
+/// with the errno of the first failing lookup; `names`, if given, records the names of the real dirs read.
 /// @see spec §8
 template <backing_filesystem B, class IsPositive>
 [[nodiscard]] result<std::vector<dir_entry>>
 read_overlay_dir(const lookup_engine<B>& engine, const overlay_entry<typename B::layer_ref>& dir,
-                 bool is_root, IsPositive&& is_positive) {
+                 bool is_root, IsPositive&& is_positive, detail::listed_names* names = nullptr) {
     if (!dir.is_dir) return fail(std::errc::not_a_directory);
     if (select_readdir_mode(engine, dir, is_root) == readdir_mode::merged)
-        return read_merged_dir(engine, dir, std::forward<IsPositive>(is_positive));
+        return read_merged_dir(engine, dir, std::forward<IsPositive>(is_positive), names);
+    // Raw mode: a dir that is not merged has exactly one real dir (spec §8.1), position 0.
     const auto& real = dir.real();
-    return engine.fs().read_dir(real.where->ref, real.path);
+    OVLCORE_TRY_ASSIGN(entries, engine.fs().read_dir(real.where->ref, real.path));
+    if (names) names->add(0, real.st, entries);
+    // An impure upper dir on a single-filesystem stack: before passing the real entries through,
+    // the kernel looks every name up through the overlay to recompute d_ino; the first failing
+    // lookup fails the whole listing with its errno, while a negative one (a whiteout, listed
+    // raw) changes nothing (spec §8.2 step 6 says "dropped": the kernel wins, Linux 6.18,
+    // tests/data/extra/readdir_impure_*).
+    if (dir.upper && detail::upper_is_impure(engine, dir) && identity_of(engine.stack(), 0).samefs) {
+        for (const auto& e : entries) {
+            const auto found = detail::listed_lookup(is_positive, std::string_view(e.name));
+            if (!found) return fail(found.error());
+        }
+    }
+    return entries;
 }
 
 } // namespace ovlcore

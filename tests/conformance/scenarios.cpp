@@ -41,6 +41,7 @@
 #include "ovlcore/layer_stack.hpp"
 #include "ovlcore/overlay.hpp"
 #include "support/scenario.hpp"
+#include "support/string_makers.hpp"
 #include "support/temp_dir.hpp"
 
 namespace {

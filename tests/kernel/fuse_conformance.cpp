@@ -49,6 +49,7 @@
 #include <ovlcore/backend/posix_tree.hpp>
 #include <ovlcore/dump.hpp>
 
+#include "support/kernel_mount.hpp"
 #include "support/scenario.hpp"
 #include "support/stack_gen.hpp"
 #include "support/temp_dir.hpp"
@@ -56,7 +57,10 @@
 namespace {
 
 namespace fs = std::filesystem;
+using ovlcore::test::env_long;
 using ovlcore::test::json;
+using ovlcore::test::read_all;
+using ovlcore::test::write_all;
 
 const fs::path data_dir = OVLCORE_TEST_DATA_DIR;
 constexpr long fuse_super_magic = 0x65735546;
@@ -101,29 +105,6 @@ bool skip_without_fuse() {
 }
 
 // --- one mount --------------------------------------------------------------------------------
-
-void write_all(int fd, std::string_view data) {
-    while (!data.empty()) {
-        const ssize_t n = ::write(fd, data.data(), data.size());
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return;
-        }
-        data.remove_prefix(static_cast<std::size_t>(n));
-    }
-}
-
-std::string read_all(int fd) {
-    std::string out;
-    char buf[65536];
-    for (;;) {
-        const ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        out.append(buf, static_cast<std::size_t>(n));
-    }
-    return out;
-}
 
 bool is_mounted(const std::string& mnt) {
     std::ifstream in("/proc/self/mountinfo");
@@ -245,9 +226,8 @@ fuse_run run_ovl_fuse(const std::string& options, const fs::path& cwd, const fs:
             write_all(fds[1], text);
             ::_exit(0);
         };
-        if (::unshare(CLONE_NEWNS) != 0) report("problem unshare(CLONE_NEWNS) failed\n");
-        if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
-            report("problem mount(MS_PRIVATE) failed\n");
+        if (const auto failed = ovlcore::test::enter_private_mount_namespace())
+            report("problem " + std::string(*failed) + " failed\n");
         const pid_t server = ::fork();
         if (server < 0) report("problem fork failed\n");
         if (server == 0) {
@@ -305,9 +285,7 @@ fuse_run run_ovl_fuse(const std::string& options, const fs::path& cwd, const fs:
     ::close(fds[1]);
     const std::string reply = read_all(fds[0]);
     ::close(fds[0]);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
+    const int status = ovlcore::test::wait_child(pid);
     {
         std::ifstream in(stderr_file, std::ios::binary);
         std::ostringstream ss;
@@ -478,35 +456,10 @@ struct kernel_run {
 
 kernel_run kernel_dump(const std::string& options, const fs::path& layers, const fs::path& mnt,
                        const std::vector<std::string>& probes) {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-    std::fflush(nullptr);
-    const pid_t pid = ::fork();
-    if (pid < 0) throw std::runtime_error("fork failed");
-    if (pid == 0) {
-        ::close(fds[0]);
-        ::alarm(60);
-        if (::chdir(layers.c_str()) != 0) ::_exit(3);
-        if (::unshare(CLONE_NEWNS) != 0) ::_exit(4);
-        if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) ::_exit(5);
-        if (::mount("overlay", mnt.c_str(), "overlay", 0, options.c_str()) != 0) {
-            write_all(fds[1], ovlcore::mount_error_json(static_cast<std::errc>(errno), "mount(2)") + "\n");
-            ::_exit(0);
-        }
-        auto tree = ovlcore::mounted_tree::open_root(mnt.string());
-        if (!tree) ::_exit(6);
-        const auto records = ovlcore::dump_records(*tree, std::span<const std::string>(probes));
-        write_all(fds[1], ovlcore::to_jsonl(records) + "#xattrs\n" + xattr_lines(mnt, records));
-        ::_exit(0);
-    }
-    ::close(fds[1]);
-    std::string out = read_all(fds[0]);
-    ::close(fds[0]);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        throw std::runtime_error("kernel dump child failed (status " + std::to_string(status) + ")");
+    std::string out = ovlcore::test::kernel_dump_in_child(
+        options, layers, mnt, probes, [](const fs::path& at, const auto& records) {
+            return "#xattrs\n" + xattr_lines(at, records);
+        });
     kernel_run run;
     if (const auto x = out.find("#xattrs\n"); x != std::string::npos) {
         run.xattrs = out.substr(x + 8);
@@ -538,12 +491,6 @@ std::string xattr_differences(const std::string& kernel, const std::string& fuse
         out += "  " + path + "\n    kernel  : " + line.dump() + "\n    ovl-fuse: " + it->second.dump() + "\n";
     }
     return out;
-}
-
-long env_long(const char* name, long fallback) {
-    const char* v = std::getenv(name);
-    if (v == nullptr || *v == '\0') return fallback;
-    return std::strtol(v, nullptr, 10);
 }
 
 } // namespace

@@ -29,6 +29,8 @@
 #include <string_view>
 #include <vector>
 
+#include "support/kernel_mount.hpp"
+
 namespace {
 
 constexpr int skip_exit_code = 77;
@@ -68,9 +70,8 @@ std::optional<std::string> try_overlay_mount_in_namespace() {
             [[maybe_unused]] auto n = ::write(fds[1], msg.data(), msg.size());
             ::_exit(1);
         };
-        if (::unshare(CLONE_NEWNS) != 0) fail("unshare(CLONE_NEWNS)");
-        if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
-            fail("mount(/, MS_REC|MS_PRIVATE)");
+        if (const auto failed = ovlcore::test::enter_private_mount_namespace())
+            fail(failed->data()); // a string literal: NUL-terminated
         const std::string opts = "lowerdir=" + l1 + ":" + l2;
         if (::mount("overlay", mnt.c_str(), "overlay", MS_RDONLY, opts.c_str()) != 0)
             fail("mount -t overlay");
@@ -82,9 +83,7 @@ std::optional<std::string> try_overlay_mount_in_namespace() {
     char buf[256];
     for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) reason.append(buf, std::size_t(n));
     ::close(fds[0]);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
+    const int status = ovlcore::test::wait_child(pid);
     for (const std::string* dir : std::initializer_list<const std::string*>{&mnt, &l2, &l1, &root})
         ::rmdir(dir->c_str());
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return std::nullopt;

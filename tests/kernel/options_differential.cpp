@@ -29,6 +29,8 @@
 #include <system_error>
 #include <vector>
 
+#include "support/kernel_mount.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -516,8 +518,7 @@ std::string errno_label(int e) {
 
 // Runs every case; returns the number of agreements. Prints disagreements and the summary.
 int run_cases_in_child(const fs::path& base, const std::vector<std::string>& cases) {
-    if (::unshare(CLONE_NEWNS) != 0) return -1;
-    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return -1;
+    if (ovlcore::test::enter_private_mount_namespace()) return -1;
     const fs::path fixed = base / "fixed";
     const fs::path mnt = base / "mnt";
     make_dir(mnt);
@@ -630,8 +631,7 @@ TEST_CASE("1 options differential: make_layer_stack agrees with mount(2)",
     int agree = -1;
     const auto got = ::read(fds[0], &agree, sizeof agree);
     ::close(fds[0]);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
+    ovlcore::test::wait_child(pid);
     std::error_code ec;
     fs::remove_all(base, ec);
 

@@ -49,73 +49,16 @@
 #include <ovlcore/detail/sha256.hpp>
 #include <ovlcore/dump.hpp>
 
+#include "support/kernel_mount.hpp"
 #include "support/scenario.hpp"
 #include "support/stack_gen.hpp"
 #include "support/temp_dir.hpp"
 
 namespace {
 
+using ovlcore::test::env_long;
 using ovlcore::test::json;
 namespace fs = std::filesystem;
-
-/// Writes all of `data` to `fd` (the child's end of the pipe).
-void write_all(int fd, std::string_view data) {
-    while (!data.empty()) {
-        const ssize_t n = ::write(fd, data.data(), data.size());
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return;
-        }
-        data.remove_prefix(static_cast<std::size_t>(n));
-    }
-}
-
-/// The kernel's dump of the stack whose layers are under `layers` with `options`: mount in a
-/// forked child's private mount namespace, dump, send back. Throws when the child misbehaves.
-std::string kernel_dump(const std::string& options, const fs::path& layers, const fs::path& mnt,
-                        const std::vector<std::string>& probes) {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-    std::fflush(nullptr);
-    const pid_t pid = ::fork();
-    if (pid < 0) throw std::runtime_error("fork failed");
-    if (pid == 0) {
-        ::close(fds[0]);
-        ::alarm(60); // never hang the suite
-        if (::chdir(layers.c_str()) != 0) ::_exit(3);
-        if (::unshare(CLONE_NEWNS) != 0) ::_exit(4);
-        if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) ::_exit(5);
-        if (::mount("overlay", mnt.c_str(), "overlay", 0, options.c_str()) != 0) {
-            const int err = errno;
-            write_all(fds[1], ovlcore::mount_error_json(static_cast<std::errc>(err), "mount(2)") +
-                                  "\n");
-            ::_exit(0);
-        }
-        auto tree = ovlcore::mounted_tree::open_root(mnt.string());
-        if (!tree) ::_exit(6);
-        const auto records =
-            ovlcore::dump_records(*tree, std::span<const std::string>(probes));
-        write_all(fds[1], ovlcore::to_jsonl(records));
-        ::_exit(0);
-    }
-    ::close(fds[1]);
-    std::string out;
-    char buf[65536];
-    for (;;) {
-        const ssize_t n = ::read(fds[0], buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        out.append(buf, static_cast<std::size_t>(n));
-    }
-    ::close(fds[0]);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        throw std::runtime_error("kernel dump child failed (status " + std::to_string(status) +
-                                 ")");
-    return out;
-}
 
 /// Both dumps of one scenario.
 struct differential {
@@ -147,7 +90,8 @@ differential run_differential(const json& doc) {
     const std::string ovl_options = ovlcore::test::build_on_disk(sc, ovl_layers);
 
     differential d;
-    d.kernel = kernel_dump(kernel_options, kernel_layers, mnt, sc.paths);
+    d.kernel = ovlcore::test::kernel_dump_in_child(kernel_options, kernel_layers, mnt,
+                                                   sc.paths);
     {
         // options are resolved with the layer directory as the working directory (README)
         const fs::path cwd = fs::current_path();
@@ -290,12 +234,6 @@ json minimize(const json& doc) {
 
 constexpr int default_stacks = 500;                  // stacks per run unless RC_PARAMS says
 constexpr std::uint64_t default_seed = 20261125;    // unless RC_PARAMS says
-
-long env_long(const char* name, long fallback) {
-    const char* v = std::getenv(name);
-    if (v == nullptr || *v == '\0') return fallback;
-    return std::strtol(v, nullptr, 10);
-}
 
 } // namespace
 

@@ -29,6 +29,7 @@
 #include <ovlcore/backend/posix.hpp>
 
 #include "scenario.hpp"
+#include "string_makers.hpp"
 #include "temp_dir.hpp"
 
 namespace ovlcore::test {

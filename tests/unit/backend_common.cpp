@@ -21,6 +21,7 @@
 #include <ovlcore/backend/posix.hpp>
 
 #include "support/fs_tree.hpp"
+#include "support/string_makers.hpp"
 
 using ovlcore::file_type;
 using ovlcore::memory_fs;
@@ -29,11 +30,7 @@ using ovlcore::test::fs_tree;
 
 namespace {
 
-/// "ok" or the errno name of a result, so that failures print readable values.
-template <class R>
-std::string err(const R& r) {
-    return r ? std::string("ok") : std::string(ovlcore::errno_name(r.error()));
-}
+using ovlcore::test::err;
 
 /// Reads a whole file through the backend (1000-byte chunks).
 template <class B>

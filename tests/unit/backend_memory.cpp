@@ -10,15 +10,14 @@
 
 #include <ovlcore/backend/memory.hpp>
 
+#include "support/string_makers.hpp"
+
 using ovlcore::file_type;
 using ovlcore::memory_fs;
 
 namespace {
 
-template <class R>
-std::string err(const R& r) {
-    return r ? std::string("ok") : std::string(ovlcore::errno_name(r.error()));
-}
+using ovlcore::test::err;
 
 std::vector<std::string> names_of(const std::vector<ovlcore::dir_entry>& list) {
     std::vector<std::string> out;

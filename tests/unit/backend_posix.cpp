@@ -24,6 +24,7 @@
 
 #include <ovlcore/backend/posix.hpp>
 
+#include "support/string_makers.hpp"
 #include "support/temp_dir.hpp"
 
 using ovlcore::file_type;
@@ -32,10 +33,7 @@ using ovlcore::test::temp_dir;
 
 namespace {
 
-template <class R>
-std::string err(const R& r) {
-    return r ? std::string("ok") : std::string(ovlcore::errno_name(r.error()));
-}
+using ovlcore::test::err;
 
 void write_file(const std::filesystem::path& p, const std::string& content) {
     std::ofstream out(p, std::ios::binary);

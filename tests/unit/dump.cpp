@@ -14,6 +14,8 @@
 #include "ovlcore/detail/sha256.hpp"
 #include "ovlcore/dump.hpp"
 
+#include "support/string_makers.hpp"
+
 namespace {
 
 using ovlcore::dir_entry;

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "support/string_makers.hpp"
+
 using namespace ovlcore;
 
 namespace {

@@ -17,6 +17,7 @@
 #include <ovlcore/overlay.hpp>
 
 #include "support/counting_fs.hpp"
+#include "support/string_makers.hpp"
 
 using namespace ovlcore;
 using ovlcore::test::counting_fs;

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "support/string_makers.hpp"
+
 using namespace ovlcore;
 
 namespace {

@@ -42,6 +42,20 @@ TEMPLATE_TEST_CASE("overlay: path syntax: empty is ENOENT, below a file ENOTDIR,
     CHECK(f.ov->lstat("/")->type == file_type::directory);
 }
 
+TEMPLATE_TEST_CASE("overlay: path syntax: a symlink before the last component is ELOOP, never followed",
+                   "[overlay][path]", memory_fs, posix_fs) {
+    OVL_FIXTURE(f);
+    f.tree.add_file("A/d/f", "f").add_symlink("A/lnk", "d").add_file("B/b", "b");
+    f.mount("lowerdir=A:B");
+    CHECK(f.ov->lstat("/lnk")->type == file_type::symlink);
+    CHECK(f.lstat_error("/lnk/f") == std::errc::too_many_symbolic_link_levels);
+    CHECK(f.lstat_error("/lnk/") == std::errc::too_many_symbolic_link_levels);
+    CHECK(f.lstat_error("/lnk/x/y") == std::errc::too_many_symbolic_link_levels);
+    CHECK(f.lstat_error("/d/f/x") == std::errc::not_a_directory); // a file stays ENOTDIR
+    const auto lnk = f.ov->resolve("/lnk").value();
+    CHECK(f.ov->lookup(lnk, "f").error() == std::errc::not_a_directory); // node API: ENOTDIR
+}
+
 TEMPLATE_TEST_CASE("overlay: open: EISDIR for dirs, ELOOP for symlinks, ENXIO for devices",
                    "[overlay][open]", memory_fs, posix_fs) {
     OVL_FIXTURE(f);

@@ -14,6 +14,7 @@
 
 #include "ovlcore/backend/posix_tree.hpp"
 #include "ovlcore/dump.hpp"
+#include "support/string_makers.hpp"
 #include "support/temp_dir.hpp"
 
 namespace {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Tests of ovlcore/readdir.hpp through overlay<B>: merged vs raw listings, first occurrence
 // wins, whiteout and xwhiteout filtering, entry order, impure dirs (spec §8, §3, §12 cases 9, 10,
-// 22). Expected values come from the spec.
+// 22). Expected values come from the spec, and from kernel recordings where they say so.
 #include <catch2/catch.hpp>
 
 #include <map>
@@ -157,6 +157,73 @@ TEMPLATE_TEST_CASE("8.2 readdir: in an impure upper dir, entries whose lookup fa
     f.tree.set_xattr("U/d/m", "trusted.overlay.metacopy", "").add_file("A/d/a", "a");
     f.mount("lowerdir=A,upperdir=U,workdir=W,metacopy=on");
     CHECK(f.names("/d") == names{"a", "u"}); // /d/m is EIO (metacopy without data)
+}
+
+// The kernel looks some names up through the overlay while it lists a dir (spec §8.2 steps 5-6).
+// Expected values from Linux 6.18 recordings (tests/data/extra/expected/readdir_*.jsonl); where they
+// contradict spec §8.2 step 6 ("a failing lookup drops the entry"), the kernel wins.
+constexpr auto metacopy = "trusted.overlay.metacopy";
+
+TEMPLATE_TEST_CASE("8.2 readdir: an impure upper dir listed raw fails with the errno of a failing lookup",
+                   "[spec.8.2][readdir]", memory_fs, posix_fs) {
+    OVL_FIXTURE(f);
+    // readdir_impure_lookup_error, readdir_impure_raw_lookup_eio, readdir_impure_raw_negative_listed
+    f.tree.add_dir("U/d").set_xattr("U/d", "trusted.overlay.impure", "y").add_dir("W");
+    f.tree.add_file("U/d/m", "").set_xattr("U/d/m", metacopy, "").add_file("U/d/f", "f");
+    f.tree.add_dir("U/e").set_xattr("U/e", "trusted.overlay.impure", "y").add_whiteout("U/e/w");
+    f.tree.add_file("U/e/x", "").set_xattr("U/e/x", wh_xattr, "").add_file("U/e/f", "f");
+    f.tree.add_dir("U/p").add_file("U/p/m", "").set_xattr("U/p/m", metacopy, "");
+    f.tree.add_file("A/a", "a");
+    f.mount("lowerdir=A,upperdir=U,workdir=W"); // metacopy=off: m is refused (EPERM)
+    CHECK(f.ov->read_dir("/d").error() == std::errc::operation_not_permitted);
+    CHECK(f.names("/e") == names{"f", "w", "x"}); // negative lookups change nothing
+    CHECK(f.names("/p") == names{"m"});           // not impure: no lookup, m listed
+    CHECK(f.lstat_error("/p/m") == std::errc::operation_not_permitted);
+}
+
+TEMPLATE_TEST_CASE("8.2 readdir: a failing lookup fails the listing only when it is first in its getdents call",
+                   "[spec.8.2][readdir]", memory_fs, posix_fs) {
+    OVL_FIXTURE(f);
+    // readdir_impure_merged_two_failures: . .. a are emitted, m1's failure is swallowed (dropped),
+    // the next getdents call starts with m2 and fails.
+    f.tree.add_dir("U/d").set_xattr("U/d", "trusted.overlay.impure", "y").add_dir("W");
+    f.tree.add_file("U/d/m1", "").set_xattr("U/d/m1", metacopy, "");
+    f.tree.add_file("U/d/m2", "").set_xattr("U/d/m2", metacopy, "").add_file("A/d/a", "a");
+    // readdir_xwhiteout_check_error_dropped_subdir: the xwhiteout check of the refused metacopy
+    // A/x/b fails after B/x's . and .. were emitted: b is dropped without error.
+    f.tree.add_dir("A/x").set_xattr("A/x", opaque, "x").add_file("A/x/b", "").set_xattr("A/x/b", metacopy, "");
+    f.tree.add_dir("B/x").add_file("B/b", "b");
+    f.mount("lowerdir=A:B,upperdir=U,workdir=W");
+    CHECK(f.ov->read_dir("/d").error() == std::errc::operation_not_permitted);
+    CHECK(f.names("/x").empty());
+    CHECK(f.lstat_error("/x/b") == std::errc::operation_not_permitted);
+}
+
+TEST_CASE("8.2 readdir: a failing xwhiteout check in the dir's lowest layer, after . and ..",
+          "[spec.8.2][spec.3][readdir]") {
+    // memory_fs lists "." and ".." first (as tmpfs): the failure of b is swallowed, b dropped
+    // (the kernel on ext4 fails readdir_xwhiteout_check_error_dir_lowest with EPERM because ext4's
+    // hash order puts b before the dots; posix_fs reports that order through dot_positions).
+    test::overlay_fixture<memory_fs> f;
+    f.tree.add_dir("U/a").add_dir("W").add_dir("A/a").set_xattr("A/a", opaque, "x");
+    f.tree.add_file("A/a/b", "").set_xattr("A/a/b", metacopy, "").add_file("A/a/c", "c").add_dir("B");
+    f.mount("lowerdir=A:B,upperdir=U,workdir=W");
+    CHECK(f.names("/a") == names{"c"});
+}
+
+TEMPLATE_TEST_CASE("3 readdir: only DT_REG names of an x-marked dir get the xwhiteout check",
+                   "[spec.3][spec.8.2][readdir][whiteout]", memory_fs, posix_fs) {
+    OVL_FIXTURE(f);
+    // readdir_xwhiteout_check_not_regular, readdir_xwhiteout_check_positive_listed,
+    // readdir_xwhiteout_unmarked_error_listed
+    f.tree.add_dir("A/d").set_xattr("A/d", opaque, "x").add_symlink("A/d/l", "nowhere").add_dir("A/d/s");
+    f.tree.add_file("A/d/x", "").set_xattr("A/d/x", wh_xattr, "").add_file("A/d/f", "f");
+    f.tree.add_file("B/d/g", "g");
+    f.tree.add_file("A/u/b", "").set_xattr("A/u/b", metacopy, "").add_file("B/u/g", "g");
+    f.mount("lowerdir=A:B");
+    CHECK(f.names("/d") == names{"f", "g", "l", "s"});
+    CHECK(f.names("/u") == names{"b", "g"}); // unmarked: no check, the refused b is listed
+    CHECK(f.lstat_error("/u/b") == std::errc::operation_not_permitted);
 }
 
 TEMPLATE_TEST_CASE("8 readdir: listing a non-directory is ENOTDIR", "[spec.8][readdir]", memory_fs,

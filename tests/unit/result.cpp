@@ -12,6 +12,8 @@
 #include <system_error>
 #include <utility>
 
+#include "support/string_makers.hpp"
+
 namespace {
 
 using ovlcore::errno_from_name;

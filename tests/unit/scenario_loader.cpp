@@ -21,6 +21,7 @@
 #include <ovlcore/backend/posix.hpp>
 
 #include "support/scenario.hpp"
+#include "support/string_makers.hpp"
 #include "support/temp_dir.hpp"
 
 using ovlcore::file_type;
@@ -30,10 +31,7 @@ namespace test = ovlcore::test;
 
 namespace {
 
-template <class R>
-std::string err(const R& r) {
-    return r ? std::string("ok") : std::string(ovlcore::errno_name(r.error()));
-}
+using ovlcore::test::err;
 
 std::filesystem::path kernel_data() {
     return std::filesystem::path(OVLCORE_TEST_DATA_DIR) / "kernel";

@@ -8,6 +8,8 @@
 
 #include <ovlcore/xattr.hpp>
 
+#include "support/string_makers.hpp"
+
 using namespace ovlcore;
 using namespace std::string_view_literals;
 

@@ -12,6 +12,7 @@
 #include <ovlcore/overlay.hpp>
 #include <ovlcore/xattr_view.hpp>
 
+#include "support/string_makers.hpp"
 #include "support/temp_dir.hpp"
 
 #include <sys/xattr.h>

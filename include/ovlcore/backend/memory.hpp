@@ -319,16 +319,13 @@ public:
                 names.pop_back();
                 continue;
             }
-            if (comp.size() > m_mounts[c.mount].attrs.name_max)
-                return fail(std::errc::filename_too_long);
-            const auto it = c.index.find(comp);
-            if (it == c.index.end()) return fail(std::errc::no_such_file_or_directory);
-            const node& n = m_nodes[it->second];
+            OVLCORE_TRY_ASSIGN(child, look_up(c, comp));
+            const node& n = m_nodes[child];
             if (n.mount_root) return fail(std::errc::cross_device_link);
             const bool last = i + 1 == comps.size();
             if (n.type == file_type::symlink && (!last || trailing))
                 return fail(std::errc::too_many_symbolic_link_levels);
-            cur = it->second;
+            cur = child;
             names.emplace_back(comp);
         }
         if (trailing && m_nodes[cur].type != file_type::directory)
@@ -340,16 +337,8 @@ public:
     /// files: EISDIR for a directory, ELOOP for a symlink, ENXIO for devices, fifos and sockets.
     [[nodiscard]] result<file> open_file(const layer_ref& layer, std::string_view path) const {
         OVLCORE_TRY_ASSIGN(hit, walk(layer.node, path, false));
-        switch (m_nodes[hit.node].type) {
-        case file_type::regular:
-            return file{hit.node};
-        case file_type::directory:
-            return fail(std::errc::is_a_directory);
-        case file_type::symlink:
-            return fail(std::errc::too_many_symbolic_link_levels);
-        default:
-            return fail(std::errc::no_such_device_or_address);
-        }
+        if (const auto refused = open_file_refusal(m_nodes[hit.node].type)) return fail(*refused);
+        return file{hit.node};
     }
 
     /// Reads up to buffer.size() bytes at `offset`; 0 at or after the end of the file.
@@ -474,11 +463,8 @@ private:
                 cur = c.parent;
                 continue;
             }
-            if (comp.size() > m_mounts[c.mount].attrs.name_max)
-                return fail(std::errc::filename_too_long);
-            const auto it = c.index.find(comp);
-            if (it == c.index.end()) return fail(std::errc::no_such_file_or_directory);
-            const node& n = m_nodes[it->second];
+            OVLCORE_TRY_ASSIGN(child, look_up(c, comp));
+            const node& n = m_nodes[child];
             if (n.type == file_type::symlink && (!todo.empty() || follow_final)) {
                 if (++followed > detail::max_symlinks)
                     return fail(std::errc::too_many_symbolic_link_levels);
@@ -489,7 +475,7 @@ private:
                 continue;
             }
             dir = cur;
-            cur = it->second;
+            cur = child;
         }
         if (must_dir && m_nodes[cur].type != file_type::directory)
             return fail(std::errc::not_a_directory);
@@ -504,6 +490,16 @@ private:
         std::erase(parts, std::string_view("."));
         for ([[maybe_unused]] auto p : parts) OVLCORE_PRECONDITION(p != "..");
         return parts;
+    }
+
+    /// One step of a path walk: the entry `name` of the directory `dir`. ENAMETOOLONG above the
+    /// name_max of its mount, ENOENT when absent.
+    [[nodiscard]] result<std::size_t> look_up(const node& dir, std::string_view name) const {
+        if (name.size() > m_mounts[dir.mount].attrs.name_max)
+            return fail(std::errc::filename_too_long);
+        const auto it = dir.index.find(name);
+        if (it == dir.index.end()) return fail(std::errc::no_such_file_or_directory);
+        return it->second;
     }
 
     [[nodiscard]] std::optional<std::size_t> child_of(std::size_t dir,

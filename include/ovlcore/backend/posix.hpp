@@ -17,6 +17,7 @@
 // - All const members are thread-safe: they only issue system calls on shared, immutable fds.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstddef>
@@ -288,6 +289,40 @@ public:
     }
 
     /// getdents64 of the directory (not following a final symlink: ENOTDIR), without "." and "..".
+    /// For "." and "..", in getdents64 order, how many of read_dir's entries come before each
+    /// (ext4 lists small dirs in hash order, dots included: "b . k .. z"  gives {1, 2}).
+    /// readdir.hpp asks it only when an overlay lookup fails during a listing (spec §8.2 steps 5-6).
+    [[nodiscard]] result<std::array<std::size_t, 2>> dot_positions(const layer_ref& layer,
+                                                                   std::string_view path) const {
+        const std::string p = path.empty() ? std::string(".") : std::string(path);
+        detail::unique_fd fd(detail::retry_eintr([&] {
+            return ::openat(layer.fd(), p.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        }));
+        if (!fd.valid()) return fail_errno(detail::last_errno());
+        std::size_t before = 0;
+        std::array<std::size_t, 2> dots{};
+        std::size_t found = 0;
+        alignas(8) char buf[32768];
+        while (found < 2) {
+            const long n = detail::retry_eintr(
+                [&] { return ::syscall(SYS_getdents64, fd.get(), buf, sizeof buf); });
+            if (n < 0) return fail_errno(detail::last_errno());
+            if (n == 0) break;
+            for (long off = 0; off < n && found < 2;) {
+                std::uint16_t reclen = 0;
+                std::memcpy(&reclen, buf + off + 16, sizeof reclen);
+                const std::string_view name(buf + off + 19);
+                if (name == "." || name == "..")
+                    dots[found++] = before;
+                else
+                    ++before;
+                off += reclen;
+            }
+        }
+        for (; found < 2; ++found) dots[found] = before;
+        return dots;
+    }
+
     [[nodiscard]] result<std::vector<dir_entry>> read_dir(const layer_ref& layer,
                                                           std::string_view path) const {
         const std::string p = path.empty() ? std::string(".") : std::string(path);
@@ -443,16 +478,8 @@ public:
             [&] { return ::openat(layer.fd(), p.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC); }));
         if (!probe.valid()) return fail_errno(detail::last_errno());
         OVLCORE_TRY_ASSIGN(sx, detail::statx_at(probe.get(), ""));
-        switch (detail::type_from_mode(sx.stx_mode)) {
-        case file_type::regular:
-            break;
-        case file_type::directory:
-            return fail(std::errc::is_a_directory);
-        case file_type::symlink:
-            return fail(std::errc::too_many_symbolic_link_levels);
-        default:
-            return fail(std::errc::no_such_device_or_address);
-        }
+        if (const auto refused = open_file_refusal(detail::type_from_mode(sx.stx_mode)))
+            return fail(*refused);
         detail::unique_fd fd(detail::retry_eintr([&] {
             return ::openat(layer.fd(), p.c_str(), O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
         }));
@@ -521,29 +548,37 @@ private:
         return layer.path() + "/" + p;
     }
 
+    /// The *xattrat(2) call `at_call(rel)` relative to the layer descriptor (EINTR retried),
+    /// unless the kernel is known to lack it; its result (-1 with errno), or nullopt when the
+    /// path-based call must be made instead: no such system call (remembered for every later
+    /// call) or a non-directory layer root.
+    template <class AtCall>
+    static std::optional<long> try_xattrat(const std::string& p, AtCall&& at_call) {
+        if (xattrat_state().load(std::memory_order_relaxed) == 0) return std::nullopt;
+        // AT_EMPTY_PATH does not accept an O_PATH descriptor (EBADF): name the layer root as "."
+        // instead; a non-directory layer root (ENOTDIR) takes the path-based call.
+        const char* rel = p.empty() ? "." : p.c_str();
+        const long r = detail::retry_eintr([&] { return static_cast<long>(at_call(rel)); });
+        if (p.empty() && r < 0 && errno == ENOTDIR) return std::nullopt;
+        if (r >= 0 || errno != ENOSYS) {
+            xattrat_state().store(1, std::memory_order_relaxed);
+            return r;
+        }
+        xattrat_state().store(0, std::memory_order_relaxed);
+        return std::nullopt;
+    }
+
     /// getxattr of the final component of layer/p, not followed: size or -1 with errno.
     static long xattr_get(const layer_ref& layer, const std::string& p, const std::string& name,
                           char* buf, std::size_t size) {
 #ifdef OVLCORE_NR_GETXATTRAT
-        if (xattrat_state().load(std::memory_order_relaxed) != 0) {
-            detail::xattr_args_v0 args{reinterpret_cast<std::uintptr_t>(buf),
-                                       static_cast<std::uint32_t>(size), 0};
-            // AT_EMPTY_PATH does not accept an O_PATH descriptor (EBADF): name the layer root
-            // as "." instead; a non-directory layer root falls back to the path below.
-            const char* rel = p.empty() ? "." : p.c_str();
-            const long r = detail::retry_eintr([&] {
+        detail::xattr_args_v0 args{reinterpret_cast<std::uintptr_t>(buf),
+                                   static_cast<std::uint32_t>(size), 0};
+        if (const auto r = try_xattrat(p, [&](const char* rel) {
                 return ::syscall(OVLCORE_NR_GETXATTRAT, layer.fd(), rel, AT_SYMLINK_NOFOLLOW,
                                  name.c_str(), &args, sizeof args);
-            });
-            const bool non_dir_root = p.empty() && r < 0 && errno == ENOTDIR;
-            if (!non_dir_root) { // a non-directory layer root takes the path-based call below
-                if (r >= 0 || errno != ENOSYS) {
-                    xattrat_state().store(1, std::memory_order_relaxed);
-                    return r;
-                }
-                xattrat_state().store(0, std::memory_order_relaxed);
-            }
-        }
+            }))
+            return *r;
 #endif
         const std::string full = full_path(layer, p);
         return detail::retry_eintr(
@@ -553,21 +588,11 @@ private:
     static long xattr_list(const layer_ref& layer, const std::string& p, char* buf,
                            std::size_t size) {
 #ifdef OVLCORE_NR_LISTXATTRAT
-        if (xattrat_state().load(std::memory_order_relaxed) != 0) {
-            const char* rel = p.empty() ? "." : p.c_str(); // see xattr_get
-            const long r = detail::retry_eintr([&] {
+        if (const auto r = try_xattrat(p, [&](const char* rel) {
                 return ::syscall(OVLCORE_NR_LISTXATTRAT, layer.fd(), rel, AT_SYMLINK_NOFOLLOW, buf,
                                  size);
-            });
-            const bool non_dir_root = p.empty() && r < 0 && errno == ENOTDIR;
-            if (!non_dir_root) { // a non-directory layer root takes the path-based call below
-                if (r >= 0 || errno != ENOSYS) {
-                    xattrat_state().store(1, std::memory_order_relaxed);
-                    return r;
-                }
-                xattrat_state().store(0, std::memory_order_relaxed);
-            }
-        }
+            }))
+            return *r;
 #endif
         const std::string full = full_path(layer, p);
         return detail::retry_eintr(

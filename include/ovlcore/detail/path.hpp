@@ -15,18 +15,23 @@ inline constexpr std::size_t path_max = 4096;
 inline constexpr std::size_t name_max = 255;
 inline constexpr int max_symlinks = 40;
 
+/// The next component of `path` at or after `pos`, skipping slashes, and `pos` moved past it;
+/// "" when none is left. Walks a path without allocating.
+[[nodiscard]] constexpr std::string_view next_component(std::string_view path,
+                                                        std::size_t& pos) noexcept {
+    while (pos < path.size() && path[pos] == '/') ++pos;
+    const std::size_t start = pos;
+    while (pos < path.size() && path[pos] != '/') ++pos;
+    return path.substr(start, pos - start);
+}
+
 /// Splits `path` on '/' into its components, dropping empty ones ("a//b/" -> {"a", "b"}).
 /// "." and ".." are kept: the caller decides what they mean.
 [[nodiscard]] inline std::vector<std::string_view> split_path(std::string_view path) {
     std::vector<std::string_view> out;
-    std::size_t i = 0;
-    while (i < path.size()) {
-        while (i < path.size() && path[i] == '/') ++i;
-        std::size_t j = i;
-        while (j < path.size() && path[j] != '/') ++j;
-        if (j > i) out.push_back(path.substr(i, j - i));
-        i = j;
-    }
+    std::size_t pos = 0;
+    for (auto comp = next_component(path, pos); !comp.empty(); comp = next_component(path, pos))
+        out.push_back(comp);
     return out;
 }
 

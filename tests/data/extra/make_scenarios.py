@@ -738,6 +738,91 @@ S("whiteout_xwhiteout_marker_nothing_below", "§3 an xwhiteout in an x-marked me
   "lowerdir={A}:{B}", [L("A", D("d", xattrs={T + "opaque": "x"}), XW("d/f"), R("d/a")), L("B", R("d/b"))])
 
 
+# ---- fourth batch: overlay lookups during readdir (§8.2 steps 5-6; the first five were found by
+# tests/kernel/random_stacks.cpp). Layers are given literally, as recorded.
+S('readdir_impure_lookup_error',
+  '§8.2 step 6 (kernel deviates): pure upper dir /c with impure=y, listed raw; readdir looks every name up for d_ino first; c/a is a metacopy refused under metacopy=off (EPERM), so the whole readdir of /c fails with EPERM (the spec says the entry is dropped)',
+  'lowerdir={A},upperdir={U},workdir={W}',
+  [{"name": 'U', "entries": [{'path': 'c', 'type': 'dir', 'xattrs': {'trusted.overlay.impure': 'y'}}, {'content': '', 'path': 'c/a', 'type': 'reg', 'xattrs': {'trusted.overlay.metacopy': ''}}]}, {"name": 'A', "entries": []}],
+  workdirs=['W'],
+  focus=['/c', '/c/a'])
+S('readdir_impure_lookup_error_userxattr',
+  '§8.2 step 6 (kernel deviates), §2.1 userxattr: pure upper dir /a with user.overlay.impure=y, listed raw; a/c is a metacopy refused under userxattr (EPERM): the whole readdir of /a fails with EPERM',
+  'workdir={W},upperdir={U},lowerdir={A},userxattr',
+  [{"name": 'U', "entries": [{'path': 'a', 'type': 'dir', 'xattrs': {'user.overlay.impure': 'y'}}, {'content': 'U:meta:a/c\n', 'path': 'a/c', 'type': 'reg', 'xattrs': {'user.overlay.metacopy': ''}}]}, {"name": 'A', "entries": []}],
+  workdirs=['W'],
+  focus=['/a', '/a/c'])
+S('readdir_xwhiteout_check_error_dir_lowest',
+  '§3, §8.2 step 5 (kernel deviates): merged /a (upper a + A/a with opaque=x; A is the lowest layer of /a, not of the mount): the xwhiteout check looks up b, a metacopy refused under metacopy=off (EPERM); on ext4 A/a lists b before . and .. (hash order), so nothing was emitted before the failure and readdir of /a fails with EPERM',
+  'lowerdir={A}:{B},upperdir={U},workdir={W}',
+  [{"name": 'U', "entries": [{'path': 'a', 'type': 'dir'}]}, {"name": 'A', "entries": [{'path': 'a', 'type': 'dir', 'xattrs': {'trusted.overlay.opaque': 'x'}}, {'content': '', 'path': 'a/b', 'type': 'reg', 'xattrs': {'trusted.overlay.metacopy': ''}}]}, {"name": 'B', "entries": []}],
+  workdirs=['W'],
+  focus=['/a', '/a/b'])
+S('readdir_xwhiteout_check_error_dropped',
+  '§3, §8.2 step 5: root with lower A root opaque=x (A not the lowest): the xwhiteout check of b fails with EPERM after . and .. were emitted, so b is silently dropped (no readdir error)',
+  'lowerdir={A}:{B}',
+  [{"name": 'A', "entries": [{'path': '/', 'type': 'dir', 'xattrs': {'trusted.overlay.opaque': 'x'}}, {'content': '', 'path': 'b', 'type': 'reg', 'xattrs': {'trusted.overlay.metacopy': ''}}]}, {"name": 'B', "entries": []}],
+  focus=['/b'])
+S('readdir_xwhiteout_check_error_dropped_subdir',
+  "§3, §8.2 step 5: merged /b (A/b opaque=x over B/b): the xwhiteout check of A/b/b fails with EPERM after the lowest dir's . and .. were emitted, so b is silently dropped (no readdir error)",
+  'workdir={W},upperdir={U},lowerdir={A}:{B}',
+  [{"name": 'U', "entries": []}, {"name": 'A', "entries": [{'path': 'b', 'type': 'dir', 'xattrs': {'trusted.overlay.opaque': 'x'}}, {'content': '', 'path': 'b/b', 'type': 'reg', 'xattrs': {'trusted.overlay.metacopy': ''}}]}, {"name": 'B', "entries": [{'path': 'b', 'type': 'dir'}]}],
+  workdirs=['W'],
+  focus=['/b/b'])
+S('readdir_impure_raw_negative_listed',
+  '§8.2 step 6: pure upper impure dir listed raw: a char 0:0 whiteout and an xwhiteout there have negative lookups, which change nothing: both stay listed (only a failing lookup fails the readdir)',
+  'lowerdir={A},upperdir={U},workdir={W}',
+  [{"name": 'U', "entries": [{'path': 'd', 'type': 'dir', 'xattrs': {'trusted.overlay.impure': 'y'}}, {'path': 'd/w', 'type': 'whiteout'}, {'content': '', 'path': 'd/x', 'type': 'reg', 'xattrs': {'trusted.overlay.whiteout': ''}}, {'content': 'f\n', 'path': 'd/f', 'type': 'reg'}]}, {"name": 'A', "entries": [{'content': 'a\n', 'path': 'a', 'type': 'reg'}]}],
+  workdirs=['W'])
+S('readdir_impure_raw_lookup_eio',
+  '§8.2 step 6 (kernel deviates): pure upper impure dir listed raw with a metacopy file without data (EIO under metacopy=on): the whole readdir fails with EIO',
+  'lowerdir={A},upperdir={U},workdir={W},metacopy=on',
+  [{"name": 'U', "entries": [{'path': 'd', 'type': 'dir', 'xattrs': {'trusted.overlay.impure': 'y'}}, {'content': '', 'path': 'd/m', 'type': 'reg', 'xattrs': {'trusted.overlay.metacopy': ''}}, {'content': 'f\n', 'path': 'd/f', 'type': 'reg'}]}, {"name": 'A', "entries": [{'content': 'a\n', 'path': 'a', 'type': 'reg'}]}],
+  workdirs=['W'])
+S('readdir_impure_not_impure_no_lookup',
+  '§8.2 step 6: the same pure upper dir without impure=y is not looked up during readdir: the refused metacopy m is listed, only its own lstat fails (EPERM)',
+  'lowerdir={A},upperdir={U},workdir={W}',
+  [{"name": 'U', "entries": [{'path': 'd', 'type': 'dir'}, {'content': '', 'path': 'd/m', 'type': 'reg', 'xattrs': {'trusted.overlay.metacopy': ''}}, {'content': 'f\n', 'path': 'd/f', 'type': 'reg'}]}, {"name": 'A', "entries": [{'content': 'a\n', 'path': 'a', 'type': 'reg'}]}],
+  workdirs=['W'])
+S('readdir_impure_merged_two_failures',
+  "§8.2 step 6: merged impure dir: the upper names m1, m2 both fail (EPERM); the first failure comes after the lowest dir's entries were emitted and is swallowed (m1 dropped), the next getdents call starts with m2 and fails: readdir of /d fails with EPERM",
+  'lowerdir={A},upperdir={U},workdir={W}',
+  [{"name": 'U', "entries": [{'path': 'd', 'type': 'dir', 'xattrs': {'trusted.overlay.impure': 'y'}}, {'content': '', 'path': 'd/m1', 'type': 'reg', 'xattrs': {'trusted.overlay.metacopy': ''}}, {'content': '', 'path': 'd/m2', 'type': 'reg', 'xattrs': {'trusted.overlay.metacopy': ''}}]}, {"name": 'A', "entries": [{'content': 'a\n', 'path': 'd/a', 'type': 'reg'}]}],
+  workdirs=['W'])
+S('readdir_impure_merged_failure_between',
+  '§8.2 step 6: merged impure dir: failing upper names separated by an emitted one are each swallowed and dropped (no readdir error)',
+  'lowerdir={A},upperdir={U},workdir={W}',
+  [{"name": 'U', "entries": [{'path': 'd', 'type': 'dir', 'xattrs': {'trusted.overlay.impure': 'y'}}, {'content': '', 'path': 'd/m1', 'type': 'reg', 'xattrs': {'trusted.overlay.metacopy': ''}}, {'content': 'f\n', 'path': 'd/f', 'type': 'reg'}, {'content': '', 'path': 'd/m2', 'type': 'reg', 'xattrs': {'trusted.overlay.metacopy': ''}}]}, {"name": 'A', "entries": [{'content': 'a\n', 'path': 'd/a', 'type': 'reg'}]}],
+  workdirs=['W'])
+S('readdir_xwhiteout_check_positive_listed',
+  '§3, §8.2 step 5: the xwhiteout check of a regular file in an x-marked non-lowest lower dir that is no whiteout finds it (positive lookup): listed',
+  'lowerdir={A}:{B}',
+  [{"name": 'A', "entries": [{'path': 'd', 'type': 'dir', 'xattrs': {'trusted.overlay.opaque': 'x'}}, {'content': 'f\n', 'path': 'd/f', 'type': 'reg'}, {'content': '', 'path': 'd/x', 'type': 'reg', 'xattrs': {'trusted.overlay.whiteout': ''}}]}, {"name": 'B', "entries": [{'content': 'g\n', 'path': 'd/g', 'type': 'reg'}]}])
+S('readdir_xwhiteout_check_error_c',
+  '§3, §8.2 step 5: like readdir_xwhiteout_check_error_dir_lowest with the failing name c: ext4 lists A/a as . c .. (hash order), so . was emitted before the failed check of c (EPERM), which is swallowed: c is silently dropped',
+  'lowerdir={A}:{B},upperdir={U},workdir={W}',
+  [{"name": 'U', "entries": [{'path': 'a', 'type': 'dir'}]}, {"name": 'A', "entries": [{'path': 'a', 'type': 'dir', 'xattrs': {'trusted.overlay.opaque': 'x'}}, {'content': '', 'path': 'a/c', 'type': 'reg', 'xattrs': {'trusted.overlay.metacopy': ''}}]}, {"name": 'B', "entries": []}],
+  workdirs=['W'])
+S('readdir_xwhiteout_check_error_after_file',
+  "§3, §8.2 step 5 (kernel deviates): x-marked A/a, the lowest dir of /a (not the mount's lowest), holds a refused metacopy b (EPERM) and plain files: the failure surfaces only if nothing was emitted before it in that getdents call; ext4 lists A/a as b . k .. z y (hash order), so readdir of /a fails with EPERM",
+  'lowerdir={A}:{B},upperdir={U},workdir={W}',
+  [{"name": 'U', "entries": [{'path': 'a', 'type': 'dir'}]}, {"name": 'A', "entries": [{'path': 'a', 'type': 'dir', 'xattrs': {'trusted.overlay.opaque': 'x'}}, {'content': '', 'path': 'a/b', 'type': 'reg', 'xattrs': {'trusted.overlay.metacopy': ''}}, {'content': 'z\n', 'path': 'a/z', 'type': 'reg'}, {'content': 'y\n', 'path': 'a/y', 'type': 'reg'}, {'content': 'k\n', 'path': 'a/k', 'type': 'reg'}]}, {"name": 'B', "entries": []}],
+  workdirs=['W'])
+S('readdir_xwhiteout_check_not_regular',
+  '§3, §8.2 step 5: only DT_REG names get the xwhiteout check: in an x-marked non-lowest lower dir a symlink and a dir are listed without a lookup',
+  'lowerdir={A}:{B}',
+  [{"name": 'A', "entries": [{'path': 'd', 'type': 'dir', 'xattrs': {'trusted.overlay.opaque': 'x'}}, {'path': 'd/l', 'target': 'nowhere', 'type': 'lnk'}, {'path': 'd/s', 'type': 'dir'}, {'content': '', 'path': 'd/x', 'type': 'reg', 'xattrs': {'trusted.overlay.whiteout': ''}}]}, {"name": 'B', "entries": [{'content': 'g\n', 'path': 'd/g', 'type': 'reg'}]}])
+S('readdir_xwhiteout_unmarked_error_listed',
+  '§3, §8.2: without opaque=x there is no xwhiteout check: a refused metacopy (EPERM) in a merged lower dir is listed, only its lstat fails',
+  'lowerdir={A}:{B}',
+  [{"name": 'A', "entries": [{'content': '', 'path': 'd/b', 'type': 'reg', 'xattrs': {'trusted.overlay.metacopy': ''}}, {'content': 'f\n', 'path': 'd/f', 'type': 'reg'}]}, {"name": 'B', "entries": [{'content': 'g\n', 'path': 'd/g', 'type': 'reg'}]}])
+
+S('readdir_xwhiteout_check_error_dots_apart',
+  "§3, §8.2 step 5: root with lower A root opaque=x over B: the xwhiteout checks of c (refused metacopy, EPERM; c is in B, so in the front list) and b (metacopy value of 2 bytes, EIO; main list) both fail; ext4 lists B's root as . c .. so each failure follows an emitted dot in its own getdents call: both are dropped silently, no readdir error (found by tests/kernel/random_stacks.cpp, seed 424242)",
+  'lowerdir={A}:{B}',
+  [{"name": "A", "entries": [{'path': '/', 'type': 'dir', 'xattrs': {'trusted.overlay.opaque': 'x'}}, {'content': '', 'path': 'b', 'type': 'reg', 'xattrs': {'trusted.overlay.metacopy': 'hex:0003'}}, {'content': '', 'path': 'c', 'type': 'reg', 'xattrs': {'trusted.overlay.metacopy': ''}}]}, {"name": "B", "entries": [{'content': '', 'path': 'c', 'type': 'reg'}]}])
+
+
 os.makedirs(OUT, exist_ok=True)
 for name, d in SC.items():
     with open(os.path.join(OUT, name + ".json"), "w", encoding="utf-8") as f:

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: MIT
+// tests/support/kernel_mount.hpp: the plumbing of the kernel tests (tests/kernel/*.cpp) that mount
+// in a forked child's private mount namespace and send what they saw back through a pipe: the
+// pipe I/O, the EINTR-safe wait, entering the namespace, and the kernel's canonical dump
+// (dump-format.md) of one overlay mount. Test support only; never mounts in the caller's namespace.
+#pragma once
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include <ovlcore/backend/posix_tree.hpp>
+#include <ovlcore/dump.hpp>
+
+namespace ovlcore::test {
+
+/// Writes all of `data` to `fd`, retrying on EINTR; stops silently on any other error (the
+/// reader then sees a short reply).
+inline void write_all(int fd, std::string_view data) {
+    while (!data.empty()) {
+        const ssize_t n = ::write(fd, data.data(), data.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return;
+        }
+        data.remove_prefix(static_cast<std::size_t>(n));
+    }
+}
+
+/// Everything readable from `fd` until end of file (or an error other than EINTR).
+inline std::string read_all(int fd) {
+    std::string out;
+    char buf[65536];
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    return out;
+}
+
+/// waitpid(2) on `pid`, retrying on EINTR; the wait status.
+inline int wait_child(pid_t pid) {
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return status;
+}
+
+/// For a forked child: unshare(CLONE_NEWNS) and make every mount private, so that what it mounts
+/// afterwards is invisible outside and dies with it. nullopt on success, else the call that
+/// failed ("unshare(CLONE_NEWNS)" or "mount(/, MS_REC|MS_PRIVATE)"), with errno left as it set.
+inline std::optional<std::string_view> enter_private_mount_namespace() {
+    if (::unshare(CLONE_NEWNS) != 0) return "unshare(CLONE_NEWNS)";
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+        return "mount(/, MS_REC|MS_PRIVATE)";
+    return std::nullopt;
+}
+
+/// What the dump child appends after the JSON Lines of the mount, computed inside the namespace
+/// while the mount is live (e.g. the xattrs of fuse_conformance.cpp); empty for nothing.
+using dump_trailer =
+    std::function<std::string(const std::filesystem::path& mnt, const std::vector<dump_record>&)>;
+
+/// The kernel's dump of the stack whose layers are under `layers` with mount(2) `options`: in a
+/// forked child (60 s alarm) with `layers` as working directory (options resolve from there),
+/// enter a private mount namespace, mount the overlay on `mnt`, dump it with mounted_tree and
+/// `probes`, append `trailer(mnt, records)`, send it back. A refused mount gives the one-line
+/// mount_error_json naming mount(2)'s errno. Throws std::runtime_error when the child misbehaves.
+inline std::string kernel_dump_in_child(const std::string& options,
+                                        const std::filesystem::path& layers,
+                                        const std::filesystem::path& mnt,
+                                        const std::vector<std::string>& probes,
+                                        const dump_trailer& trailer = {}) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    std::fflush(nullptr);
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+        ::close(fds[0]);
+        ::alarm(60); // never hang the suite
+        if (::chdir(layers.c_str()) != 0) ::_exit(3);
+        if (enter_private_mount_namespace()) ::_exit(4);
+        if (::mount("overlay", mnt.c_str(), "overlay", 0, options.c_str()) != 0) {
+            const int err = errno;
+            write_all(fds[1],
+                      mount_error_json(static_cast<std::errc>(err), "mount(2)") + "\n");
+            ::_exit(0);
+        }
+        auto tree = mounted_tree::open_root(mnt.string());
+        if (!tree) ::_exit(6);
+        const auto records = dump_records(*tree, std::span<const std::string>(probes));
+        write_all(fds[1], to_jsonl(records) + (trailer ? trailer(mnt, records) : std::string()));
+        ::_exit(0);
+    }
+    ::close(fds[1]);
+    std::string out = read_all(fds[0]);
+    ::close(fds[0]);
+    const int status = wait_child(pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        throw std::runtime_error("kernel dump child failed (status " + std::to_string(status) +
+                                 ")");
+    return out;
+}
+
+/// The value of the environment variable `name` as a number, or `fallback` when unset or empty.
+inline long env_long(const char* name, long fallback) {
+    const char* v = std::getenv(name);
+    if (v == nullptr || *v == '\0') return fallback;
+    return std::strtol(v, nullptr, 10);
+}
+
+} // namespace ovlcore::test
