@@ -782,7 +782,7 @@ fuse_lowlevel_ops make_ops() {
 
 // --- main ------------------------------------------------------------------------------------
 
-void write_out(std::string_view text) { std::fwrite(text.data(), 1, text.size(), stdout); }
+using ovlcore::cli::write_out;
 
 int run(const cli_options& cli, const char* argv0) {
     const ovlcore::posix_fs backend; // relative layer paths resolve against the working directory
@@ -881,11 +881,8 @@ int main(int argc, char** argv) {
     }
     if (cli->version) {
         const int fuse = fuse_version(); // e.g. 314 for 3.14
-        std::printf("ovl-fuse (ovlcore %d.%d.%d), overlayfs semantics of Linux %d.%d, libfuse %d.%d "
-                    "(API %d)\n",
-                    OVLCORE_VERSION_MAJOR, OVLCORE_VERSION_MINOR, OVLCORE_VERSION_PATCH,
-                    ovlcore::kernel_baseline_major, ovlcore::kernel_baseline_minor, fuse / 100,
-                    fuse % 100, FUSE_USE_VERSION);
+        std::printf("%s, libfuse %d.%d (API %d)\n", ovlcore::cli::version_text("ovl-fuse").c_str(),
+                    fuse / 100, fuse % 100, FUSE_USE_VERSION);
         return 0;
     }
     return run(*cli, argv[0]);

@@ -26,6 +26,8 @@
 
 namespace {
 
+using ovlcore::cli::write_out;
+
 constexpr std::string_view usage_text =
     "usage: ovl-lint -o OPTIONS [--format jsonl] [--data-redirects=kernel|scoped|strict]\n"
     "                [--module-defaults=stock|sysfs]\n"
@@ -135,8 +137,6 @@ std::optional<cli_options> parse_args(std::span<char*> args, std::string& error)
     return out;
 }
 
-void write_out(std::string_view text) { std::fwrite(text.data(), 1, text.size(), stdout); }
-
 /// "3 errors, 1 warning, 0 infos in 120 paths (100 metacopy files, 12 data lookups)".
 std::string summary(const ovlcore::lint_report& report) {
     std::size_t counts[3] = {0, 0, 0};
@@ -182,15 +182,11 @@ int main(int argc, char** argv) {
         return 3;
     }
     if (cli->help) {
-        write_out(usage_text);
-        write_out("\n");
-        write_out(help_text);
+        ovlcore::cli::print_help(usage_text, help_text);
         return 0;
     }
     if (cli->version) {
-        std::printf("ovl-lint (ovlcore %d.%d.%d), overlayfs semantics of Linux %d.%d\n",
-                    OVLCORE_VERSION_MAJOR, OVLCORE_VERSION_MINOR, OVLCORE_VERSION_PATCH,
-                    ovlcore::kernel_baseline_major, ovlcore::kernel_baseline_minor);
+        std::puts(ovlcore::cli::version_text("ovl-lint").c_str());
         return 0;
     }
     const int status = run(*cli);

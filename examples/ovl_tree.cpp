@@ -81,6 +81,7 @@ constexpr std::string_view help_text =
 
 enum class output_format { tree, jsonl };
 using ovlcore::cli::defaults_source;
+using ovlcore::cli::write_out;
 
 struct cli_options {
     std::optional<std::string> mount_options;
@@ -98,8 +99,6 @@ struct cli_options {
 struct usage_error {
     std::string message;
 };
-
-void write_out(std::string_view text) { std::fwrite(text.data(), 1, text.size(), stdout); }
 
 [[noreturn]] void die(int status, std::string_view message) {
     std::fprintf(stderr, "ovl-tree: %.*s\n", static_cast<int>(message.size()), message.data());
@@ -483,15 +482,11 @@ int main(int argc, char** argv) {
         return 1;
     }
     if (cli->help) {
-        write_out(usage_text);
-        write_out("\n");
-        write_out(help_text);
+        ovlcore::cli::print_help(usage_text, help_text);
         return 0;
     }
     if (cli->version) {
-        std::printf("ovl-tree (ovlcore %d.%d.%d), overlayfs semantics of Linux %d.%d\n",
-                    OVLCORE_VERSION_MAJOR, OVLCORE_VERSION_MINOR, OVLCORE_VERSION_PATCH,
-                    ovlcore::kernel_baseline_major, ovlcore::kernel_baseline_minor);
+        std::puts(ovlcore::cli::version_text("ovl-tree").c_str());
         return 0;
     }
     const int status = cli->walk ? run_walk(*cli) : run_stack(*cli);

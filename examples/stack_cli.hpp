@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
-// examples/stack_cli.hpp: what the command-line tools (ovl-tree, ovl-fuse) share when they build a
-// layer stack from mount options: the module defaults to assume (spec §1.4) and the words for a
-// stack the kernel would refuse (spec §1, dump-format.md "Rejected stacks"). Not part of the
-// library; included by the examples only.
+// examples/stack_cli.hpp: what the command-line tools (ovl-tree, ovl-lint, ovl-fuse) share: the
+// module defaults to assume when they build a layer stack (spec §1.4), the words for a stack the
+// kernel would refuse (spec §1, dump-format.md "Rejected stacks"), and the --help / --version
+// output. Not part of the library; included by the examples only.
 #pragma once
 
 #include <cstdio>
@@ -12,6 +12,7 @@
 
 #include <ovlcore/layer_stack.hpp>
 #include <ovlcore/result.hpp>
+#include <ovlcore/version.hpp>
 
 namespace ovlcore::cli {
 
@@ -58,6 +59,27 @@ enum class defaults_source { automatic, stock, sysfs };
     out += ": ";
     out += message;
     return out;
+}
+
+/// Writes text to stdout as it is.
+inline void write_out(std::string_view text) { std::fwrite(text.data(), 1, text.size(), stdout); }
+
+/// --help: the usage lines, a blank line, then the help text.
+inline void print_help(std::string_view usage, std::string_view help) {
+    write_out(usage);
+    write_out("\n");
+    write_out(help);
+}
+
+/// The --version line without its newline: "<tool> (ovlcore X.Y.Z), overlayfs semantics of Linux
+/// A.B"; a tool may append its own components.
+[[nodiscard]] inline std::string version_text(std::string_view tool) {
+    char line[160];
+    std::snprintf(line, sizeof line, "%.*s (ovlcore %d.%d.%d), overlayfs semantics of Linux %d.%d",
+                  static_cast<int>(tool.size()), tool.data(), OVLCORE_VERSION_MAJOR,
+                  OVLCORE_VERSION_MINOR, OVLCORE_VERSION_PATCH, kernel_baseline_major,
+                  kernel_baseline_minor);
+    return line;
 }
 
 } // namespace ovlcore::cli
