@@ -349,12 +349,8 @@ public:
 
     [[nodiscard]] result<overlay_file> open(node_handle n) const {
         const auto& e = n->entry();
-        switch (e.type()) {
-        case file_type::regular: break;
-        case file_type::directory: return fail(std::errc::is_a_directory);
-        case file_type::symlink: return fail(std::errc::too_many_symbolic_link_levels);
-        default: return fail(std::errc::no_such_device_or_address);
-        }
+        // The same refusals as a backend's open_file: EISDIR, ELOOP (never followed), ENXIO.
+        if (const auto refusal = open_file_refusal(e.type())) return fail(*refusal);
         OVLCORE_TRY_ASSIGN(data, data_entry(n));
         OVLCORE_TRY(check_verity(m_engine, e, m_options.verity));
         OVLCORE_TRY_ASSIGN(file, m_fs->open_file(data->where->ref, data->path));
