@@ -3,7 +3,8 @@
 // implementation of the merged view must at least ask the kernel for (spec §3, §5, §6, §8).
 // Timings are JSON lines, one per run, in the format of walk.c. See benchmarks/README.md.
 //
-//   floor probe|merge [-k RUNS] [--read none|all|first] [--no-stat] --lowers A:B:C [--data D[:E]]
+//   floor probe|merge [-k RUNS] [--read none|all|first] [--no-stat] [--all-metacopy]
+//                     --lowers A:B:C [--data D[:E]]
 //   floor lookup      [-k RUNS] --paths PATHS.txt --lowers A:B:C [--data D]
 //
 // Layer paths are taken relative to the working directory, top layer first.
@@ -13,8 +14,8 @@
 //        0:0 = whiteout; a winning dir collects the same-named dirs below until a non-dir),
 //        then stats only the winning entry. Per directory copy (except in the bottom layer)
 //        it reads trusted.overlay.opaque and .redirect on the open directory. Regular files
-//        are probed for trusted.overlay.metacopy only where it changes the answer (stacks
-//        with data-only layers).
+//        are probed for trusted.overlay.metacopy only on stacks with data-only layers, unless
+//        --all-metacopy is given (floor-merge+mc).
 // probe  (floor-probe): the same merged listing of names, then per name the kernel's lookup:
 //        one fstatat per layer top-down (within the parent's layers) until a non-dir, a
 //        whiteout, an opaque dir or the bottom, plus the xattr reads the kernel makes
@@ -23,6 +24,10 @@
 // lookup (floor-probe per lookup): the probe for one path; parent directories are resolved once
 //        and cached (as the kernel's dcache does), so later runs pay only the last component.
 // --no-stat (merge): the merged listing only (W4 readdir): stats only winning DT_CHR entries.
+// --all-metacopy (merge, probe): read trusted.overlay.metacopy of every regular file the kernel
+//        reads it of (spec §5.1 step 6: the winning regular file, in every layer, bottom included),
+//        since a metacopy xattr anywhere changes the answer (EPERM without metacopy=on, EIO
+//        without data below). An implementation that gives the kernel's answers cannot skip it.
 // Reads: metacopy files with an absolute redirect are read from the first data-only layer
 // that has the object (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_XDEV, spec §6).
 #define _GNU_SOURCE
@@ -52,6 +57,7 @@ enum mode { MODE_MERGE, MODE_PROBE, MODE_LOOKUP };
 
 static enum mode g_mode = MODE_MERGE;
 static int g_nlayers, g_ndata;
+static int g_all_metacopy; // --all-metacopy
 static int *g_root, *g_dataroot;
 static int g_have_getxattrat = 1;
 
@@ -270,7 +276,7 @@ static void probe_name(const int *fds, const int *layers, int n, const char *nam
             p->found = 1;
             p->st = st;
             p->win = i;
-            if (S_ISREG(st.st_mode) && (!bottom || g_ndata))
+            if (S_ISREG(st.st_mode) && (!bottom || g_ndata || g_all_metacopy))
                 metacopy_redirect(fds[i], name, p->redirect, sizeof p->redirect);
             return;
         }
@@ -339,7 +345,7 @@ static void walk_dir(const int *fds, const int *layers, int n) {
             } else if (S_ISREG(st.st_mode)) {
                 g_c.files++;
                 char redirect[4096] = "";
-                if (g_ndata)
+                if (g_ndata || g_all_metacopy)
                     metacopy_redirect(fds[e->win], name, redirect, sizeof redirect);
                 if (g_read != READ_NONE)
                     read_regular(fds[e->win], name, redirect);
@@ -476,6 +482,8 @@ int main(int argc, char **argv) {
             data = argv[++i];
         else if (!strcmp(argv[i], "--paths") && i + 1 < argc)
             paths_file = argv[++i];
+        else if (!strcmp(argv[i], "--all-metacopy"))
+            g_all_metacopy = 1;
         else
             goto usage;
     }
@@ -518,7 +526,7 @@ int main(int argc, char **argv) {
     }
     return 0;
 usage:
-    fprintf(stderr, "usage: floor merge|probe [-k RUNS] [--read none|all|first] [--no-stat] --lowers A:B "
+    fprintf(stderr, "usage: floor merge|probe [-k RUNS] [--read none|all|first] [--no-stat] [--all-metacopy] --lowers A:B "
                     "[--data D]\n       floor lookup [-k RUNS] --paths FILE --lowers A:B [--data D]\n");
     return 64;
 }

@@ -4,7 +4,8 @@
 
 Builds the workloads W1-W4 (cached under --data, default build/bench-data), then for every
 cell (workload x question) times, on the same layer stacks:
-  floor-probe, floor-merge   benchmarks/floor.c (syscall floors of a userspace reader)
+  floor-probe, floor-merge   benchmarks/floor.c (syscall floors of a userspace reader);
+  floor-merge+mc             floor-merge plus the metacopy xattr read of every regular file
   kernel hot/warm/cold       a real overlay mount, walked by benchmarks/walk.c inside
                              `unshare -m --propagation private` (warm = fresh mount, layers in
                              the page cache; hot = same mount again; cold = after drop_caches)
@@ -12,6 +13,8 @@ cell (workload x question) times, on the same layer stacks:
   ovlcore-memory             ovlcore_bench_stack (Google Benchmark) with the stack copied to memory
   ovlcore-posix              the same on the POSIX backend; plus `ovl-tree -o OPTS` dump rows
   ovl-fuse hot/warm          examples' ovl-fuse mount walked like the kernel's
+  ovl-fuse eager hot/warm    the same with -o readdirplus=eager
+  ovl-fuse preload hot/warm  the same with -o readdirplus=preload (tree looked up before mounting)
 Every implementation's walk is checked against the generator's expected counts and byte sums;
 a mismatch prints "WRONG" (or "unsupported" where the implementation cannot express the stack).
 Prints medians in microseconds per unit (entry, lookup) and ratios, writes JSON to
@@ -37,11 +40,14 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import make_workload as mw  # noqa: E402
 
-COLUMNS = ["floor-probe", "floor-merge", "kernel hot", "kernel warm", "kernel cold",
+COLUMNS = ["floor-probe", "floor-merge", "floor-merge+mc", "kernel hot", "kernel warm", "kernel cold",
            "fuse-overlayfs hot", "fuse-overlayfs warm", "ovlcore-memory", "ovlcore-posix",
-           "ovl-fuse hot", "ovl-fuse warm"]
+           "ovl-fuse hot", "ovl-fuse warm", "ovl-fuse eager hot", "ovl-fuse eager warm",
+           "ovl-fuse preload hot", "ovl-fuse preload warm"]
 RATIO_COLUMNS = ["kernel hot", "kernel warm", "fuse-overlayfs hot", "fuse-overlayfs warm",
-                 "ovlcore-memory", "ovlcore-posix", "ovl-fuse hot", "ovl-fuse warm"]
+                 "ovlcore-memory", "ovlcore-posix", "ovl-fuse hot", "ovl-fuse warm",
+                 "ovl-fuse eager hot", "ovl-fuse eager warm", "ovl-fuse preload hot",
+                 "ovl-fuse preload warm"]
 
 
 def log(*a):
@@ -173,6 +179,10 @@ class Runner:
             lines, rss, rc = rss_of_child(cmd, cwd=wl["dir"])
             col = "floor-probe" if mode in ("probe", "lookup") else "floor-merge"
             self.record(res, col, cell, lines[1:], rss=rss)
+            if mode == "merge" and "--no-stat" not in cell["walk_args"]:
+                # floor-merge+mc: plus the metacopy xattr the kernel reads of every regular file
+                lines, rss, rc = rss_of_child(cmd + ["--all-metacopy"], cwd=wl["dir"])
+                self.record(res, "floor-merge+mc", cell, lines[1:], rss=rss)
 
     def kernel_script(self, wl, walk_args, k):
         opts = wl["options"]
@@ -456,6 +466,14 @@ class Runner:
                 if self.ovl_fuse:
                     self.fuse(cell, res, "ovl-fuse",
                               [self.ovl_fuse] + shlex.split(self.a.ovl_fuse_args))
+                    # -o readdirplus=eager: readdirplus looks every listed name up; =preload:
+                    # the whole tree is looked up before the mount is made (not timed: see
+                    # "preloaded ... in ... ms" in DATA/logs/ovl-fuse preload.log)
+                    for mode in ("eager", "preload"):
+                        if "ovl-fuse " + mode in self.a.skip:
+                            continue
+                        args = self.a.ovl_fuse_args.replace("{options}", "{options},readdirplus=" + mode)
+                        self.fuse(cell, res, "ovl-fuse " + mode, [self.ovl_fuse] + shlex.split(args))
                 if "kernel cold" not in self.a.skip and cell.get("cold", True):
                     self.kernel_cold(cell, res)
             results.append({"cell": cell["cell"], "unit": cell["unit"], "reps": cell["reps"],
@@ -522,7 +540,7 @@ def table(results):
     lines.append("")
     lines.append("peak RSS (MiB) of userspace implementations")
     cols = ["floor-probe", "floor-merge", "fuse-overlayfs warm", "ovlcore-memory",
-            "ovlcore-posix", "ovl-fuse warm"]
+            "ovlcore-posix", "ovl-fuse warm", "ovl-fuse eager warm", "ovl-fuse preload warm"]
     rows = []
     for r in results:
         row = [r["cell"]]
@@ -567,7 +585,8 @@ def main():
     ap.add_argument("--w3", default="10000,100000", help="W3 file counts")
     ap.add_argument("--w4", type=int, default=100000, help="W4 merged entries")
     ap.add_argument("--skip", default="",
-                    help="comma list of: floors, fuse-overlayfs, kernel cold, dump")
+                    help="comma list of: floors, fuse-overlayfs, ovl-fuse eager, ovl-fuse preload, "
+                         "kernel cold, dump")
     ap.add_argument("--ovl-tree", help="path of ovl-tree (default: found under build/)")
     ap.add_argument("--ovl-fuse", help="path of ovl-fuse (default: found under build/)")
     ap.add_argument("--ovl-fuse-args", default="-f -o {options} {mnt}",

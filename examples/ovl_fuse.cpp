@@ -6,8 +6,9 @@
 //
 // Any stack ovlcore accepts can be mounted, including data-only layers (`lowerdir=A::D`,
 // `datadir+=`) and lazy lowerdata (spec §6), which fuse-overlayfs does not implement. Overlay keys
-// of -o go to ovlcore, FUSE keys (allow_other, fsname=, ...) to libfuse; see --help. A stack the
-// kernel would refuse is reported with the same errno and message as ovl-tree, exit status 2.
+// of -o go to ovlcore, FUSE keys (allow_other, fsname=, ...) to libfuse, ovl-fuse's own
+// (readdirplus=known|eager|preload) to neither; see --help. A stack the kernel would refuse is reported
+// with the same errno and message as ovl-tree, exit status 2.
 //
 // Limits: read-only (the FUSE mount is always `ro`: writes fail with EROFS, as on an overlay
 // without upperdir; an upperdir is read but never written); the layers must not change while
@@ -20,6 +21,8 @@
 // only; node ids are ovlcore's stable node handles (root = FUSE_ROOT_ID), with an nlookup table
 // released by forget; directory handles snapshot the merged listing at the first readdir, so
 // offsets are stable indices; one reply per request; errnos straight from result<T>.
+// readdirplus=eager and =preload (opt-in) trade spec §10 Q2's access order for listing order, see
+// do_readdir and preload_tree.
 #define FUSE_USE_VERSION 35
 #include <fuse_lowlevel.h>
 
@@ -30,6 +33,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -91,6 +95,29 @@ constexpr std::string_view help_text =
     "OPTIONS\n"
     "    -o OPTIONS      comma-separated options, split like mount(2) data (a backslash protects\n"
     "                    the next character, e.g. `\\,` or `\\:` in layer paths); repeatable\n"
+    "    -o readdirplus=known|eager|preload\n"
+    "                    what a directory listing tells the kernel (ovl-fuse's own option:\n"
+    "                    handed to neither ovlcore nor libfuse; any other value is refused)\n"
+    "                    known (default): attributes only for names the kernel has already\n"
+    "                    looked up, so every name costs one round trip (LOOKUP) at its first\n"
+    "                    access, and every answer is the kernel's whatever the access order\n"
+    "                    eager: every listed name is looked up while listing and sent with its\n"
+    "                    attributes (readdirplus for every batch, never plain readdir), so a\n"
+    "                    first walk (list, then stat every entry) costs one round trip per\n"
+    "                    directory instead of one per entry. What it gives up: when two names\n"
+    "                    alias one overlay inode (spec §10 Q2: two redirects to one lower dir,\n"
+    "                    an upper metacopy and its lower file, ...), the one looked up first\n"
+    "                    decides, and the other fails with ESTALE or shares its inode; the\n"
+    "                    kernel takes them in access order, eager in listing order. Results\n"
+    "                    differ from the kernel's only when a listed name is not accessed\n"
+    "                    before its alias is (e.g. a name listed but never stat'ed, and its\n"
+    "                    alias elsewhere opened later: the alias gets ESTALE)\n"
+    "                    preload: eager, and before the mount is made the whole merged tree is\n"
+    "                    looked up (depth first, each directory's names in listing order, lazy\n"
+    "                    data left unresolved), so a first walk costs no layer access at all;\n"
+    "                    mounting takes as long as an `ovl-tree` walk of the stack and every\n"
+    "                    object stays cached (about 1.5 KiB each). Aliases (spec §10 Q2) are\n"
+    "                    decided in that order, whatever is accessed later\n"
     "    -f              stay in the foreground\n"
     "    -d              FUSE debug output (implies -f)\n"
     "    -s              single-threaded (default: multi-threaded)\n"
@@ -107,12 +134,13 @@ constexpr std::string_view help_text =
     "        context= fscontext= defcontext= rootcontext= ro nodev dev nosuid suid noexec exec\n"
     "        sync async atime noatime diratime nodiratime relatime norelatime strictatime\n"
     "        nostrictatime lazytime nolazytime dirsync debug clone_fd max_idle_threads=\n"
-    "    Every other item is an overlay mount option handed to ovlcore (lowerdir=, lowerdir+=,\n"
-    "    datadir+=, upperdir=, workdir=, redirect_dir=, metacopy=, index=, nfs_export=, xino=,\n"
-    "    uuid=, verity=, fsync=, volatile, userxattr, default_permissions), so an unknown key is\n"
-    "    refused as the kernel refuses it (EINVAL \"Unknown parameter\"). `rw` is refused: the\n"
-    "    mount is always `ro`. FUSE's default_permissions is always on, so the kernel checks\n"
-    "    permissions against the overlay's modes as it does for an overlay mount.\n"
+    "    readdirplus= is ovl-fuse's own (see OPTIONS). Every other item is an overlay mount\n"
+    "    option handed to ovlcore (lowerdir=, lowerdir+=, datadir+=, upperdir=, workdir=,\n"
+    "    redirect_dir=, metacopy=, index=, nfs_export=, xino=, uuid=, verity=, fsync=, volatile,\n"
+    "    userxattr, default_permissions), so an unknown key is refused as the kernel refuses it\n"
+    "    (EINVAL \"Unknown parameter\"). `rw` is refused: the mount is always `ro`. FUSE's\n"
+    "    default_permissions is always on, so the kernel checks permissions against the\n"
+    "    overlay's modes as it does for an overlay mount.\n"
     "\n"
     "EXIT STATUS\n"
     "    0 unmounted cleanly; 1 usage, environment or FUSE error; 2 the kernel would refuse the\n"
@@ -147,6 +175,8 @@ struct cli_options {
     bool single_thread = false;
     bool clone_fd = false;
     unsigned max_idle_threads = 10;
+    bool eager_readdirplus = false; ///< readdirplus=eager or preload (see do_readdir)
+    bool preload = false;           ///< readdirplus=preload (see preload_tree)
     bool saw_o = false;
     ovlcore::cli::defaults_source defaults = ovlcore::cli::defaults_source::automatic;
     bool help = false;
@@ -194,6 +224,20 @@ bool route_items(std::string_view value, cli_options& out, std::string& error) {
                 return false;
             }
             out.max_idle_threads = static_cast<unsigned>(n);
+        } else if (key == "readdirplus") {
+            // ovl-fuse's own: neither an overlay option nor libfuse's.
+            if (item == "readdirplus=known") {
+                out.eager_readdirplus = out.preload = false;
+            } else if (item == "readdirplus=eager") {
+                out.eager_readdirplus = true;
+                out.preload = false;
+            } else if (item == "readdirplus=preload") {
+                out.eager_readdirplus = out.preload = true;
+            } else {
+                error = "bad option '" + item +
+                        "': readdirplus is known (the default), eager or preload";
+                return false;
+            }
         } else if (std::find(std::begin(fuse_keys), std::end(fuse_keys), key) != std::end(fuse_keys)) {
             out.fuse_items.push_back(std::move(item));
         } else {
@@ -286,14 +330,18 @@ struct file_handle {
 /// The state behind the session: the overlay, the nlookup table and what statfs needs.
 class ovl_fuse_fs {
 public:
-    ovl_fuse_fs(const ovlcore::posix_fs& fs, ovlcore::layer_stack<ovlcore::posix_fs> stack)
-        : m_overlay(fs, std::move(stack)) {
+    ovl_fuse_fs(const ovlcore::posix_fs& fs, ovlcore::layer_stack<ovlcore::posix_fs> stack,
+                bool eager_readdirplus)
+        : m_overlay(fs, std::move(stack)), m_eager_readdirplus(eager_readdirplus) {
         const auto& s = m_overlay.stack();
         const auto* real_root = s.upper() ? s.upper() : (s.lowers().empty() ? nullptr : &s.lowers()[0]);
         m_statfs_fd = real_root ? real_root->ref.fd() : -1;
     }
 
     [[nodiscard]] const overlay_type& ov() const noexcept { return m_overlay; }
+
+    /// readdirplus=eager: readdirplus looks up every listed name (see do_readdir).
+    [[nodiscard]] bool eager_readdirplus() const noexcept { return m_eager_readdirplus; }
 
     void set_session(fuse_session* se) noexcept { m_session = se; }
     [[nodiscard]] fuse_session* session() const noexcept { return m_session; }
@@ -371,6 +419,7 @@ public:
 
 private:
     overlay_type m_overlay;
+    bool m_eager_readdirplus = false;
     std::optional<node_handle> m_root;
     std::errc m_root_error{};
     fuse_session* m_session = nullptr;
@@ -454,7 +503,12 @@ void op_init(void* userdata, fuse_conn_info* conn) {
     fs.init_root();
     if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
     if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
-    if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO) conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
+    // readdirplus=eager: plus for every getdents (with AUTO the kernel would fall back to plain
+    // readdir after the first batch when no entry was looked up, and LOOKUP each name again).
+    if (fs.eager_readdirplus())
+        conn->want &= ~static_cast<unsigned>(FUSE_CAP_READDIRPLUS_AUTO); // libfuse sets it
+    else if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO)
+        conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
     if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
     // Nothing ever changes under us: keep the page cache whatever the attributes say.
     conn->want &= ~static_cast<unsigned>(FUSE_CAP_AUTO_INVAL_DATA);
@@ -570,6 +624,9 @@ std::errc load_listing(ovl_fuse_fs& fs, dir_handle& d) {
 /// the index of the next one. readdirplus gives attributes only for names the kernel has already
 /// looked up: a new lookup here would happen in listing order instead of the walker's order,
 /// and which of two aliasing names is looked up first decides the ESTALE of spec §10 Q2.
+/// readdirplus=eager looks up every listed name anyway (one round trip per batch instead of one
+/// LOOKUP per name), accepting listing order for §10 Q2; only names that fit in this reply are
+/// looked up, so the order of lookups is exactly the order the kernel receives the names.
 void do_readdir(fuse_req_t req, fuse_ino_t, std::size_t size, off_t offset, fuse_file_info* fi,
                 bool plus) {
     auto& fs = self(req);
@@ -597,15 +654,20 @@ void do_readdir(fuse_req_t req, fuse_ino_t, std::size_t size, off_t offset, fuse
             needed = fuse_add_direntry(req, buf.data() + used, size - used, entry.name.c_str(), &st, next);
         } else {
             fuse_entry_param e{};
+            // The size depends on the name only (a zero-sized buffer is left untouched): stop
+            // before the lookup of an entry that would not fit.
+            if (fuse_add_direntry_plus(req, buf.data() + used, 0, entry.name.c_str(), &e, next) >
+                size - used)
+                break;
             node_handle child = nullptr;
             const bool dots = entry.name == "." || entry.name == "..";
-            if (!dots && fs.is_known(d.node, entry.name)) {
+            if (!dots && (fs.eager_readdirplus() || fs.is_known(d.node, entry.name))) {
                 if (auto c = fs.ov().lookup(d.node, entry.name); c) {
                     std::errc ignored{};
                     if (fill_entry(fs, *c, e, ignored)) child = *c;
                 }
             }
-            if (!child) {
+            if (!child) { // the kernel will LOOKUP it, which answers the errno
                 e = fuse_entry_param{};
                 e.attr.st_ino = entry.ino;
                 e.attr.st_mode = type_bits(entry.type);
@@ -618,6 +680,37 @@ void do_readdir(fuse_req_t req, fuse_ino_t, std::size_t size, off_t offset, fuse
     }
     lock.unlock();
     fuse_reply_buf(req, buf.data(), used);
+}
+
+/// readdirplus=preload: looks up and stats the whole merged tree before the mount, depth first,
+/// every directory's names in listing order (as a walk through readdirplus=eager would, spec §8,
+/// §10 Q2), so that the overlay's object cache answers every later request. Lazy lowerdata is not
+/// resolved (spec §6: a stat never touches the data-only layers). Failing names stay cached
+/// with their errno, as for any lookup.
+void preload_tree(const overlay_type& ov, bool report) {
+    const auto start = std::chrono::steady_clock::now();
+    std::size_t objects = 0;
+    std::vector<node_handle> pending;
+    if (auto root = ov.root(); root) pending.push_back(*root);
+    while (!pending.empty()) {
+        const node_handle dir = pending.back();
+        pending.pop_back();
+        const auto listing = ov.read_dir(dir);
+        if (!listing) continue;
+        std::vector<node_handle> subdirs;
+        for (const auto& entry : *listing) {
+            const auto child = ov.lookup(dir, entry.name);
+            if (!child) continue;
+            ++objects;
+            (void)ov.stat(*child);
+            if ((*child)->is_dir) subdirs.push_back(*child);
+        }
+        pending.insert(pending.end(), subdirs.rbegin(), subdirs.rend()); // first listed, first walked
+    }
+    if (report) {
+        const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
+        std::fprintf(stderr, "%s: preloaded %zu objects in %.0f ms\n", tool.data(), objects, ms.count());
+    }
 }
 
 void op_readdir(fuse_req_t req, fuse_ino_t ino, std::size_t size, off_t off, fuse_file_info* fi) {
@@ -811,7 +904,8 @@ int run(const cli_options& cli, const char* argv0) {
     const std::string mountpoint = resolved;
     std::free(resolved);
 
-    ovl_fuse_fs fs(backend, std::move(*stack));
+    ovl_fuse_fs fs(backend, std::move(*stack), cli.eager_readdirplus);
+    if (cli.preload) preload_tree(fs.ov(), cli.foreground || cli.debug);
 
     // libfuse's arguments: always read-only, kernel permission checks on the overlay's modes.
     std::string fuse_opts = "ro,default_permissions";

@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Smoke test of the ovl-fuse example (run by ctest): --help works; a refused stack exits 2 with
-# ovl-tree's errno and message; the demo stack mounted with ovl-fuse and walked with
-# `ovl-tree --walk` dumps exactly like `ovl-tree -o`; SIGTERM unmounts cleanly (exit 0).
+# ovl-tree's errno and message; a bad readdirplus= value is a usage error (exit 1); the demo
+# stack mounted with ovl-fuse and walked with `ovl-tree --walk` dumps exactly like `ovl-tree -o`;
+# SIGTERM unmounts cleanly (exit 0).
 # Exit 77 (ctest: Skipped) when /dev/fuse is not usable here.
 #
 #   ovl_fuse_smoke.sh OVL_FUSE OVL_TREE OVL_MKSTACK SCENARIO.json WORK_DIR
@@ -20,6 +21,7 @@ rm -rf "$WORK" && mkdir -p "$WORK" || fail "cannot make $WORK"
 # 1. --help is the man-page-like text.
 "$OVL_FUSE" --help > "$WORK/help.txt" || fail "ovl-fuse --help exited $?"
 grep -q "OPTION ROUTING" "$WORK/help.txt" || fail "--help does not explain the option routing"
+grep -q "readdirplus=known|eager|preload" "$WORK/help.txt" || fail "--help does not explain readdirplus="
 
 # 2. A refused stack: exit 2, the same errno and message as ovl-tree (spec §1.3: ENOENT).
 "$OVL_FUSE" -f -o "lowerdir=$WORK/missing:$WORK/also-missing" "$WORK" 2> "$WORK/refused.txt"
@@ -28,6 +30,16 @@ status=$?
 "$OVL_TREE" -o "lowerdir=$WORK/missing:$WORK/also-missing" 2> "$WORK/refused-tree.txt"
 [ "$(sed 's/^ovl-fuse: //' "$WORK/refused.txt")" = "$(sed 's/^ovl-tree: //' "$WORK/refused-tree.txt")" ] ||
     fail "refusal differs: '$(cat "$WORK/refused.txt")' vs '$(cat "$WORK/refused-tree.txt")'"
+
+# 2b. readdirplus= takes known, eager or preload: anything else is refused before any mount, as a
+# usage error (exit 1, like max_idle_threads=0), naming the option; it never reaches ovlcore (whose
+# "Unknown parameter" would exit 2).
+"$OVL_FUSE" -f -o "lowerdir=$WORK,readdirplus=bogus" "$WORK" 2> "$WORK/bad-readdirplus.txt"
+status=$?
+bad=$(cat "$WORK/bad-readdirplus.txt")
+[ "$status" -eq 1 ] || fail "readdirplus=bogus: exit $status, expected 1 ($bad)"
+grep -q "readdirplus=bogus" "$WORK/bad-readdirplus.txt" ||
+    fail "readdirplus=bogus: the message does not name the option: $bad"
 
 # 3. Mounting needs /dev/fuse.
 if ! [ -c /dev/fuse ] || ! [ -r /dev/fuse ] || ! [ -w /dev/fuse ]; then

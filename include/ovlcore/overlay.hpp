@@ -7,7 +7,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <map>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -97,6 +98,13 @@ struct overlay_node {
     const std::shared_ptr<const overlay_inode<LayerRef>> inode;
     const bool is_dir; ///< entry().is_dir, kept here for the path walk (one cache line less)
     mutable name_table<child> children;
+};
+
+/// Hash of a real object's identity (the key of the overlay's inode cache).
+struct file_id_hash {
+    [[nodiscard]] std::size_t operator()(const file_id& id) const noexcept {
+        return std::hash<std::uint64_t>{}((id.ino * 0x9e3779b97f4a7c15ULL) ^ id.dev);
+    }
 };
 
 /// Real identity of an optional real entry (nullopt: none).
@@ -424,7 +432,8 @@ private:
     std::unique_ptr<node> m_root;
     std::errc m_root_error{};
     mutable std::mutex m_inodes_mutex;
-    mutable std::map<file_id, std::shared_ptr<const inode>> m_inodes; ///< the inode cache (Q2)
+    /// The inode cache (spec §10 Q2), by overlay_inode_key.
+    mutable std::unordered_map<file_id, std::shared_ptr<const inode>, detail::file_id_hash> m_inodes;
 };
 
 } // namespace ovlcore

@@ -6,7 +6,11 @@
 //   - ovlcore's own in-process dump of the same stack (what `ovl-tree -o` prints): FUSE must
 //     carry ovlcore's view unchanged, whatever the engine's known differences are;
 // and, for random stacks (support/stack_gen.hpp), ovlcore's own dump and the kernel's mount.
-// Spec §1 (refusals), §5, §6 (lazy lowerdata resolved by the walk's open), §8, §9.
+// The scenarios run again with `-o readdirplus=eager` and with `-o readdirplus=preload` (one test
+// case each, counting them): there ovl-fuse must equal ovlcore's dump with every listed name
+// looked up in listing order (eager_listing_view, preload_model), and the kernel's dump except
+// the scenarios listed in eager_order_dependent (spec §10 Q2).
+// Spec §1 (refusals), §5, §6 (lazy lowerdata resolved by the walk's open), §8, §9, §10 Q2.
 //
 // Each mount lives in a forked child's private mount namespace: the child starts
 // `ovl-fuse -f --module-defaults=stock -o OPTIONS MNT` (working directory = the layer directory,
@@ -346,6 +350,115 @@ std::optional<std::string> known_difference(const std::string& id) {
     return std::nullopt;
 }
 
+// --- readdirplus=eager ------------------------------------------------------------------------
+
+/// ovl-fuse's readdirplus= mode (examples/ovl_fuse.cpp): `known` gives attributes only for names
+/// already looked up, so lookups happen in the walker's order as on the kernel's overlay; `eager`
+/// looks up every listed name while listing, in listing order; `preload` looks the whole tree up
+/// before mounting, depth first in listing order.
+enum class readdirplus_mode { known, eager, preload };
+
+/// The -o item selecting `mode` ("" for the default).
+std::string_view readdirplus_item(readdirplus_mode mode) {
+    switch (mode) {
+    case readdirplus_mode::eager: return ",readdirplus=eager";
+    case readdirplus_mode::preload: return ",readdirplus=preload";
+    case readdirplus_mode::known: break;
+    }
+    return "";
+}
+
+/// Scenarios whose kernel dump readdirplus=eager may not give: which of two names aliasing one
+/// overlay inode is looked up first decides (spec §10 Q2; tests/data/extra/README.md "Walk
+/// order"), the recorded walk takes them in byte order, eager in listing order (spec §8.2: the
+/// lowest layer's names first, each layer in its fs's order). Each still has to equal ovlcore's
+/// listing-order dump exactly. quirk_estale_upper_redirect_after_orig and
+/// quirk_estale_upper_metacopy_after_lower_file are order dependent too but agree: there the
+/// lower name both sorts and lists first.
+struct order_dependent {
+    std::string_view id;
+    std::string_view reason;
+};
+constexpr order_dependent eager_order_dependent[] = {
+    {"extra/quirk_estale_upper_orig_after_redirect",
+     "lower /orig lists before upper /a_r (lowest layer first) but sorts after it: eager keeps "
+     "/orig and gives /a_r ESTALE, the kernel the reverse"},
+    {"extra/quirk_inode_alias_upper_metacopy_mode",
+     "lower /dat lists before the upper metacopy /a_meta redirecting to it but sorts after it: "
+     "eager gives /a_meta ESTALE and /dat its own mode 0755, the kernel /dat the metacopy's 0600"},
+    {"extra/quirk_two_upper_metacopies_same_data",
+     "the lower /z_dat that upper metacopies /m1 and /m2 redirect to lists first but sorts last: "
+     "eager gives both /m1 and /m2 ESTALE, the kernel keeps /m1 and gives /m2 ESTALE"},
+    {"extra/quirk_estale_upper_two_redirects",
+     "/r1 and /r2 redirecting to one lower dir are both upper: the one the upper dir lists first "
+     "keeps it, the other gets ESTALE; ext4 lists in hash order, so this agrees (the kernel keeps "
+     "/r1) on hosts where /r1 lists first"},
+};
+
+std::optional<std::string_view> eager_order_reason(const std::string& id) {
+    for (const auto& o : eager_order_dependent)
+        if (o.id == id) return o.reason;
+    return std::nullopt;
+}
+
+/// ovlcore's overlay as ovl-fuse with readdirplus=eager shows it: listing a directory also looks
+/// up (and stats) every listed name, in listing order, before the walker touches any of them.
+class eager_listing_view {
+public:
+    explicit eager_listing_view(const ovlcore::overlay<ovlcore::posix_fs>& ov) : m_ov(ov) {}
+    auto lstat(std::string_view path) { return m_ov.lstat(path); }
+    auto read_link(std::string_view path) { return m_ov.read_link(path); }
+    auto open(std::string_view path) { return m_ov.open(path); }
+    auto read(const ovlcore::overlay<ovlcore::posix_fs>::overlay_file& file, std::uint64_t offset,
+              std::span<char> buffer) {
+        return m_ov.read(file, offset, buffer);
+    }
+    auto read_dir(std::string_view path) {
+        auto listing = m_ov.read_dir(path);
+        const auto dir = m_ov.resolve(path);
+        if (listing && dir)
+            for (const auto& entry : *listing)
+                if (auto child = m_ov.lookup(*dir, entry.name); child) (void)m_ov.stat(*child);
+        return listing;
+    }
+
+private:
+    const ovlcore::overlay<ovlcore::posix_fs>& m_ov;
+};
+
+/// The model of readdirplus=preload, written independently of ovl-fuse's preload_tree (which
+/// keeps an explicit stack): list `dir`, look up and stat each name in listing order, then recurse
+/// into the subdirs in listing order.
+void preload_model(const ovlcore::overlay<ovlcore::posix_fs>& ov,
+                   ovlcore::overlay<ovlcore::posix_fs>::node_handle dir) {
+    const auto listing = ov.read_dir(dir);
+    if (!listing) return;
+    std::vector<ovlcore::overlay<ovlcore::posix_fs>::node_handle> subdirs;
+    for (const auto& entry : *listing) {
+        const auto child = ov.lookup(dir, entry.name);
+        if (!child) continue;
+        const auto st = ov.stat(*child);
+        if (st && st->type == ovlcore::file_type::directory) subdirs.push_back(*child);
+    }
+    for (const auto sub : subdirs) preload_model(ov, sub);
+}
+
+/// What ovl-fuse should dump for `options` over `layers`: ovlcore's own dump (ovl-tree -o) in
+/// known mode, through eager_listing_view in eager mode, after preload_model in preload mode.
+std::string ovlcore_dump_as(readdirplus_mode mode, const fs::path& layers,
+                            const std::string& options, const std::vector<std::string>& probes) {
+    auto backend = ovlcore::posix_fs::with_working_dir(layers.string());
+    REQUIRE(backend);
+    if (mode == readdirplus_mode::known)
+        return ovlcore::test::ovlcore_dump_jsonl(*backend, options, probes);
+    auto stack = ovlcore::make_layer_stack(*backend, options); // ovl-fuse mounted it: accepted
+    REQUIRE(stack);
+    const ovlcore::overlay<ovlcore::posix_fs> ov(*backend, std::move(*stack));
+    if (mode == readdirplus_mode::preload) preload_model(ov, *ov.root());
+    eager_listing_view view(ov);
+    return ovlcore::to_jsonl(ovlcore::dump_records(view, std::span<const std::string>(probes)));
+}
+
 // --- the scenario cases -----------------------------------------------------------------------
 
 struct scenario_case {
@@ -367,8 +480,11 @@ std::vector<scenario_case> all_cases() {
     return out;
 }
 
-void run_scenario(const scenario_case& c) {
-    if (skip_without_fuse()) return;
+/// How one scenario's ovl-fuse mount compared with the kernel's dump.
+enum class outcome { agrees, known_difference, order_dependent, differs, skipped };
+
+outcome run_scenario(const scenario_case& c, readdirplus_mode mode) {
+    if (skip_without_fuse()) return outcome::skipped;
     REQUIRE(fs::exists(c.expected));
     const auto scn = ovlcore::test::load_scenario(c.scenario);
     const ovlcore::test::temp_dir tmp("ovlcore-fuse-");
@@ -377,14 +493,16 @@ void run_scenario(const scenario_case& c) {
     fs::create_directories(layers);
     fs::create_directories(mnt);
     const std::string options = ovlcore::test::build_on_disk(scn, layers);
+    const std::string fuse_options = options + std::string(readdirplus_item(mode));
 
     std::vector<json> expected;
     for (const auto& r : ovlcore::test::load_dump(c.expected))
         expected.push_back(r.contains("mount_error") ? json{{"mount_error", r["mount_error"]}} : r);
     const bool refused = expected.size() == 1 && expected[0].contains("mount_error");
 
-    const fuse_run run = run_ovl_fuse(options, layers, mnt, scn.paths, tmp / "ovl-fuse.stderr");
-    INFO(c.id << ": " << scn.why << "\n  options: " << options << "\n  ovl-fuse stderr: "
+    const fuse_run run =
+        run_ovl_fuse(fuse_options, layers, mnt, scn.paths, tmp / "ovl-fuse.stderr");
+    INFO(c.id << ": " << scn.why << "\n  options: " << fuse_options << "\n  ovl-fuse stderr: "
               << run.stderr_text);
     REQUIRE(run.problem.empty());
 
@@ -393,18 +511,17 @@ void run_scenario(const scenario_case& c) {
         CHECK_FALSE(run.mounted);
         CHECK(run.exit_status == 2);
         CHECK(refused_errno(run.stderr_text) == expected[0]["mount_error"].get<std::string>());
-        return;
+        return outcome::agrees;
     }
     REQUIRE(run.mounted);
     CHECK(run.stop_status == 0);      // SIGTERM: clean exit
     CHECK_FALSE(run.still_mounted);   // ... and unmounted
     const auto fuse_records = ovlcore::test::parse_dump_lines(run.dump);
 
-    // FUSE carries ovlcore's view unchanged (ovl-tree -o on the same layers; ovl-fuse wrote nothing).
-    auto backend = ovlcore::posix_fs::with_working_dir(layers.string());
-    REQUIRE(backend);
-    const auto own_records = ovlcore::test::parse_dump_lines(
-        ovlcore::test::ovlcore_dump_jsonl(*backend, options, scn.paths));
+    // FUSE carries ovlcore's view unchanged (ovl-tree -o on the same layers, looked up in listing
+    // order for eager; ovl-fuse wrote nothing).
+    const auto own_records =
+        ovlcore::test::parse_dump_lines(ovlcore_dump_as(mode, layers, options, scn.paths));
     const auto vs_own = ovlcore::test::compare_dumps(own_records, fuse_records);
     {
         INFO("ovl-fuse differs from ovlcore's own dump:\n"
@@ -414,19 +531,25 @@ void run_scenario(const scenario_case& c) {
 
     const auto vs_kernel = ovlcore::test::compare_dumps(expected, fuse_records);
     const std::string diff = ovlcore::test::describe_differences(vs_kernel, "kernel  ", "ovl-fuse");
+    if (vs_kernel.empty()) return outcome::agrees;
     if (const auto reason = known_difference(c.id)) {
-        if (!vs_kernel.empty())
-            WARN(c.id << ": known difference of ovlcore (" << *reason << ")\n" << diff);
-        return;
+        WARN(c.id << ": known difference of ovlcore (" << *reason << ")\n" << diff);
+        return outcome::known_difference;
+    }
+    if (const auto reason = eager_order_reason(c.id); reason && mode != readdirplus_mode::known) {
+        WARN(c.id << ": " << readdirplus_item(mode).substr(1) << ", listing order (" << *reason
+                  << ")\n" << diff);
+        return outcome::order_dependent;
     }
     INFO("ovl-fuse differs from the kernel:\n" << diff);
     CHECK(vs_kernel.empty());
+    return outcome::differs;
 }
 
 class scenario_invoker final : public Catch::ITestInvoker {
 public:
     explicit scenario_invoker(scenario_case c) : m_case(std::move(c)) {}
-    void invoke() const override { run_scenario(m_case); }
+    void invoke() const override { run_scenario(m_case, readdirplus_mode::known); }
 
 private:
     scenario_case m_case;
@@ -610,4 +733,38 @@ TEST_CASE("fuse: 2.1 getxattr/listxattr through ovl-fuse answer as the kernel ov
     }
     INFO(compared << " scenarios compared, " << refused << " refused stacks skipped");
     CHECK(compared > 0);
+}
+
+/// Runs every scenario through ovl-fuse in `mode` and counts the outcomes: none may differ from
+/// the kernel except by listing order (eager_order_dependent).
+void check_listing_order_mode(readdirplus_mode mode) {
+    if (skip_without_fuse()) return;
+    const auto cases = all_cases();
+    for (const auto& o : eager_order_dependent) { // the list names real scenarios
+        INFO("eager_order_dependent: " << o.id);
+        CHECK(std::any_of(cases.begin(), cases.end(), [&](const auto& c) { return c.id == o.id; }));
+    }
+    std::map<outcome, std::size_t> count;
+    std::string listing_order_ids;
+    for (const auto& c : cases) {
+        const outcome o = run_scenario(c, mode);
+        ++count[o];
+        if (o == outcome::order_dependent) listing_order_ids += " " + c.id;
+    }
+    WARN(readdirplus_item(mode).substr(1) << ": " << count[outcome::agrees] << " of " << cases.size()
+         << " scenarios agree with the kernel, " << count[outcome::known_difference]
+         << " known differences of ovlcore, " << count[outcome::order_dependent]
+         << " differ by listing order (spec §10 Q2):" << listing_order_ids << ", "
+         << count[outcome::differs] << " differ otherwise");
+    CHECK(count[outcome::differs] == 0);
+}
+
+TEST_CASE("fuse: readdirplus=eager: every scenario dumps like the kernel, listing order aside",
+          "[fuse][conformance][readdirplus][spec.10]") {
+    check_listing_order_mode(readdirplus_mode::eager);
+}
+
+TEST_CASE("fuse: readdirplus=preload: every scenario dumps like the kernel, listing order aside",
+          "[fuse][conformance][readdirplus][spec.10]") {
+    check_listing_order_mode(readdirplus_mode::preload);
 }
