@@ -26,6 +26,7 @@ import glob
 import json
 import os
 import platform
+import re
 import shlex
 import shutil
 import statistics
@@ -228,13 +229,15 @@ class Runner:
             return
         cmd = " ".join(shlex.quote(x.format(options=wl["options"], mnt=self.mnt)) for x in argv)
         m = shlex.quote(self.mnt)
-        warm, hot, rss = [], [], []
+        warm, hot, rss, preload = [], [], [], []
         for r in range(cell["reps"]):
-            logf = shlex.quote(os.path.join(self.a.data, "logs", name + ".log"))
+            logpath = os.path.join(self.a.data, "logs", name + ".log")
+            logf = shlex.quote(logpath)
+            logstart = os.path.getsize(logpath) if os.path.exists(logpath) else 0
             script = (f"cd {shlex.quote(wl['dir'])} || exit 3; echo '== {cell['cell']}' >> {logf}; "
                       f"{cmd} 2>>{logf} & P=$!; "
                       f"i=0; while ! mountpoint -q {m}; do i=$((i+1)); "
-                      f"[ $i -gt 200 ] && {{ kill $P; exit 4; }}; sleep 0.05; done; "
+                      f"[ $i -gt 6000 ] && {{ kill $P; exit 4; }}; sleep 0.05; done; "
                       f"t0=$(cut -d' ' -f14,15 /proc/$P/stat); "
                       f"{shlex.join([self.walk, '-k', '1'] + cell['walk_args'] + [self.mnt])} || rc=1; "
                       f"t1=$(cut -d' ' -f14,15 /proc/$P/stat); "
@@ -250,6 +253,10 @@ class Runner:
                                         script], timeout=1800)
             runs = [x for x in lines if "run" in x]
             rss += [x["rss_kb"] for x in lines if "rss_kb" in x]
+            with open(logpath, errors="replace") as f:  # ovl-fuse readdirplus=preload reports
+                f.seek(logstart)                         # "preloaded N objects in T ms"
+                m = re.findall(r"preloaded (\d+) objects in (\d+) ms", f.read())
+            preload += [{"objects": int(n), "ms": int(ms)} for n, ms in m]
             ticks = [x["ticks"] for x in lines if "ticks" in x]
             try:
                 t = [int(v) for v in ticks[0].split()]
@@ -278,6 +285,9 @@ class Runner:
             hot.append(runs[1])
         self.record(res, name + " warm", cell, warm, rss=max(rss) if rss else None)
         self.record(res, name + " hot", cell, hot, rss=max(rss) if rss else None)
+        if preload:  # done before the mount appeared: not in the walk's time
+            res[name + " warm"]["preload_ms"] = [p["ms"] for p in preload]
+            res[name + " warm"]["preload_objects"] = preload[0]["objects"]
 
     def ovlcore_bench(self, cell, res):
         """ovlcore-memory / ovlcore-posix from ovlcore_bench_stack (Google Benchmark)."""
@@ -470,7 +480,7 @@ class Runner:
                     # the whole tree is looked up before the mount is made (not timed: see
                     # "preloaded ... in ... ms" in DATA/logs/ovl-fuse preload.log)
                     for mode in ("eager", "preload"):
-                        if "ovl-fuse " + mode in self.a.skip:
+                        if "ovl-fuse-" + mode in self.a.skip:
                             continue
                         args = self.a.ovl_fuse_args.replace("{options}", "{options},readdirplus=" + mode)
                         self.fuse(cell, res, "ovl-fuse " + mode, [self.ovl_fuse] + shlex.split(args))
@@ -549,6 +559,14 @@ def table(results):
             row.append(f"{v['peak_rss_kb'] / 1024:.1f}" if v.get("peak_rss_kb") else "n/a")
         rows.append(row)
     lines += _render(["cell"] + [c.replace(" warm", "") for c in cols], rows)
+    pre = [(r["cell"], v) for r in results for c, v in r["results"].items()
+           if c == "ovl-fuse preload warm" and v.get("preload_ms")]
+    if pre:
+        lines += ["", "ovl-fuse readdirplus=preload: lookups before the mount (not in the walk's time)"]
+        lines += _render(["cell", "objects", "median ms", "µs per object"],
+                         [[cell, v["preload_objects"], f"{median(v['preload_ms']):.0f}",
+                           f"{1000 * median(v['preload_ms']) / max(v['preload_objects'], 1):.2g}"]
+                          for cell, v in pre])
     notes = {}
     for r in results:
         for c, v in r["results"].items():
@@ -585,7 +603,7 @@ def main():
     ap.add_argument("--w3", default="10000,100000", help="W3 file counts")
     ap.add_argument("--w4", type=int, default=100000, help="W4 merged entries")
     ap.add_argument("--skip", default="",
-                    help="comma list of: floors, fuse-overlayfs, ovl-fuse eager, ovl-fuse preload, "
+                    help="comma list of: floors, fuse-overlayfs, ovl-fuse-eager, ovl-fuse-preload, "
                          "kernel cold, dump")
     ap.add_argument("--ovl-tree", help="path of ovl-tree (default: found under build/)")
     ap.add_argument("--ovl-fuse", help="path of ovl-fuse (default: found under build/)")
@@ -611,6 +629,8 @@ def main():
     a.w2 = "w2" in only
     a.w4 = a.w4 if "w4" in only else 0
     a.skip = set(x.strip() for x in a.skip.split(",") if x.strip())
+    if "{options}" not in a.ovl_fuse_args or "{mnt}" not in a.ovl_fuse_args:
+        ap.error("--ovl-fuse-args needs {options} and {mnt} (the readdirplus= columns add to {options})")
     a.dump = set(x.strip() for x in a.dump.split(",") if x.strip())
     a.data = os.path.abspath(a.data)
     os.makedirs(a.data, exist_ok=True)

@@ -33,8 +33,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -98,26 +98,31 @@ constexpr std::string_view help_text =
     "    -o readdirplus=known|eager|preload\n"
     "                    what a directory listing tells the kernel (ovl-fuse's own option:\n"
     "                    handed to neither ovlcore nor libfuse; any other value is refused)\n"
+    "\n"
     "                    known (default): attributes only for names the kernel has already\n"
-    "                    looked up, so every name costs one round trip (LOOKUP) at its first\n"
-    "                    access, and every answer is the kernel's whatever the access order\n"
-    "                    eager: every listed name is looked up while listing and sent with its\n"
-    "                    attributes (readdirplus for every batch, never plain readdir), so a\n"
-    "                    first walk (list, then stat every entry) costs one round trip per\n"
-    "                    directory instead of one per entry. What it gives up: when two names\n"
-    "                    alias one overlay inode (spec §10 Q2: two redirects to one lower dir,\n"
-    "                    an upper metacopy and its lower file, ...), the one looked up first\n"
-    "                    decides, and the other fails with ESTALE or shares its inode; the\n"
-    "                    kernel takes them in access order, eager in listing order. Results\n"
-    "                    differ from the kernel's only when a listed name is not accessed\n"
-    "                    before its alias is (e.g. a name listed but never stat'ed, and its\n"
-    "                    alias elsewhere opened later: the alias gets ESTALE)\n"
+    "                    looked up, so every name costs one LOOKUP round trip at its first\n"
+    "                    access, and lookups happen in the caller's order, as on the kernel's\n"
+    "                    overlay.\n"
+    "\n"
+    "                    eager: every listed name is looked up while listing and sent with\n"
+    "                    its attributes, so a first walk (list, then stat every entry) costs\n"
+    "                    one round trip per listing reply (a few dozen names) instead of one\n"
+    "                    per name. What it gives up: (1) two names can alias one overlay inode\n"
+    "                    (two redirects to one lower dir, an upper metacopy and its lower\n"
+    "                    file, ...); the one looked up first keeps it and the other fails with\n"
+    "                    ESTALE or shares it (spec §10 Q2). The kernel decides in access order,\n"
+    "                    eager in listing order, so results differ only when a listed name is\n"
+    "                    not accessed before its alias is. (2) A listing that is not followed\n"
+    "                    by stats costs more time and memory: every name is looked up.\n"
+    "\n"
     "                    preload: eager, and before the mount is made the whole merged tree is\n"
-    "                    looked up (depth first, each directory's names in listing order, lazy\n"
-    "                    data left unresolved), so a first walk costs no layer access at all;\n"
-    "                    mounting takes as long as an `ovl-tree` walk of the stack and every\n"
-    "                    object stays cached (about 1.5 KiB each). Aliases (spec §10 Q2) are\n"
-    "                    decided in that order, whatever is accessed later\n"
+    "                    looked up and stat'ed (depth first, each directory's names in listing\n"
+    "                    order; lazy data is left unresolved). Listing and stat then never\n"
+    "                    touch the layers (opening and reading still do). Mounting takes about\n"
+    "                    as long as a stat walk of the stack (0.75 s for 100,000 objects on a\n"
+    "                    2-vCPU machine), and every object stays cached (about 1.5 KiB each).\n"
+    "                    Aliases are decided in that order, whatever is accessed later.\n"
+    "\n"
     "    -f              stay in the foreground\n"
     "    -d              FUSE debug output (implies -f)\n"
     "    -s              single-threaded (default: multi-threaded)\n"
@@ -624,7 +629,7 @@ std::errc load_listing(ovl_fuse_fs& fs, dir_handle& d) {
 /// the index of the next one. readdirplus gives attributes only for names the kernel has already
 /// looked up: a new lookup here would happen in listing order instead of the walker's order,
 /// and which of two aliasing names is looked up first decides the ESTALE of spec §10 Q2.
-/// readdirplus=eager looks up every listed name anyway (one round trip per batch instead of one
+/// readdirplus=eager looks up every listed name anyway (one round trip per reply instead of one
 /// LOOKUP per name), accepting listing order for §10 Q2; only names that fit in this reply are
 /// looked up, so the order of lookups is exactly the order the kernel receives the names.
 void do_readdir(fuse_req_t req, fuse_ino_t, std::size_t size, off_t offset, fuse_file_info* fi,
@@ -632,6 +637,7 @@ void do_readdir(fuse_req_t req, fuse_ino_t, std::size_t size, off_t offset, fuse
     auto& fs = self(req);
     auto& d = *reinterpret_cast<dir_handle*>(fi->fh);
     std::vector<char> buf(size);
+    std::vector<node_handle> remembered; // children given to the kernel with this reply
     std::size_t used = 0;
     // The reply must come after the lock is released: once the kernel has it, a releasedir
     // may free the handle.
@@ -656,9 +662,8 @@ void do_readdir(fuse_req_t req, fuse_ino_t, std::size_t size, off_t offset, fuse
             fuse_entry_param e{};
             // The size depends on the name only (a zero-sized buffer is left untouched): stop
             // before the lookup of an entry that would not fit.
-            if (fuse_add_direntry_plus(req, buf.data() + used, 0, entry.name.c_str(), &e, next) >
-                size - used)
-                break;
+            needed = fuse_add_direntry_plus(req, buf.data() + used, 0, entry.name.c_str(), &e, next);
+            if (needed > size - used) break;
             node_handle child = nullptr;
             const bool dots = entry.name == "." || entry.name == "..";
             if (!dots && (fs.eager_readdirplus() || fs.is_known(d.node, entry.name))) {
@@ -672,14 +677,21 @@ void do_readdir(fuse_req_t req, fuse_ino_t, std::size_t size, off_t offset, fuse
                 e.attr.st_ino = entry.ino;
                 e.attr.st_mode = type_bits(entry.type);
             }
-            needed = fuse_add_direntry_plus(req, buf.data() + used, size - used, entry.name.c_str(), &e, next);
-            if (needed <= size - used && child) fs.remember(child);
+            (void)fuse_add_direntry_plus(req, buf.data() + used, size - used, entry.name.c_str(), &e,
+                                         next);
+            if (child) {
+                fs.remember(child); // one kernel reference per entry sent with a node id
+                remembered.push_back(child);
+            }
         }
         if (needed > size - used) break;
         used += needed;
     }
     lock.unlock();
-    fuse_reply_buf(req, buf.data(), used);
+    // The references count once the kernel has the reply (remembered before it, since a FORGET
+    // may follow at once); a reply that never arrives (an interrupted request) takes them back.
+    if (fuse_reply_buf(req, buf.data(), used) != 0)
+        for (node_handle child : remembered) fs.forget(child, 1);
 }
 
 /// readdirplus=preload: looks up and stats the whole merged tree before the mount, depth first,
@@ -705,11 +717,13 @@ void preload_tree(const overlay_type& ov, bool report) {
             (void)ov.stat(*child);
             if ((*child)->is_dir) subdirs.push_back(*child);
         }
-        pending.insert(pending.end(), subdirs.rbegin(), subdirs.rend()); // first listed, first walked
+        // Pushed in reverse: the first listed subdir is walked first.
+        pending.insert(pending.end(), subdirs.rbegin(), subdirs.rend());
     }
     if (report) {
-        const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
-        std::fprintf(stderr, "%s: preloaded %zu objects in %.0f ms\n", tool.data(), objects, ms.count());
+        const std::chrono::duration<double, std::milli> ms = std::chrono::steady_clock::now() - start;
+        std::fprintf(stderr, "%s: preloaded %zu objects in %.0f ms\n", tool.data(), objects,
+                     ms.count());
     }
 }
 
@@ -905,7 +919,6 @@ int run(const cli_options& cli, const char* argv0) {
     std::free(resolved);
 
     ovl_fuse_fs fs(backend, std::move(*stack), cli.eager_readdirplus);
-    if (cli.preload) preload_tree(fs.ov(), cli.foreground || cli.debug);
 
     // libfuse's arguments: always read-only, kernel permission checks on the overlay's modes.
     std::string fuse_opts = "ro,default_permissions";
@@ -933,6 +946,8 @@ int run(const cli_options& cli, const char* argv0) {
         return 1;
     }
     fs.set_session(se);
+    // After the FUSE options were accepted, before the mount appears (readdirplus=preload).
+    if (cli.preload) preload_tree(fs.ov(), cli.foreground || cli.debug);
     int status = 1;
     if (fuse_set_signal_handlers(se) != 0) {
         std::fprintf(stderr, "%s: cannot install the signal handlers\n", tool.data());
