@@ -255,8 +255,8 @@ class Runner:
             rss += [x["rss_kb"] for x in lines if "rss_kb" in x]
             with open(logpath, errors="replace") as f:  # ovl-fuse readdirplus=preload reports
                 f.seek(logstart)                         # "preloaded N objects in T ms"
-                m = re.findall(r"preloaded (\d+) objects in (\d+) ms", f.read())
-            preload += [{"objects": int(n), "ms": int(ms)} for n, ms in m]
+                found = re.findall(r"preloaded (\d+) objects in (\d+) ms", f.read())
+            preload += [{"objects": int(n), "ms": int(ms)} for n, ms in found]
             ticks = [x["ticks"] for x in lines if "ticks" in x]
             try:
                 t = [int(v) for v in ticks[0].split()]
