@@ -7,8 +7,8 @@
 // Any stack ovlcore accepts can be mounted, including data-only layers (`lowerdir=A::D`,
 // `datadir+=`) and lazy lowerdata (spec §6), which fuse-overlayfs does not implement. Overlay keys
 // of -o go to ovlcore, FUSE keys (allow_other, fsname=, ...) to libfuse, ovl-fuse's own
-// (readdirplus=known|eager|preload) to neither; see --help. A stack the kernel would refuse is reported
-// with the same errno and message as ovl-tree, exit status 2.
+// (readdirplus=known|eager|preload) to neither; see --help. A stack the kernel would refuse is
+// reported with the same errno and message as ovl-tree, exit status 2.
 //
 // Limits: read-only (the FUSE mount is always `ro`: writes fail with EROFS, as on an overlay
 // without upperdir; an upperdir is read but never written); the layers must not change while
@@ -171,6 +171,9 @@ constexpr std::string_view fuse_keys[] = {
     "nolazytime",  "dirsync",     "debug",
 };
 
+/// What readdirplus tells the kernel (-o readdirplus=, see --help).
+enum class readdirplus_mode { known, eager, preload };
+
 struct cli_options {
     std::string overlay_options; ///< joined overlay items, escapes kept
     std::vector<std::string> fuse_items;
@@ -180,8 +183,7 @@ struct cli_options {
     bool single_thread = false;
     bool clone_fd = false;
     unsigned max_idle_threads = 10;
-    bool eager_readdirplus = false; ///< readdirplus=eager or preload (see do_readdir)
-    bool preload = false;           ///< readdirplus=preload (see preload_tree)
+    readdirplus_mode readdirplus = readdirplus_mode::known; ///< see do_readdir, preload_tree
     bool saw_o = false;
     ovlcore::cli::defaults_source defaults = ovlcore::cli::defaults_source::automatic;
     bool help = false;
@@ -232,12 +234,11 @@ bool route_items(std::string_view value, cli_options& out, std::string& error) {
         } else if (key == "readdirplus") {
             // ovl-fuse's own: neither an overlay option nor libfuse's.
             if (item == "readdirplus=known") {
-                out.eager_readdirplus = out.preload = false;
+                out.readdirplus = readdirplus_mode::known;
             } else if (item == "readdirplus=eager") {
-                out.eager_readdirplus = true;
-                out.preload = false;
+                out.readdirplus = readdirplus_mode::eager;
             } else if (item == "readdirplus=preload") {
-                out.eager_readdirplus = out.preload = true;
+                out.readdirplus = readdirplus_mode::preload;
             } else {
                 error = "bad option '" + item +
                         "': readdirplus is known (the default), eager or preload";
@@ -918,7 +919,8 @@ int run(const cli_options& cli, const char* argv0) {
     const std::string mountpoint = resolved;
     std::free(resolved);
 
-    ovl_fuse_fs fs(backend, std::move(*stack), cli.eager_readdirplus);
+    // preload is eager with the tree looked up before the mount.
+    ovl_fuse_fs fs(backend, std::move(*stack), cli.readdirplus != readdirplus_mode::known);
 
     // libfuse's arguments: always read-only, kernel permission checks on the overlay's modes.
     std::string fuse_opts = "ro,default_permissions";
@@ -947,7 +949,7 @@ int run(const cli_options& cli, const char* argv0) {
     }
     fs.set_session(se);
     // After the FUSE options were accepted, before the mount appears (readdirplus=preload).
-    if (cli.preload) preload_tree(fs.ov(), cli.foreground || cli.debug);
+    if (cli.readdirplus == readdirplus_mode::preload) preload_tree(fs.ov(), cli.foreground || cli.debug);
     int status = 1;
     if (fuse_set_signal_handlers(se) != 0) {
         std::fprintf(stderr, "%s: cannot install the signal handlers\n", tool.data());
