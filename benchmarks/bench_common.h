@@ -37,11 +37,11 @@ static inline uint64_t cpu_ns(void) { return clock_ns(CLOCK_PROCESS_CPUTIME_ID);
 // Takes an option both tools have at argv[*i], moving *i past its argument: -k RUNS (into *runs),
 // --read all|first|none (g_read; anything else is none), --no-stat (g_stat = 0; what is then
 // left unstated is each tool's own). 0 when argv[*i] is none of them.
-static inline int common_option(int argc, char **argv, int *i, int *runs) {
+static inline int common_option(int argc, char** argv, int* i, int* runs) {
     if (!strcmp(argv[*i], "-k") && *i + 1 < argc) {
         *runs = atoi(argv[++*i]);
     } else if (!strcmp(argv[*i], "--read") && *i + 1 < argc) {
-        const char *m = argv[++*i];
+        const char* m = argv[++*i];
         g_read = !strcmp(m, "all") ? READ_ALL : !strcmp(m, "first") ? READ_FIRST : READ_NONE;
     } else if (!strcmp(argv[*i], "--no-stat")) {
         g_stat = 0;
@@ -69,38 +69,32 @@ static inline void consume(int fd) {
             g_c.errors++;
             break;
         }
-        if (n == 0)
-            break;
-        if (first)
-            g_c.sum_first += g_buf[0];
+        if (n == 0) break;
+        if (first) g_c.sum_first += g_buf[0];
         first = 0;
         g_c.bytes += (uint64_t)n;
         uint64_t s = 0;
-        for (ssize_t i = 0; i < n; i++)
-            s += g_buf[i];
+        for (ssize_t i = 0; i < n; i++) s += g_buf[i];
         g_c.sum_all += s;
     }
 }
 
 // The non-empty lines of `path` (exits 2 when it cannot be read); their number in *count.
-static inline char **load_lines(const char *path, size_t *count) {
-    FILE *f = fopen(path, "r");
+static inline char** load_lines(const char* path, size_t* count) {
+    FILE* f = fopen(path, "r");
     if (!f) {
         perror(path);
         exit(2);
     }
     size_t cap = 1024, n = 0;
-    char **v = malloc(cap * sizeof *v);
-    char *line = NULL;
+    char** v = malloc(cap * sizeof *v);
+    char* line = NULL;
     size_t lcap = 0;
     ssize_t l;
     while ((l = getline(&line, &lcap, f)) > 0) {
-        if (line[l - 1] == '\n')
-            line[--l] = 0;
-        if (l == 0)
-            continue;
-        if (n == cap)
-            v = realloc(v, (cap *= 2) * sizeof *v);
+        if (line[l - 1] == '\n') line[--l] = 0;
+        if (l == 0) continue;
+        if (n == cap) v = realloc(v, (cap *= 2) * sizeof *v);
         v[n++] = strdup(line);
     }
     free(line);
@@ -112,16 +106,18 @@ static inline char **load_lines(const char *path, size_t *count) {
 // The JSON line of run `r`: wall time `t` and CPU time `ct` (ns) over `units` entries or
 // lookups, then the counters (the runner checks that every implementation counts the same).
 static inline void print_run(int r, uint64_t t, uint64_t ct, uint64_t units) {
-    printf("{\"run\":%d,\"ns\":%llu,\"units\":%llu,\"ns_per\":%.1f,\"cpu_ns_per\":%.1f,\"entries\":%llu,"
-           "\"dirs\":%llu,\"files\":%llu,\"bytes\":%llu,\"sum_all\":%llu,\"sum_first\":%llu,"
-           "\"lookups\":%llu,\"hits\":%llu,\"errors\":%llu}\n",
-           r, (unsigned long long)t, (unsigned long long)units,
-           units ? (double)t / (double)units : 0.0, units ? (double)ct / (double)units : 0.0,
-           (unsigned long long)g_c.entries,
-           (unsigned long long)g_c.dirs, (unsigned long long)g_c.files,
-           (unsigned long long)g_c.bytes, (unsigned long long)g_c.sum_all,
-           (unsigned long long)g_c.sum_first, (unsigned long long)g_c.lookups,
-           (unsigned long long)g_c.hits, (unsigned long long)g_c.errors);
+    printf(
+        "{\"run\":%d,\"ns\":%llu,\"units\":%llu,\"ns_per\":%.1f,\"cpu_ns_per\":%.1f,\"entries\":%"
+        "llu,"
+        "\"dirs\":%llu,\"files\":%llu,\"bytes\":%llu,\"sum_all\":%llu,\"sum_first\":%llu,"
+        "\"lookups\":%llu,\"hits\":%llu,\"errors\":%llu}\n",
+        r, (unsigned long long)t, (unsigned long long)units,
+        units ? (double)t / (double)units : 0.0, units ? (double)ct / (double)units : 0.0,
+        (unsigned long long)g_c.entries, (unsigned long long)g_c.dirs,
+        (unsigned long long)g_c.files, (unsigned long long)g_c.bytes,
+        (unsigned long long)g_c.sum_all, (unsigned long long)g_c.sum_first,
+        (unsigned long long)g_c.lookups, (unsigned long long)g_c.hits,
+        (unsigned long long)g_c.errors);
     fflush(stdout);
 }
 

@@ -38,7 +38,12 @@ void lint_w3(benchmark::State& state) {
     state.counters["findings"] = static_cast<double>(report.findings.size());
 }
 
-BENCHMARK(lint_w3)->Name("lint<posix_fs>")->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond)
-    ->UseRealTime()->Iterations(1);
+BENCHMARK(lint_w3)
+    ->Name("lint<posix_fs>")
+    ->Arg(10000)
+    ->Arg(100000)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(1);
 
 } // namespace

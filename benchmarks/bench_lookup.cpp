@@ -167,8 +167,8 @@ void floor_fstatat(benchmark::State& state) {
     std::size_t i = 0;
     for (auto _ : state) {
         struct ::stat st {};
-        benchmark::DoNotOptimize(::fstatat(real[i].first, real[i].second.c_str(), &st,
-                                           AT_SYMLINK_NOFOLLOW));
+        benchmark::DoNotOptimize(
+            ::fstatat(real[i].first, real[i].second.c_str(), &st, AT_SYMLINK_NOFOLLOW));
         if (++i == real.size()) i = 0;
     }
     for (int fd : fds) ::close(fd);

@@ -31,13 +31,20 @@ std::string build_w4(memory_fs& fs, int merged) {
         if (n % 10 == 9) {
             const int top = 1 + static_cast<int>(rng() % 3);
             fs.add_file("/w4/" + std::to_string(top) + name, "");
-            fs.add_whiteout("/w4/" + std::to_string(static_cast<int>(rng() % static_cast<unsigned>(top))) + name);
+            fs.add_whiteout("/w4/" +
+                            std::to_string(static_cast<int>(rng() % static_cast<unsigned>(top))) +
+                            name);
             continue;
         }
         const int top = static_cast<int>(rng() % 4);
         fs.add_file("/w4/" + std::to_string(top) + name, "");
         if (top < L - 1 && rng() % 100 < 15)
-            fs.add_file("/w4/" + std::to_string(top + 1 + static_cast<int>(rng() % static_cast<unsigned>(L - 1 - top))) + name, "");
+            fs.add_file(
+                "/w4/" +
+                    std::to_string(top + 1 +
+                                   static_cast<int>(rng() % static_cast<unsigned>(L - 1 - top))) +
+                    name,
+                "");
     }
     fs.set_cwd("/w4");
     return "lowerdir=0:1:2:3";
@@ -131,13 +138,23 @@ void floor_layers(benchmark::State& state) {
     report(state, c, static_cast<std::uint64_t>(state.range(0)));
 }
 
-void sizes_memory(benchmark::internal::Benchmark* b) { b->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond)->UseRealTime(); }
-void sizes_posix(benchmark::internal::Benchmark* b) { b->Arg(100000)->Unit(benchmark::kMillisecond)->UseRealTime(); }
+void sizes_memory(benchmark::internal::Benchmark* b) {
+    b->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+void sizes_posix(benchmark::internal::Benchmark* b) {
+    b->Arg(100000)->Unit(benchmark::kMillisecond)->UseRealTime();
+}
 
-BENCHMARK_TEMPLATE(readdir_bench, memory_fs, false)->Name("readdir<memory_fs>")->Apply(sizes_memory);
+BENCHMARK_TEMPLATE(readdir_bench, memory_fs, false)
+    ->Name("readdir<memory_fs>")
+    ->Apply(sizes_memory);
 BENCHMARK_TEMPLATE(readdir_bench, posix_fs, false)->Name("readdir<posix_fs>")->Apply(sizes_posix);
-BENCHMARK_TEMPLATE(readdir_bench, memory_fs, true)->Name("readdir_hot<memory_fs>")->Apply(sizes_memory);
-BENCHMARK_TEMPLATE(readdir_bench, posix_fs, true)->Name("readdir_hot<posix_fs>")->Apply(sizes_posix);
+BENCHMARK_TEMPLATE(readdir_bench, memory_fs, true)
+    ->Name("readdir_hot<memory_fs>")
+    ->Apply(sizes_memory);
+BENCHMARK_TEMPLATE(readdir_bench, posix_fs, true)
+    ->Name("readdir_hot<posix_fs>")
+    ->Apply(sizes_posix);
 BENCHMARK_TEMPLATE(floor_layers, memory_fs)->Apply(sizes_memory);
 BENCHMARK_TEMPLATE(floor_layers, posix_fs)->Apply(sizes_posix);
 

@@ -76,8 +76,9 @@ struct registrar {
     registrar() {
         const char* dir = std::getenv("OVLCORE_BENCH_STACK");
         if (!dir) {
-            std::fprintf(stderr, "bench_stack: set OVLCORE_BENCH_STACK=<workload dir> "
-                                 "(see benchmarks/README.md)\n");
+            std::fprintf(stderr,
+                         "bench_stack: set OVLCORE_BENCH_STACK=<workload dir> "
+                         "(see benchmarks/README.md)\n");
             return;
         }
         auto s = load_disk_stack(dir);
@@ -86,43 +87,61 @@ struct registrar {
             return;
         }
         stack = std::move(*s);
-        if (auto p = posix_fs::with_working_dir(stack.dir)) posix = std::make_unique<posix_fs>(std::move(*p));
-        const std::pair<const char*, question> qs[] = {
-            {"walk", question::walk}, {"readdir", question::readdir}, {"read", question::read},
-            {"first", question::first}, {"lookup", question::lookup}};
+        if (auto p = posix_fs::with_working_dir(stack.dir))
+            posix = std::make_unique<posix_fs>(std::move(*p));
+        const std::pair<const char*, question> qs[] = {{"walk", question::walk},
+                                                       {"readdir", question::readdir},
+                                                       {"read", question::read},
+                                                       {"first", question::first},
+                                                       {"lookup", question::lookup}};
         for (const auto& [name, q] : qs) {
             if (q == question::lookup && stack.lookups.empty()) continue;
             const std::string n = name;
             benchmark::RegisterBenchmark(("stack_" + n + "/memory").c_str(),
                                          [this, q = q](benchmark::State& st) {
                                              run_question(st, memory(), stack, q, false);
-                                         })->Unit(benchmark::kMillisecond)->UseRealTime();
+                                         })
+                ->Unit(benchmark::kMillisecond)
+                ->UseRealTime();
             if (posix)
                 benchmark::RegisterBenchmark(("stack_" + n + "/posix").c_str(),
                                              [this, q = q](benchmark::State& st) {
                                                  run_question(st, *posix, stack, q, false);
-                                             })->Unit(benchmark::kMillisecond)->UseRealTime();
+                                             })
+                    ->Unit(benchmark::kMillisecond)
+                    ->UseRealTime();
         }
-        benchmark::RegisterBenchmark("stack_walk_hot/memory", [this](benchmark::State& st) {
-            run_question(st, memory(), stack, question::walk, true);
-        })->Unit(benchmark::kMillisecond)->UseRealTime();
+        benchmark::RegisterBenchmark("stack_walk_hot/memory",
+                                     [this](benchmark::State& st) {
+                                         run_question(st, memory(), stack, question::walk, true);
+                                     })
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
         if (posix)
-            benchmark::RegisterBenchmark("stack_walk_hot/posix", [this](benchmark::State& st) {
-                run_question(st, *posix, stack, question::walk, true);
-            })->Unit(benchmark::kMillisecond)->UseRealTime();
-        benchmark::RegisterBenchmark("stack_walk_floor", [this](benchmark::State& st) {
-            counts c;
-            for (auto _ : st) {
-                c = counts{};
-                for (const auto& l : stack.layers) {
-                    const int fd = ::open((stack.dir + "/" + l).c_str(), O_RDONLY | O_DIRECTORY);
-                    if (fd < 0) continue;
-                    plain_walk(fd, c);
-                    ::close(fd);
-                }
-            }
-            report(st, c, c.entries);
-        })->Unit(benchmark::kMillisecond)->UseRealTime();
+            benchmark::RegisterBenchmark("stack_walk_hot/posix",
+                                         [this](benchmark::State& st) {
+                                             run_question(st, *posix, stack, question::walk, true);
+                                         })
+                ->Unit(benchmark::kMillisecond)
+                ->UseRealTime();
+        benchmark::RegisterBenchmark("stack_walk_floor",
+                                     [this](benchmark::State& st) {
+                                         counts c;
+                                         for (auto _ : st) {
+                                             c = counts{};
+                                             for (const auto& l : stack.layers) {
+                                                 const int fd =
+                                                     ::open((stack.dir + "/" + l).c_str(),
+                                                            O_RDONLY | O_DIRECTORY);
+                                                 if (fd < 0) continue;
+                                                 plain_walk(fd, c);
+                                                 ::close(fd);
+                                             }
+                                         }
+                                         report(st, c, c.entries);
+                                     })
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
     }
 };
 

@@ -65,7 +65,7 @@ inline std::string trim(std::string s) {
 struct disk_stack {
     std::string dir;
     std::string options;
-    std::vector<std::string> layers; ///< every layer directory named in the options
+    std::vector<std::string> layers;  ///< every layer directory named in the options
     std::vector<std::string> lookups; ///< "/a/b" paths (W1 only)
 };
 
@@ -136,7 +136,8 @@ inline void copy_into(memory_fs& fs, const std::string& disk, const std::string&
         if (name.rfind("trusted.overlay.", 0) != 0 && name.rfind("user.overlay.", 0) != 0) continue;
         std::array<char, 4096> val{};
         const auto vl = ::lgetxattr(disk.c_str(), name.c_str(), val.data(), val.size());
-        if (vl >= 0) fs.set_xattr(mem, name, std::string_view(val.data(), static_cast<std::size_t>(vl)));
+        if (vl >= 0)
+            fs.set_xattr(mem, name, std::string_view(val.data(), static_cast<std::size_t>(vl)));
     }
     if (S_ISDIR(st.st_mode)) {
         DIR* d = ::opendir(disk.c_str());
@@ -182,7 +183,8 @@ inline std::string build_w1(memory_fs& fs, int L, std::vector<std::string>& file
             const int opaque_at = (L >= 4 && a < 2 && b == 0) ? pick(1, L - 1) : -1;
             if (opaque_at >= 0) {
                 fs.add_dir("/w1/" + std::to_string(opaque_at) + "/" + d);
-                fs.set_xattr("/w1/" + std::to_string(opaque_at) + "/" + d, "trusted.overlay.opaque", "y");
+                fs.set_xattr("/w1/" + std::to_string(opaque_at) + "/" + d, "trusted.overlay.opaque",
+                             "y");
             }
             for (int n = 0; n < 100; n++) {
                 const std::string rel = d + "/f" + std::to_string(n);
@@ -259,7 +261,8 @@ void walk(const Overlay& ov, const std::string& dir, counts& c, read_mode rm, bo
                 if (*n == 0) break;
                 if (off == 0) c.sum_first += static_cast<unsigned char>(buf[0]);
                 if (rm == read_mode::first) break;
-                for (std::size_t i = 0; i < *n; i++) c.sum_all += static_cast<unsigned char>(buf[i]);
+                for (std::size_t i = 0; i < *n; i++)
+                    c.sum_all += static_cast<unsigned char>(buf[i]);
                 c.bytes += *n;
                 off += *n;
             }
@@ -297,7 +300,7 @@ inline void report(benchmark::State& state, const counts& c, std::uint64_t units
                                                  benchmark::Counter::kIsIterationInvariantRate);
     state.counters["units_per_iter"] = static_cast<double>(units); // run.py: CPU time per unit
     const std::pair<const char*, std::uint64_t> all[] = {
-        {"entries", c.entries}, {"files", c.files},       {"bytes", c.bytes},
+        {"entries", c.entries}, {"files", c.files},         {"bytes", c.bytes},
         {"sum_all", c.sum_all}, {"sum_first", c.sum_first}, {"lookups", c.lookups},
         {"hits", c.hits},       {"errors", c.errors}};
     for (const auto& [name, v] : all)
@@ -308,10 +311,9 @@ inline void report(benchmark::State& state, const counts& c, std::uint64_t units
 template <class B>
 std::unique_ptr<ovlcore::overlay<B>> make_overlay(const B& fs, std::string_view options,
                                                   benchmark::State* state = nullptr) {
-    ovlcore::mount_error err;
-    auto stack = ovlcore::make_layer_stack(fs, options, ovlcore::module_defaults{}, &err);
+    auto stack = ovlcore::make_layer_stack(fs, options);
     if (!stack) {
-        if (state) state->SkipWithError(("mount refused: " + err.message).c_str());
+        if (state) state->SkipWithError(("mount refused: " + stack.error().message).c_str());
         return nullptr;
     }
     return std::make_unique<ovlcore::overlay<B>>(fs, std::move(*stack));

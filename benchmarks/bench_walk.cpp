@@ -51,8 +51,7 @@ const B* backend(loaded& l) {
     if constexpr (std::is_same_v<B, memory_fs>) {
         if (!l.mem && l.disk) l.mem = memory_copy(*l.disk); // once, before timing
         return l.mem.get();
-    }
-    else
+    } else
         return l.posix ? &*l.posix : nullptr;
 }
 
@@ -95,7 +94,8 @@ void floor_plain_walk(benchmark::State& state, const std::string& name) {
     for (auto _ : state) {
         c = counts{};
         for (const auto& layer : l.disk->layers) {
-            const int fd = ::open((l.disk->dir + "/" + layer).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            const int fd =
+                ::open((l.disk->dir + "/" + layer).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
             if (fd < 0) continue;
             plain_walk(fd, c);
             ::close(fd);
@@ -108,25 +108,36 @@ struct registrar {
     registrar() {
         for (const char* n : k_names) {
             const std::string name = n;
-            benchmark::RegisterBenchmark(("walk<memory_fs>/" + name).c_str(), [name](benchmark::State& s) {
-                walk_bench<memory_fs>(s, name, false);
-            })->Unit(benchmark::kMillisecond)->UseRealTime();
-            benchmark::RegisterBenchmark(("walk<posix_fs>/" + name).c_str(), [name](benchmark::State& s) {
-                walk_bench<posix_fs>(s, name, false);
-            })->Unit(benchmark::kMillisecond)->UseRealTime();
-            benchmark::RegisterBenchmark(("walk_hot<memory_fs>/" + name).c_str(), [name](benchmark::State& s) {
-                walk_bench<memory_fs>(s, name, true);
-            })->Unit(benchmark::kMillisecond)->UseRealTime();
-            benchmark::RegisterBenchmark(("walk_hot<posix_fs>/" + name).c_str(), [name](benchmark::State& s) {
-                walk_bench<posix_fs>(s, name, true);
-            })->Unit(benchmark::kMillisecond)->UseRealTime();
-            benchmark::RegisterBenchmark(("floor_plain_walk/" + name).c_str(), [name](benchmark::State& s) {
-                floor_plain_walk(s, name);
-            })->Unit(benchmark::kMillisecond)->UseRealTime();
+            benchmark::RegisterBenchmark(
+                ("walk<memory_fs>/" + name).c_str(),
+                [name](benchmark::State& s) { walk_bench<memory_fs>(s, name, false); })
+                ->Unit(benchmark::kMillisecond)
+                ->UseRealTime();
+            benchmark::RegisterBenchmark(
+                ("walk<posix_fs>/" + name).c_str(),
+                [name](benchmark::State& s) { walk_bench<posix_fs>(s, name, false); })
+                ->Unit(benchmark::kMillisecond)
+                ->UseRealTime();
+            benchmark::RegisterBenchmark(
+                ("walk_hot<memory_fs>/" + name).c_str(),
+                [name](benchmark::State& s) { walk_bench<memory_fs>(s, name, true); })
+                ->Unit(benchmark::kMillisecond)
+                ->UseRealTime();
+            benchmark::RegisterBenchmark(
+                ("walk_hot<posix_fs>/" + name).c_str(),
+                [name](benchmark::State& s) { walk_bench<posix_fs>(s, name, true); })
+                ->Unit(benchmark::kMillisecond)
+                ->UseRealTime();
+            benchmark::RegisterBenchmark(("floor_plain_walk/" + name).c_str(),
+                                         [name](benchmark::State& s) { floor_plain_walk(s, name); })
+                ->Unit(benchmark::kMillisecond)
+                ->UseRealTime();
         }
-        benchmark::RegisterBenchmark("walk<memory_fs>/synthetic-w1-L16", [](benchmark::State& s) {
-            walk_bench<memory_fs>(s, "synthetic-w1-L16", false);
-        })->Unit(benchmark::kMillisecond)->UseRealTime();
+        benchmark::RegisterBenchmark(
+            "walk<memory_fs>/synthetic-w1-L16",
+            [](benchmark::State& s) { walk_bench<memory_fs>(s, "synthetic-w1-L16", false); })
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
     }
 };
 

@@ -12,13 +12,18 @@ cell (workload x question) times, on the same layer stacks:
   fuse-overlayfs hot/warm    the Debian fuse-overlayfs on the same stack
   ovlcore-memory             ovlcore_bench_stack (Google Benchmark) with the stack copied to memory
   ovlcore-posix              the same on the POSIX backend; plus `ovl-tree -o OPTS` dump rows
-  ovl-fuse hot/warm          examples' ovl-fuse mount walked like the kernel's
+  ovl-fuse hot/warm          the ovl-fuse tool's mount walked like the kernel's
   ovl-fuse eager hot/warm    the same with -o readdirplus=eager
   ovl-fuse preload hot/warm  the same with -o readdirplus=preload (tree looked up before mounting)
 Every implementation's walk is checked against the generator's expected counts and byte sums;
 a mismatch prints "WRONG" (or "unsupported" where the implementation cannot express the stack).
-Prints medians in microseconds per unit (entry, lookup) and ratios, writes JSON to
-benchmarks/results/<date>.json. Needs root, overlayfs, /dev/fuse for the FUSE columns.
+Prints medians in microseconds per unit (entry, lookup) and ratios, writes the raw runs as JSON
+to benchmarks/results/<date>.json (not committed: it holds this machine's paths) and the tables
+as markdown to docs/benchmark-results.md (the committed summary; no machine paths). Needs root,
+overlayfs, /dev/fuse for the FUSE columns.
+
+`run.py --summary-only benchmarks/results/<date>.json` regenerates the summary from a raw run
+(no root needed, nothing is measured).
 """
 import argparse
 import datetime
@@ -32,12 +37,14 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-RSS_DIR = "/tmp"
+RSS_DIR = tempfile.gettempdir()
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 REPO = os.path.dirname(HERE)
+SUMMARY = os.path.join(REPO, "docs", "benchmark-results.md")
 sys.path.insert(0, HERE)
 import make_workload as mw  # noqa: E402
 
@@ -128,10 +135,9 @@ class Runner:
         self.notes = []
         self.verdicts = {}  # (implementation, workload) -> why it cannot express the stack
         self.fuse_overlayfs = shutil.which("fuse-overlayfs") if os.path.exists("/dev/fuse") else None
-        self.ovl_tree = args.ovl_tree or self._find("examples/ovl-tree", "bin/ovl-tree")
-        self.ovl_fuse = args.ovl_fuse or self._find("examples/ovl-fuse", "bin/ovl-fuse")
-        self.bench = args.bench or self._find("benchmarks/ovlcore_bench_stack", "bin/ovlcore_bench_stack",
-                                             "ovlcore_bench_stack")
+        self.ovl_tree = args.ovl_tree or self._find("bin/ovl-tree")
+        self.ovl_fuse = args.ovl_fuse or self._find("bin/ovl-fuse")
+        self.bench = args.bench or self._find("bin/ovlcore_bench_stack")
         if not os.path.exists("/dev/fuse"):
             self.ovl_fuse = None
         self.can_drop = args.cold and self._can_drop_caches()
@@ -142,8 +148,9 @@ class Runner:
 
     def _find(self, *rels):
         cands = []
-        for base in [os.path.join(REPO, "build")] + glob.glob(os.path.join(REPO, "build", "*")) + \
-                glob.glob("/work/build/*"):
+        bases = [self.a.build] if self.a.build else \
+            [os.path.join(REPO, "build")] + glob.glob(os.path.join(REPO, "build", "*"))
+        for base in bases:
             for rel in rels:
                 p = os.path.join(base, rel)
                 if os.path.isfile(p) and os.access(p, os.X_OK):
@@ -496,6 +503,21 @@ class Runner:
 
 
 # -- output ----------------------------------------------------------------------------------
+#
+# One set of tables, rendered twice: as text on stdout at the end of a run, and as the markdown
+# summary (docs/benchmark-results.md), which is generated from the raw JSON alone so that
+# `--summary-only` reproduces it from any earlier run.
+
+# The columns of the headline table (the README's selection; the full tables follow it).
+HEADLINE_COLUMNS = ["floor-merge", "floor-merge+mc", "kernel hot", "kernel warm", "kernel cold",
+                    "fuse-overlayfs warm", "ovlcore-memory", "ovlcore-posix", "ovl-fuse hot",
+                    "ovl-fuse warm", "ovl-fuse eager warm", "ovl-fuse preload warm"]
+RSS_COLUMNS = ["floor-probe", "floor-merge", "fuse-overlayfs warm", "ovlcore-memory",
+               "ovlcore-posix", "ovl-fuse warm", "ovl-fuse eager warm", "ovl-fuse preload warm"]
+CPU_NOTE = ("process CPU time, user + system: the walker plus the kernel work done in its "
+            "context; FUSE columns add the daemon's CPU time, 10 ms ticks; robust against other "
+            "load, blind to I/O wait")
+RATIO_NOTE = "(x floor) / (x kernel warm); floor = floor-merge, else floor-probe"
 
 
 def fmt(v, key="median_us"):
@@ -512,23 +534,16 @@ def fmt(v, key="median_us"):
     return s + (" WRONG" if v.get("wrong") else "")
 
 
-def table(results):
-    lines = []
-    hdr = ["cell (µs per unit)"] + COLUMNS
-    rows = [[r["cell"] + f" [{r['unit']}]"] + [fmt(r["results"].get(c)) for c in COLUMNS]
-            for r in results]
-    lines += _render(hdr, rows)
-    lines.append("")
-    lines.append("CPU µs per unit (process CPU time, user + system: the walker plus the kernel work "
-                 "done in its context; FUSE columns add the daemon's CPU time, 10 ms ticks; "
-                 "robust against other load, blind to I/O wait)")
-    hdr = ["cell"] + COLUMNS
-    rows = [[r["cell"]] + [fmt(r["results"].get(c), "cpu_median_us") for c in COLUMNS]
-            for r in results]
-    lines += _render(hdr, rows)
-    lines.append("")
-    lines.append("ratios: (x floor) / (x kernel warm); floor = floor-merge, else floor-probe")
-    hdr = ["cell"] + RATIO_COLUMNS
+def is_dump(r):
+    return r["cell"].endswith("(ovl-tree)")
+
+
+def medians_rows(results, columns, key="median_us", unit=False):
+    return [[r["cell"] + (f" [{r['unit']}]" if unit else "")] +
+            [fmt(r["results"].get(c), key) for c in columns] for r in results]
+
+
+def ratio_rows(results):
     rows = []
     for r in results:
         res = r["results"]
@@ -546,37 +561,156 @@ def table(results):
             row.append(f"{m / f:.2g}" if f else "-")
             row[-1] += " / " + (f"{m / k:.2g}" if k else "-")
         rows.append(row)
-    lines += _render(hdr, rows)
-    lines.append("")
-    lines.append("peak RSS (MiB) of userspace implementations")
-    cols = ["floor-probe", "floor-merge", "fuse-overlayfs warm", "ovlcore-memory",
-            "ovlcore-posix", "ovl-fuse warm", "ovl-fuse eager warm", "ovl-fuse preload warm"]
+    return rows
+
+
+def rss_rows(results):
     rows = []
     for r in results:
         row = [r["cell"]]
-        for c in cols:
+        for c in RSS_COLUMNS:
             v = r["results"].get(c) or {}
             row.append(f"{v['peak_rss_kb'] / 1024:.1f}" if v.get("peak_rss_kb") else "n/a")
         rows.append(row)
-    lines += _render(["cell"] + [c.replace(" warm", "") for c in cols], rows)
+    return rows
+
+
+def preload_rows(results):
     pre = [(r["cell"], v) for r in results for c, v in r["results"].items()
            if c == "ovl-fuse preload warm" and v.get("preload_ms")]
-    if pre:
-        lines += ["", "ovl-fuse readdirplus=preload: lookups before the mount (not in the walk's time)"]
-        lines += _render(["cell", "objects", "median ms", "µs per object"],
-                         [[cell, v["preload_objects"], f"{median(v['preload_ms']):.0f}",
-                           f"{1000 * median(v['preload_ms']) / max(v['preload_objects'], 1):.2g}"]
-                          for cell, v in pre])
+    return [[cell, v["preload_objects"], f"{median(v['preload_ms']):.0f}",
+             f"{1000 * median(v['preload_ms']) / max(v['preload_objects'], 1):.2g}"]
+            for cell, v in pre]
+
+
+def dump_rows(results):
+    rows = []
+    for r in results:
+        if not is_dump(r):
+            continue
+        o = r["results"].get("ovlcore-posix") or {}
+        k = r["results"].get("kernel warm") or {}
+        om, km = o.get("median_us"), k.get("median_us")
+        rows.append([r["cell"].replace(" dump (ovl-tree)", ""), fmt(o), fmt(k),
+                     f"{om / km:.2g}" if om and km else "n/a",
+                     f"{o['peak_rss_kb'] / 1024:.1f}" if o.get("peak_rss_kb") else "n/a"])
+    return rows
+
+
+def _m(r, col):
+    v = (r["results"].get(col) or {}) if r else {}
+    return v.get("median_us")
+
+
+def _xs(vals):
+    return ", ".join(f"{v:.2g}" if v is not None else "n/a" for v in vals)
+
+
+def _verdict(ok):
+    return "n/a" if ok is None else ("**met**" if ok else "**missed**")
+
+
+def target_rows(results):
+    """The targets of docs/benchmarks.md that this run measures, with the figures that decide
+    them (the others come from ovlcore_bench_lookup and ovlcore_bench_lazy)."""
+    by = {r["cell"]: r for r in results}
+    walks = sorted(((int(c.split("L=")[1]), r) for c, r in by.items() if c.startswith("W1 walk L=")),
+                   key=lambda x: x[0])
+    Ls = [L for L, _ in walks]
+    rows = []
+    if walks:
+        fl = [_div(_m(r, "ovlcore-posix"), _m(r, "floor-merge")) for _, r in walks]
+        flmc = [_div(_m(r, "ovlcore-posix"), _m(r, "floor-merge+mc")) for _, r in walks]
+        kw = [_div(_m(r, "ovlcore-posix"), _m(r, "kernel warm")) for _, r in walks]
+        rows.append(["the POSIX backend within 1.2x of the merge floor",
+                     f"W1 walk, ovlcore-posix / floor-merge at L = {', '.join(map(str, Ls))}: {_xs(fl)} "
+                     f"(/ floor-merge+mc: {_xs(flmc)})", _verdict(_all(fl, lambda x: x <= 1.2))])
+        rows.append(["... and faster than a warm kernel mount at every L",
+                     f"ovlcore-posix / kernel warm: {_xs(kw)}", _verdict(_all(kw, lambda x: x < 1))])
+        for mode, col in (("known (default)", "ovl-fuse warm"), ("eager", "ovl-fuse eager warm"),
+                          ("preload", "ovl-fuse preload warm")):
+            sp = [_div(_m(r, "fuse-overlayfs warm"), _m(r, col)) for _, r in walks]
+            ms = [_m(r, col) for _, r in walks]
+            ok = None
+            if any(x is not None for x in sp):
+                ok = all(x is not None and x >= (1.5 if L < 64 else 10) for L, x in zip(Ls, sp)
+                         if L == 1 or L >= 64)
+            rows.append([f"ovl-fuse `{mode}` warm walk flat in L, >= 1.5x faster than "
+                         "fuse-overlayfs at L = 1, >= 10x from L = 64",
+                         f"{_xs(ms)} µs; {_xs(sp)}x faster than fuse-overlayfs warm", _verdict(ok)])
+            if mode == "preload":
+                tot = []
+                for _, r in walks:
+                    v = r["results"].get(col) or {}
+                    n = (r.get("expect") or {}).get("entries")
+                    pre = median(v.get("preload_ms") or [])
+                    w = v.get("median_us")
+                    tot.append(_div(_m(r, "fuse-overlayfs warm"),
+                                    w + 1000 * pre / n if w and pre is not None and n else None))
+                ok = None
+                if any(x is not None for x in tot):
+                    ok = all(x is not None and x >= (1.5 if L < 64 else 10) for L, x in zip(Ls, tot)
+                             if L == 1 or L >= 64)
+                rows.append(["... the same, counting preload's lookups before the mount",
+                             f"(preload + first walk): {_xs(tot)}x faster than fuse-overlayfs warm",
+                             _verdict(ok)])
+    w3 = [(c, r) for c, r in by.items() if c.startswith("W3 ")]
+    if w3:
+        for mode, col in (("known", "ovl-fuse warm"), ("eager", "ovl-fuse eager warm"),
+                          ("preload", "ovl-fuse preload warm")):
+            figs = [(c[3:], _div(_m(r, col), _m(r, "kernel warm"))) for c, r in w3]
+            stat = [x for c, x in figs if c.startswith("walk+stat")]
+            reads = [x for c, x in figs if not c.startswith("walk+stat")]
+            rows.append([f"ovl-fuse `{mode}` within 1.5x of the warm kernel mount on W3",
+                         "; ".join(f"{c}: {x:.2g}x" if x is not None else f"{c}: n/a" for c, x in figs),
+                         f"stat walk: {_verdict(_all(stat, lambda x: x <= 1.5))}; "
+                         f"reads: {_verdict(_all(reads, lambda x: x <= 1.5))}"])
+    dumps = [(r["cell"].replace(" dump (ovl-tree)", ""),
+              _div(_m(r, "ovlcore-posix"), _m(r, "kernel warm"))) for r in results if is_dump(r)]
+    if dumps:
+        rows.append(["`ovl-tree`'s dump faster than the same dump of a warm kernel mount",
+                     "; ".join(f"{w}: {x:.2g}x" if x is not None else f"{w}: n/a" for w, x in dumps),
+                     _verdict(_all([x for _, x in dumps], lambda x: x < 1))])
+    return [r for r in rows if "**" in r[2]]  # a target this run did not measure is left out
+
+
+def _div(a, b):
+    return a / b if a is not None and b else None
+
+
+def _all(vals, pred):
+    """None when nothing was measured; a missing figure counts as not met."""
+    if all(v is None for v in vals):
+        return None
+    return all(v is not None and pred(v) for v in vals)
+
+
+def note_lines(results):
     notes = {}
     for r in results:
         for c, v in r["results"].items():
             why = v.get("unsupported") or v.get("wrong") or v.get("error")
             if why:
-                key = (r["cell"], why)
-                notes.setdefault(key, []).append(c)
+                notes.setdefault((r["cell"], why), []).append(c)
+    return [f"{cell} / {', '.join(cols)}: {why}" for (cell, why), cols in notes.items()]
+
+
+def table(results):
+    """The text printed at the end of a run (also kept in the raw JSON as "table")."""
+    lines = _render(["cell (µs per unit)"] + COLUMNS, medians_rows(results, COLUMNS, unit=True))
+    lines += ["", f"CPU µs per unit ({CPU_NOTE})"]
+    lines += _render(["cell"] + COLUMNS, medians_rows(results, COLUMNS, "cpu_median_us"))
+    lines += ["", "ratios: " + RATIO_NOTE]
+    lines += _render(["cell"] + RATIO_COLUMNS, ratio_rows(results))
+    lines += ["", "peak RSS (MiB) of userspace implementations"]
+    lines += _render(["cell"] + [c.replace(" warm", "") for c in RSS_COLUMNS], rss_rows(results))
+    pre = preload_rows(results)
+    if pre:
+        lines += ["", "ovl-fuse readdirplus=preload: lookups before the mount (not in the walk's time)"]
+        lines += _render(["cell", "objects", "median ms", "µs per object"], pre)
+    notes = note_lines(results)
     if notes:
-        lines += ["", "notes:"] + [f"  {cell} / {', '.join(cols)}: {why}"
-                                   for (cell, why), cols in notes.items()]
+        lines += ["", "notes:"] + ["  " + n for n in notes]
     return "\n".join(lines)
 
 
@@ -589,12 +723,153 @@ def _render(hdr, rows):
     return out
 
 
+# Absolute paths that name this machine; none may reach the summary.
+MACHINE_PATH = re.compile(r"(?<![\w.~-])/(?:work|tmp|root|home|var/tmp|mnt|media|srv|opt)(?:/[^\s'\"`|,;:()]*)?")
+
+
+def scrub(text, doc):
+    """Replaces machine paths in a string of the raw JSON: the workload cache by DATA, this
+    repository by nothing, any other absolute path below a machine-specific root by <path>."""
+    data = (doc.get("args") or {}).get("data")
+    if data:
+        text = text.replace(data.rstrip("/") + "/", "DATA/").replace(data.rstrip("/"), "DATA")
+    text = text.replace(REPO + "/", "")
+    return MACHINE_PATH.sub("<path>", text)
+
+
+def summary_markdown(doc, raw_name):
+    """The committed summary of one raw run: everything but machine paths."""
+    results = doc["cells"]
+    main_cells = [r for r in results if not is_dump(r)]
+    stamp = doc.get("date", "?")
+    try:
+        when = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H%M%SZ").strftime("%Y-%m-%d %H:%M:%S UTC")
+    except ValueError:
+        when = stamp
+    host = doc.get("host", {})
+    args = doc.get("args", {})
+    tools = doc.get("tools", {})
+    la0, la1 = host.get("loadavg_start") or [None], host.get("loadavg_end") or [None]
+    reps = args.get("reps", "?")
+
+    names = ["fuse-overlayfs", "ovl-tree", "ovl-fuse", "ovlcore_bench_stack"]
+    found = [n for n in names if tools.get(n)]
+    missing = [n for n in names if not tools.get(n)]
+
+    out = [f"<!-- Generated by benchmarks/run.py on {when[:10]} from the raw run {raw_name}. "
+           f"Do not edit: regenerate with `python3 benchmarks/run.py --summary-only "
+           f"benchmarks/results/{raw_name}`. -->",
+           "",
+           "# Benchmark results",
+           "",
+           f"*Generated by `benchmarks/run.py` on {when[:10]} from the raw run `{raw_name}`; "
+           "do not edit by hand.* The raw runs (every repetition, tool paths) stay on the machine "
+           "that made them, in `benchmarks/results/`, and are not committed. How the workloads are "
+           "built and what each column runs: [benchmarks.md](benchmarks.md) and "
+           "[benchmarks/README.md](../benchmarks/README.md).",
+           "",
+           "## Run",
+           "",
+           f"- date: {when}; {len(results)} cells in {doc.get('seconds', 0):.0f} s",
+           f"- machine: Linux {host.get('kernel', '?')}, {host.get('cpus', '?')} CPUs"
+           + (f", {host['cpu_model']}" if host.get("cpu_model") else "")
+           + (f"; workloads on {host['data_fs']}" if host.get("data_fs") else ""),
+           f"- load average (1 min): {la0[0]:.1f} at the start, {la1[0]:.1f} at the end"
+           if la0[0] is not None and la1[0] is not None else "- load average: not recorded",
+           f"- repetitions: medians of {reps} run{'s' if reps != 1 else ''} "
+           "(3 for W1 L ≥ 128, W2, W3 N ≥ 100k and W4; "
+           f"dump rows 3; kernel cold: {args.get('cold_reps', 1)} run)"
+           + (f"; nice {args['nice']}" if args.get("nice") else "")
+           + ("; `--quick`" if args.get("quick") else "")
+           + (f"; skipped: {', '.join(args['skip'])}" if args.get("skip") else ""),
+           "- tools found: " + (", ".join(f"`{n}`" for n in found) or "none")
+           + ("; not found (their columns are n/a): " + ", ".join(f"`{n}`" for n in missing)
+              if missing else "")
+           + f"; kernel cold runs (drop_caches): {'yes' if tools.get('kernel_cold') else 'no'}",
+           "",
+           "Figures are wall-clock µs per unit (a merged entry, a lookup or a file) unless a table "
+           "says otherwise; they are comparable within this run only. \"warm\" is the first walk "
+           "of a fresh mount with the layers in the page cache, \"hot\" the second walk of the "
+           "same mount, \"cold\" a fresh mount after `drop_caches`. `WRONG` marks a run whose "
+           "counts or byte sums differ from the generator's (reasons under Notes); "
+           "`unsupported`: the implementation cannot express the stack.",
+           "",
+           "## Medians (headline columns)",
+           ""]
+    out += _render(["cell"] + HEADLINE_COLUMNS, medians_rows(main_cells, HEADLINE_COLUMNS))
+    targets = target_rows(results)
+    if targets:
+        out += ["", "## Targets", "",
+                "The targets of [benchmarks.md](benchmarks.md) that this run measures, decided "
+                "mechanically from its medians (\"flat in L\" is left to the reader: the figures "
+                "are listed by L). The in-memory cached-lookup target and the zero data-layer "
+                "calls of a W3 stat walk are measured by `ovlcore_bench_lookup` and "
+                "`ovlcore_bench_lazy`, not by this run.", ""]
+        out += _render(["target", "this run", "verdict"], targets)
+    out += ["", "## Medians (every column)", ""]
+    out += _render(["cell [unit]"] + COLUMNS, medians_rows(main_cells, COLUMNS, unit=True))
+    out += ["", "## CPU time", "", f"CPU µs per unit ({CPU_NOTE}).", ""]
+    out += _render(["cell"] + COLUMNS, medians_rows(main_cells, COLUMNS, "cpu_median_us"))
+    out += ["", "## Ratios", "", f"Each cell: {RATIO_NOTE}.", ""]
+    out += _render(["cell"] + RATIO_COLUMNS, ratio_rows(main_cells))
+    dumps = dump_rows(results)
+    if dumps:
+        out += ["", "## Full dump (`ovl-tree`)", "",
+                "`ovl-tree -o OPTIONS --format jsonl` (walk, lstat, read and SHA-256 of every file) "
+                "against the same dump code over a fresh kernel mount (`ovl-tree --walk`); µs per "
+                "entry.", ""]
+        out += _render(["workload", "ovl-tree -o", "ovl-tree --walk (kernel warm)",
+                        "ratio", "ovl-tree peak RSS (MiB)"], dumps)
+    out += ["", "## Memory", "", "Peak RSS (MiB) of the userspace implementations "
+            "(`/usr/bin/time` for the floors, `ovl-tree` and the benchmark executables; `VmHWM` "
+            "of the FUSE daemons).", ""]
+    out += _render(["cell"] + [c.replace(" warm", "") for c in RSS_COLUMNS], rss_rows(main_cells))
+    pre = preload_rows(results)
+    if pre:
+        out += ["", "## ovl-fuse preload", "",
+                "`readdirplus=preload` looks the whole tree up before the mount is made; that "
+                "time is not in its columns above.", ""]
+        out += _render(["cell", "objects", "median ms", "µs per object"], pre)
+    notes = note_lines(results)
+    if notes:
+        out += ["", "## Notes", ""] + ["- " + n for n in notes]
+    return scrub("\n".join(out) + "\n", doc)
+
+
+def write_summary(doc, raw_path, out):
+    text = summary_markdown(doc, os.path.basename(raw_path))
+    left = MACHINE_PATH.findall(text)
+    if left:  # scrub() replaced them all; this guards against a future edit of it
+        sys.exit(f"summary would contain machine paths: {left[:3]}")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as f:
+        f.write(text)
+    print(f"wrote {out}")
+
+
+def host_info(data):
+    """What the summary says about the machine (no paths)."""
+    info = {"kernel": platform.release(), "cpus": os.cpu_count()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"^model name\s*:\s*(.+)$", f.read(), re.M)
+        if m:
+            info["cpu_model"] = m.group(1).strip()
+    except OSError:
+        pass
+    p = subprocess.run(["stat", "-f", "-c", "%T", data], capture_output=True, text=True)
+    if p.returncode == 0 and p.stdout.strip():
+        info["data_fs"] = p.stdout.strip()
+    return info
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=os.path.join(REPO, "build", "bench-data"),
                     help="workload cache and scratch dir (default build/bench-data)")
     ap.add_argument("--quick", action="store_true",
-                    help="small sizes: W1 L=1,16; W3 N=1000; W4 10k entries; 3 repetitions")
+                    help="small sizes: W1 L=1,16; W3 N=1000; W4 10k entries; 3 repetitions "
+                         "(writes no summary unless --summary is given)")
     ap.add_argument("--reps", type=int, default=5, help="repetitions (3 for L>=128, 100k cells)")
     ap.add_argument("--cold-reps", type=int, default=1)
     ap.add_argument("--no-cold", dest="cold", action="store_false", help="skip drop_caches runs")
@@ -605,18 +880,33 @@ def main():
     ap.add_argument("--skip", default="",
                     help="comma list of: floors, fuse-overlayfs, ovl-fuse-eager, ovl-fuse-preload, "
                          "kernel cold, dump")
-    ap.add_argument("--ovl-tree", help="path of ovl-tree (default: found under build/)")
-    ap.add_argument("--ovl-fuse", help="path of ovl-fuse (default: found under build/)")
+    ap.add_argument("--build", help="CMake build tree to take ovl-tree, ovl-fuse and "
+                                    "ovlcore_bench_stack from (BUILD/bin/; default: the newest "
+                                    "found under build/ and build/*/)")
+    ap.add_argument("--ovl-tree", help="path of ovl-tree (default: see --build)")
+    ap.add_argument("--ovl-fuse", help="path of ovl-fuse (default: see --build)")
     ap.add_argument("--ovl-fuse-args", default="-f -o {options} {mnt}",
                     help="ovl-fuse arguments, {options} and {mnt} substituted")
-    ap.add_argument("--bench", help="path of ovlcore_bench_stack (default: found under build/)")
+    ap.add_argument("--bench", help="path of ovlcore_bench_stack (default: see --build)")
     ap.add_argument("--timeout", type=int, default=600,
                     help="seconds before an ovlcore benchmark run is abandoned")
     ap.add_argument("--dump", default="w1-L1,w1-L16,w1-L128,w2,w3-N1000,w3-N10000,w4-E10000",
                     help="workloads that get a dump row (ovl-tree -o vs ovl-tree --walk)")
     ap.add_argument("--nice", type=int, default=0, help="run everything at this nice level")
-    ap.add_argument("--out", help="JSON output (default benchmarks/results/<date>.json)")
+    ap.add_argument("--out", help="raw JSON output (default benchmarks/results/<date>.json; "
+                                  "not committed)")
+    ap.add_argument("--summary", metavar="FILE",
+                    help="markdown summary to write (default docs/benchmark-results.md, the "
+                         "committed one; with --quick: none unless given)")
+    ap.add_argument("--no-summary", action="store_true", help="write no markdown summary")
+    ap.add_argument("--summary-only", metavar="RAW.json",
+                    help="measure nothing: regenerate the summary from this raw run and exit")
     a = ap.parse_args()
+    if a.summary_only:
+        with open(a.summary_only) as f:
+            doc = json.load(f)
+        write_summary(doc, a.summary_only, a.summary or SUMMARY)
+        return
     if os.geteuid() != 0:
         sys.exit("run.py needs root (overlay mounts, trusted.* xattrs, mknod)")
     if a.nice:
@@ -633,6 +923,7 @@ def main():
         ap.error("--ovl-fuse-args needs {options} and {mnt} (the readdirplus= columns add to {options})")
     a.dump = set(x.strip() for x in a.dump.split(",") if x.strip())
     a.data = os.path.abspath(a.data)
+    summary = None if a.no_summary else a.summary or (None if a.quick else SUMMARY)
     os.makedirs(a.data, exist_ok=True)
     load0 = os.getloadavg()
     runner = Runner(a)
@@ -645,10 +936,9 @@ def main():
           f"load average {load0[0]:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
     out = a.out or os.path.join(HERE, "results", stamp + ".json")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    doc = {"date": stamp, "host": {"kernel": platform.release(), "cpus": os.cpu_count(),
-                                   "nice": a.nice, "loadavg_start": load0,
-                                   "loadavg_end": os.getloadavg()},
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    doc = {"date": stamp, "host": dict(host_info(a.data), nice=a.nice, loadavg_start=load0,
+                                       loadavg_end=os.getloadavg()),
            "args": {k: (sorted(v) if isinstance(v, set) else v) for k, v in vars(a).items()},
            "tools": {"fuse-overlayfs": runner.fuse_overlayfs, "ovl-tree": runner.ovl_tree,
                      "ovl-fuse": runner.ovl_fuse, "ovlcore_bench_stack": runner.bench,
@@ -657,6 +947,8 @@ def main():
     with open(out, "w") as f:
         json.dump(doc, f, indent=1)
     print(f"wrote {out}")
+    if summary:
+        write_summary(doc, out, summary)
 
 
 if __name__ == "__main__":

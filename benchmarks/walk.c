@@ -24,7 +24,7 @@
 
 #include "bench_common.h"
 
-static void read_file(int dirfd, const char *name) {
+static void read_file(int dirfd, const char* name) {
     int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         g_c.errors++;
@@ -37,7 +37,7 @@ static void read_file(int dirfd, const char *name) {
 static void walk_dir(int dirfd) {
     // The listing is read completely before recursing (one open directory per level).
     size_t cap = 1 << 16, len = 0;
-    char *names = malloc(cap);
+    char* names = malloc(cap);
     char dbuf[1 << 15];
     for (;;) {
         long n = syscall(SYS_getdents64, dirfd, dbuf, sizeof dbuf);
@@ -45,14 +45,12 @@ static void walk_dir(int dirfd) {
             g_c.errors++;
             break;
         }
-        if (n == 0)
-            break;
+        if (n == 0) break;
         for (long off = 0; off < n;) {
-            struct dirent64 *d = (struct dirent64 *)(dbuf + off);
+            struct dirent64* d = (struct dirent64*)(dbuf + off);
             off += d->d_reclen;
-            const char *nm = d->d_name;
-            if (nm[0] == '.' && (nm[1] == 0 || (nm[1] == '.' && nm[2] == 0)))
-                continue;
+            const char* nm = d->d_name;
+            if (nm[0] == '.' && (nm[1] == 0 || (nm[1] == '.' && nm[2] == 0))) continue;
             size_t l = strlen(nm);
             if (len + l + 2 > cap) {
                 cap *= 2;
@@ -65,7 +63,7 @@ static void walk_dir(int dirfd) {
     }
     for (size_t i = 0; i < len;) {
         unsigned char dt = (unsigned char)names[i++];
-        const char *nm = names + i;
+        const char* nm = names + i;
         i += strlen(nm) + 1;
         g_c.entries++;
         int is_dir = dt == DT_DIR, is_reg = dt == DT_REG;
@@ -89,26 +87,25 @@ static void walk_dir(int dirfd) {
             close(fd);
         } else if (is_reg) {
             g_c.files++;
-            if (g_read != READ_NONE)
-                read_file(dirfd, nm);
+            if (g_read != READ_NONE) read_file(dirfd, nm);
         }
     }
     free(names);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
     int runs = 1;
     const char *lookup = NULL, *dir = NULL;
     for (int i = 1; i < argc; i++) {
-        if (common_option(argc, argv, &i, &runs))
-            continue;
+        if (common_option(argc, argv, &i, &runs)) continue;
         if (!strcmp(argv[i], "--lookup") && i + 1 < argc)
             lookup = argv[++i];
         else if (argv[i][0] != '-' && !dir)
             dir = argv[i];
         else {
-            fprintf(stderr, "usage: walk [-k RUNS] [--read none|all|first] [--no-stat] "
-                            "[--lookup PATHS] DIR\n");
+            fprintf(stderr,
+                    "usage: walk [-k RUNS] [--read none|all|first] [--no-stat] "
+                    "[--lookup PATHS] DIR\n");
             return 64;
         }
     }
@@ -117,7 +114,7 @@ int main(int argc, char **argv) {
         return 64;
     }
     size_t npaths = 0;
-    char **paths = lookup ? load_lines(lookup, &npaths) : NULL;
+    char** paths = lookup ? load_lines(lookup, &npaths) : NULL;
     for (int r = 0; r < runs; r++) {
         memset(&g_c, 0, sizeof g_c);
         int root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

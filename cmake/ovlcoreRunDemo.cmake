@@ -19,7 +19,7 @@ if(NOT _rc EQUAL 0 OR _options STREQUAL "")
 endif()
 message(STATUS "options: ${_options}")
 
-# Options are resolved relative to the directory holding the layers (scenarios/README.md).
+# Options are resolved relative to the directory holding the layers (tests/data/kernel/README.md).
 foreach(_format "" "jsonl")
     if(_format)
         set(_args -o "${_options}" --format ${_format})

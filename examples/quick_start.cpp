@@ -19,9 +19,9 @@ int main() {
 
     // Exactly the string mount(2) would get: "::" makes "store" a data-only layer (spec §1.2).
     auto stack = make_layer_stack(fs, "lowerdir=/meta::/store");
-    if (!stack) {
-        std::printf("the kernel would refuse this mount: %s\n", errno_name(stack.error()).data());
-        return 2;
+    if (!stack) { // a mount_error: the errno, the kernel's message and its notes
+        std::printf("the kernel would refuse this mount: %s\n", stack.error().message.c_str());
+        return errno_value(stack.error());
     }
     overlay ov(fs, std::move(*stack));
 

@@ -6,8 +6,11 @@ set -euo pipefail
 
 packages=(
     cmake make g++ clang pkg-config python3   # toolchain
+    libcli11-dev   # the tools' argument parser (tools/common/cli.hpp)
+    libssl-dev     # the tools' SHA-256 for dumps (tools/common/evp_sha256.hpp, libcrypto)
     catch2 librapidcheck-dev libfmt-dev nlohmann-json3-dev libbenchmark-dev   # tests, benchmarks
     libfuse3-dev fuse3 fuse-overlayfs   # FUSE example
+    clang-format-14 clang-tidy-14   # format and tidy lanes (versions pinned by the check scripts)
 )
 
 is_installed() {

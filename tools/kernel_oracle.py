@@ -1,22 +1,74 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Kernel oracle: mount an overlay scenario with the running kernel and print its canonical dump.
+"""kernel_oracle.py: mount overlay scenarios with the running kernel and print their canonical dumps.
 
-Spec: shared/spec/dump-format.md (dump records), shared/scenarios/README.md (scenario format).
+The manual is MANUAL below (printed by --help; docs/tools/kernel_oracle.md). The command-line
+conventions and exit codes are those of every ovlcore tool (docs/cli.md, tools/common/exit_codes.hpp).
+Only the Python standard library is used.
+"""
 
-Usage:
-  kernel_oracle.py record SCENARIO.json... [--out-dir DIR]   dump to DIR/expected/NAME.jsonl (or stdout)
-  kernel_oracle.py check SCENARIO.json EXPECTED.jsonl         record and compare as sets of records
-  kernel_oracle.py --self-test [SCENARIO_DIR]                 check every DIR/*.json against DIR/expected/
+MANUAL = """NAME
+    kernel_oracle.py - mount overlay scenarios with the running kernel and print their dumps
 
-Needs root and overlayfs. The script re-executes itself under `unshare -m --propagation private`, so
-every mount lives in a private mount namespace; each scenario gets a fresh copy of its layers in a new
-temporary directory that is removed afterwards. Only the Python standard library is used.
+SYNOPSIS
+    kernel_oracle.py record [--out-dir=DIR] [--] SCENARIO.json...
+    kernel_oracle.py check [--] SCENARIO.json EXPECTED.jsonl
+    kernel_oracle.py self-test [--] [DIR]
+    kernel_oracle.py --help | --version
 
-Walk order (matters for the order-dependent quirks Q2/Q3/Q4 of spec section 10): depth-first from "/",
-children in byte order; every entry is lstat()ed, a regular file is then opened and read completely,
-a symlink is read, a directory is listed and recursed into. Afterwards the extra "paths" probes are
-lstat()ed (and read) in the order given. Each probe gets a record; probes are not recursed into.
+DESCRIPTION
+    Builds the layers of each scenario (the format of docs/testing.md §1) in a fresh
+    temporary directory, mounts them with mount(2) as overlayfs, walks the mount and prints the
+    canonical dump of docs/dump-format.md: what ovl-tree -o --format=jsonl prints for the same
+    stack, so ovlcore's answer and the kernel's can be compared record by record. A mount the
+    kernel refuses gives one {"mount_error": ERRNO, "message": ...} record, with the kernel's
+    log line (from /dev/kmsg, best effort).
+
+    record     prints the dump of every SCENARIO.json (a "# SCENARIO" line before each when
+               there are several), or writes DIR/expected/NAME.jsonl with --out-dir
+    check      records SCENARIO.json and compares it with EXPECTED.jsonl as sets of records
+               (a mount_error record compares by errno only); prints the differences and
+               PASS or FAIL
+    self-test  checks every DIR/NAME.json (or DIR/scenarios/NAME.json) against
+               DIR/expected/NAME.jsonl; DIR defaults to $OVLCORE_SCENARIOS, else the
+               kernel corpus tests/data/kernel of this repository. --self-test is the same.
+
+    Needs root and overlayfs. The script re-executes itself under
+    `unshare -m --propagation private`, so every mount lives in a private mount namespace;
+    each scenario's temporary directory is removed afterwards ($OVL_ORACLE_TMP, default /tmp).
+
+    Walk order (it matters for the order-dependent cases of spec §10): depth first from "/",
+    children in byte order; every entry is lstat()ed, a regular file is then opened and read
+    completely, a symlink is read, a directory is listed and recursed into. Afterwards the
+    scenario's "paths" probes are lstat()ed (and read) in the order given; each gets a
+    record, none is recursed into.
+
+OPTIONS
+    --out-dir=DIR
+        record: write DIR/expected/NAME.jsonl for each scenario instead of printing
+    --
+        end of the options: every later argument is an operand
+    -h, --help
+        print this manual and exit
+    -V, --version
+        print the versions of the tool, of ovlcore and of the kernel whose overlayfs
+        semantics ovlcore follows, and exit
+
+EXIT STATUS
+    0   success (check, self-test: every dump equals the expected one)
+    1   a dump differs from the expected one, or a scenario or dump cannot be read
+    64  usage error: unknown option or command, missing or extra argument
+    77  not root: nothing was run (ctest shows it as skipped)
+
+EXAMPLES
+    sudo tools/kernel_oracle.py record examples/demo/stack.json
+    sudo tools/kernel_oracle.py record --out-dir=tests/data/extra tests/data/extra/*.json
+    sudo tools/kernel_oracle.py check tests/data/kernel/scenarios/merge_two_layers.json \\
+        tests/data/kernel/expected/merge_two_layers.jsonl
+    sudo tools/kernel_oracle.py self-test tests/data/extra
+
+SEE ALSO
+    ovl-tree(1), ovl-mkstack(1), docs/tools/kernel_oracle.md, docs/dump-format.md, docs/cli.md
 """
 
 import ctypes
@@ -31,7 +83,9 @@ import sys
 import tempfile
 
 NS_MARKER = "OVLCORE_ORACLE_IN_NS"
-DEFAULT_SCENARIOS = "/work/shared/scenarios"
+# --self-test without a directory: $OVLCORE_SCENARIOS, else the vendored kernel corpus.
+DEFAULT_SCENARIOS = os.environ.get("OVLCORE_SCENARIOS") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "kernel")
 MNT_DETACH = 2
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -341,23 +395,92 @@ def compare(actual, expected):
 # ---------------------------------------------------------------------------------------------------
 # Commands
 
-def cmd_record(args):
-    out_dir = None
-    files = []
-    i = 0
-    while i < len(args):
-        if args[i] == "--out-dir":
-            out_dir = args[i + 1]
-            i += 2
-        elif args[i].startswith("--out-dir="):
-            out_dir = args[i].split("=", 1)[1]
-            i += 1
+# Exit statuses (docs/cli.md; the numbers of tools/common/exit_codes.hpp, plus ctest's "skipped").
+EXIT_SUCCESS, EXIT_FAILURE, EXIT_USAGE, EXIT_SKIPPED = 0, 1, 64, 77
+TOOL = "kernel_oracle.py"
+USAGE = """usage: kernel_oracle.py record [--out-dir=DIR] [--] SCENARIO.json...
+       kernel_oracle.py check [--] SCENARIO.json EXPECTED.jsonl
+       kernel_oracle.py self-test [--] [DIR]
+       kernel_oracle.py --help | --version
+"""
+
+
+class UsageError(Exception):
+    pass
+
+
+def version_text():
+    """The --version line, in the words of the C++ tools (tools/common/stack_cli.hpp)."""
+    header = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "include", "ovlcore",
+                          "version.hpp")
+    fields = {}
+    try:
+        with open(header) as f:
+            for line in f:
+                words = line.replace(";", " ").split()
+                if len(words) == 3 and words[0] == "#define":
+                    fields[words[1]] = words[2]
+                elif len(words) >= 6 and words[3] in ("kernel_baseline_major", "kernel_baseline_minor"):
+                    fields[words[3]] = words[5]
+        return "%s (ovlcore %s.%s.%s), overlayfs semantics of Linux %s.%s" % (
+            TOOL, fields["OVLCORE_VERSION_MAJOR"], fields["OVLCORE_VERSION_MINOR"],
+            fields["OVLCORE_VERSION_PATCH"], fields["kernel_baseline_major"],
+            fields["kernel_baseline_minor"])
+    except (OSError, KeyError):
+        return "%s (ovlcore version unknown: %s not found)" % (TOOL, header)
+
+
+def parse_args(argv):
+    """Returns (command, operands, options); raises UsageError. -h/-V win over the rest."""
+    command, operands, out_dir, flags = None, [], None, set()
+    i, ended = 0, False
+    while i < len(argv):
+        arg = argv[i]
+        i += 1
+        if ended or arg == "-" or not arg.startswith("-"):
+            if command is None and not ended:
+                command = arg
+            else:
+                operands.append(arg)
+        elif arg == "--":
+            ended = True
+        elif arg in ("-h", "--help"):
+            flags.add("help")
+        elif arg in ("-V", "--version"):
+            flags.add("version")
+        elif arg == "--self-test":
+            if command is not None:
+                raise UsageError("--self-test is a command; %r was given too" % command)
+            command = "self-test"
+        elif arg == "--out-dir" or arg.startswith("--out-dir="):
+            if arg == "--out-dir":
+                if i >= len(argv):
+                    raise UsageError("--out-dir needs a value")
+                out_dir = argv[i]
+                i += 1
+            else:
+                out_dir = arg.split("=", 1)[1]
         else:
-            files.append(args[i])
-            i += 1
-    if not files:
-        sys.stderr.write("record: no scenario given\n")
-        return 64
+            raise UsageError("unknown option '%s'" % arg)
+    if flags:
+        return ("help" if "help" in flags else "version"), [], None
+    if command is None:
+        raise UsageError("no command given")
+    if command == "record":
+        if not operands:
+            raise UsageError("record: no scenario given")
+    elif out_dir is not None:
+        raise UsageError("--out-dir applies to record only")
+    if command == "check" and len(operands) != 2:
+        raise UsageError("check takes SCENARIO.json EXPECTED.jsonl")
+    if command == "self-test" and len(operands) > 1:
+        raise UsageError("self-test takes at most one DIR")
+    if command not in ("record", "check", "self-test"):
+        raise UsageError("unknown command '%s' (record, check, self-test)" % command)
+    return command, operands, out_dir
+
+
+def cmd_record(files, out_dir):
     for scn in files:
         text = format_dump(record_scenario(scn))
         if out_dir is None:
@@ -371,60 +494,67 @@ def cmd_record(args):
             with open(os.path.join(exp_dir, name + ".jsonl"), "w") as f:
                 f.write(text)
             sys.stderr.write("recorded %s\n" % os.path.join(exp_dir, name + ".jsonl"))
-    return 0
+    return EXIT_SUCCESS
 
 
 def cmd_check(args):
-    if len(args) != 2:
-        sys.stderr.write("usage: kernel_oracle.py check SCENARIO.json EXPECTED.jsonl\n")
-        return 64
     ok, diff = compare(record_scenario(args[0]), load_dump(args[1]))
     for line in diff:
         print(line)
     print("%s %s" % ("PASS" if ok else "FAIL", args[0]))
-    return 0 if ok else 1
+    return EXIT_SUCCESS if ok else EXIT_FAILURE
 
 
 def cmd_self_test(args):
     sdir = args[0] if args else DEFAULT_SCENARIOS
-    names = sorted(f[:-5] for f in os.listdir(sdir) if f.endswith(".json"))
+    # Flat layout (DIR/NAME.json) or the vendored one (DIR/scenarios/NAME.json).
+    jdir = os.path.join(sdir, "scenarios") if os.path.isdir(os.path.join(sdir, "scenarios")) else sdir
+    names = sorted(f[:-5] for f in os.listdir(jdir) if f.endswith(".json"))
     passed = 0
     for n in names:
         exp = os.path.join(sdir, "expected", n + ".jsonl")
         if not os.path.exists(exp):
             print("FAIL %s (no expected dump)" % n)
             continue
-        ok, diff = compare(record_scenario(os.path.join(sdir, n + ".json")), load_dump(exp))
+        ok, diff = compare(record_scenario(os.path.join(jdir, n + ".json")), load_dump(exp))
         print("%s %s" % ("PASS" if ok else "FAIL", n))
         for line in diff:
             print("    " + line)
         passed += ok
     print("self-test: %d/%d passed" % (passed, len(names)))
-    return 0 if passed == len(names) else 1
+    return EXIT_SUCCESS if passed == len(names) else EXIT_FAILURE
 
 
 def main(argv):
-    if not argv or argv[0] in ("-h", "--help"):
-        print(__doc__)
-        return 0 if argv else 64
+    try:
+        command, operands, out_dir = parse_args(argv)
+    except UsageError as ex:
+        sys.stderr.write("%s: %s\n%sTry '%s --help' for more information.\n" % (TOOL, ex, USAGE, TOOL))
+        return EXIT_USAGE
+    if command == "help":
+        sys.stdout.write(MANUAL)
+        return EXIT_SUCCESS
+    if command == "version":
+        print(version_text())
+        return EXIT_SUCCESS
     if os.environ.get(NS_MARKER) != "1":
         if os.geteuid() != 0:
-            sys.stderr.write("kernel_oracle.py: needs root (mount(2) of overlayfs)\n")
-            return 77
+            sys.stderr.write("%s: needs root (mount(2) of overlayfs)\n" % TOOL)
+            return EXIT_SKIPPED
         env = dict(os.environ)
         env[NS_MARKER] = "1"
         argv_abs = [os.path.abspath(__file__)] + argv
         os.execvpe("unshare", ["unshare", "-m", "--propagation", "private", sys.executable]
                    + argv_abs, env)
-    cmd, rest = argv[0], argv[1:]
-    if cmd == "record":
-        return cmd_record(rest)
-    if cmd == "check":
-        return cmd_check(rest)
-    if cmd in ("--self-test", "self-test"):
-        return cmd_self_test(rest)
-    sys.stderr.write("unknown command %r (record, check, --self-test)\n" % cmd)
-    return 64
+    try:
+        if command == "record":
+            return cmd_record(operands, out_dir)
+        if command == "check":
+            return cmd_check(operands)
+        return cmd_self_test(operands)
+    except (OSError, ValueError) as ex:  # an unreadable scenario or dump (json errors are ValueErrors)
+        sys.stderr.write("%s: %s\n" % (TOOL, ex))
+        return EXIT_FAILURE
 
 
 if __name__ == "__main__":

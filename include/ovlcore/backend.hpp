@@ -27,13 +27,14 @@ namespace ovlcore {
 /// What resolve_dir reports about a path given in the mount options (spec §1.3, §1.5).
 template <class LayerRef>
 struct resolved_dir {
-    LayerRef ref;                    ///< usable as the layer for every other call
-    stat_info st;                    ///< stat of the object, symlinks followed (may be a non-dir)
-    std::vector<file_id> ancestors;  ///< parent, grandparent, ... up to the filesystem root
-    std::uint64_t mount_id = 0;      ///< the mount the object lives on
-    bool read_only = false;          ///< that mount is read-only
-    std::uint32_t name_max = 255;    ///< f_namelen of its filesystem
-    std::uint64_t fs_magic = 0;      ///< statfs f_type (0 if unknown), e.g. to refuse an overlay as upper
+    LayerRef ref;                   ///< usable as the layer for every other call
+    stat_info st;                   ///< stat of the object, symlinks followed (may be a non-dir)
+    std::vector<file_id> ancestors; ///< parent, grandparent, ... up to the filesystem root
+    std::uint64_t mount_id = 0;     ///< the mount the object lives on
+    bool read_only = false;         ///< that mount is read-only
+    std::uint32_t name_max = 255;   ///< f_namelen of its filesystem
+    std::uint64_t fs_magic =
+        0; ///< statfs f_type (0 if unknown), e.g. to refuse an overlay as upper
 };
 
 /// What lookup_beneath found: the object (not followed) and its normalised relative path.
@@ -48,16 +49,19 @@ struct beneath_result {
 /// Backends share it so that every one refuses alike.
 [[nodiscard]] constexpr std::optional<std::errc> open_file_refusal(file_type t) noexcept {
     switch (t) {
-    case file_type::regular:
-        return std::nullopt;
-    case file_type::directory:
-        return std::errc::is_a_directory;
-    case file_type::symlink:
-        return std::errc::too_many_symbolic_link_levels;
-    default:
-        return std::errc::no_such_device_or_address;
+    case file_type::regular: return std::nullopt;
+    case file_type::directory: return std::errc::is_a_directory;
+    case file_type::symlink: return std::errc::too_many_symbolic_link_levels;
+    default: return std::errc::no_such_device_or_address;
     }
 }
+
+/// A range [begin, end) of a file's offsets that is stored (not a hole); see next_data below.
+struct data_extent {
+    std::uint64_t begin = 0;
+    std::uint64_t end = 0;
+    friend constexpr bool operator==(const data_extent&, const data_extent&) = default;
+};
 
 /// The operations overlay lookup needs from the filesystems behind the layers, and no more.
 ///
@@ -81,21 +85,34 @@ struct beneath_result {
 ///   a non-directory used as a directory: ENOTDIR.
 /// - open_file(layer, path) / read(file, offset, buffer): read-only access to a regular file's
 ///   content; read returns the number of bytes read (0 at end of file).
+///   Optional: next_data(file, offset) -> result<data_extent>, the first range of bytes at or
+///   after `offset` that is stored (lseek(2) SEEK_DATA, then SEEK_HOLE); every byte before it is
+///   a hole and reads as zero. No data after `offset`: {end, end}, `end` the file size. The dump
+///   (dump.hpp) hashes holes as zeros without reading them; without it, every byte is read.
+///   It must not change what read returns (read is positional, a file offset is not used).
 template <class B>
-concept backing_filesystem =
-    std::copy_constructible<typename B::layer_ref> && std::movable<typename B::file> &&
+concept backing_filesystem = std::copy_constructible<typename B::layer_ref> &&
+    std::movable<typename B::file> &&
     requires(const B& fs, const typename B::layer_ref& layer, std::string_view path,
              std::string_view name, const typename B::file& file, std::uint64_t offset,
              std::span<char> buffer) {
-        { fs.resolve_dir(path) } -> std::same_as<result<resolved_dir<typename B::layer_ref>>>;
-        { fs.lstat(layer, path) } -> std::same_as<result<stat_info>>;
-        { fs.read_dir(layer, path) } -> std::same_as<result<std::vector<dir_entry>>>;
-        { fs.get_xattr(layer, path, name) } -> std::same_as<result<std::optional<std::string>>>;
-        { fs.list_xattr(layer, path) } -> std::same_as<result<std::vector<std::string>>>;
-        { fs.read_link(layer, path) } -> std::same_as<result<std::string>>;
-        { fs.lookup_beneath(layer, path) } -> std::same_as<result<beneath_result>>;
-        { fs.open_file(layer, path) } -> std::same_as<result<typename B::file>>;
-        { fs.read(file, offset, buffer) } -> std::same_as<result<std::size_t>>;
-    };
+    { fs.resolve_dir(path) } -> std::same_as<result<resolved_dir<typename B::layer_ref>>>;
+    { fs.lstat(layer, path) } -> std::same_as<result<stat_info>>;
+    { fs.read_dir(layer, path) } -> std::same_as<result<std::vector<dir_entry>>>;
+    { fs.get_xattr(layer, path, name) } -> std::same_as<result<std::optional<std::string>>>;
+    { fs.list_xattr(layer, path) } -> std::same_as<result<std::vector<std::string>>>;
+    { fs.read_link(layer, path) } -> std::same_as<result<std::string>>;
+    { fs.lookup_beneath(layer, path) } -> std::same_as<result<beneath_result>>;
+    { fs.open_file(layer, path) } -> std::same_as<result<typename B::file>>;
+    { fs.read(file, offset, buffer) } -> std::same_as<result<std::size_t>>;
+};
+
+namespace detail {
+/// Does B provide the optional next_data (sparse files, see backing_filesystem)?
+template <class B>
+concept has_next_data = requires(const B& fs, const typename B::file& file, std::uint64_t offset) {
+    { fs.next_data(file, offset) } -> std::same_as<result<data_extent>>;
+};
+} // namespace detail
 
 } // namespace ovlcore

@@ -12,7 +12,8 @@
 #    define OVLCORE_ASSERT(cond) static_cast<void>(0)
 #  else
 #    define OVLCORE_ASSERT(cond)                                                                   \
-        ((cond) ? static_cast<void>(0) : ::ovlcore::detail::assertion_failed(#cond, __FILE__, __LINE__))
+      ((cond) ? static_cast<void>(0)                                                               \
+              : ::ovlcore::detail::assertion_failed(#cond, __FILE__, __LINE__))
 #  endif
 #endif
 

@@ -2,12 +2,16 @@
 // ovlcore/dump.hpp: the canonical tree dump (dump-format.md): walk any tree view (an overlay<B>,
 // a mounted directory) and produce the JSON Lines records the kernel oracle compares. Users include
 // it (through ovlcore.hpp). Spec: dump-format.md; §6 (open resolves lazy lowerdata), §9 (stat).
+// The content hash is pluggable (content_hasher; the built-in SHA-256 by default, the tools use
+// OpenSSL's), and holes of sparse files are hashed without reading them where the view can tell.
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <set>
 #include <span>
@@ -16,8 +20,10 @@
 #include <utility>
 #include <vector>
 
+#include "backend.hpp"
 #include "detail/json.hpp"
 #include "detail/sha256.hpp"
+#include "mount_error.hpp"
 #include "result.hpp"
 #include "types.hpp"
 
@@ -49,6 +55,49 @@ concept tree_view = requires(View& view, std::string_view path) {
     { view.read(file, offset, buffer) } -> std::same_as<result<std::size_t>>;
 };
 
+namespace detail {
+/// Does the view know where the holes of its open files are (backend.hpp's optional next_data,
+/// e.g. overlay<posix_fs>, mounted_tree)?
+template <class View>
+concept tree_has_next_data = requires(View& view, const tree_file_t<View>& file,
+                                      std::uint64_t offset) {
+    { view.next_data(file, offset) } -> std::same_as<result<data_extent>>;
+};
+} // namespace detail
+
+/// What computes the dump's `sha256` field: a fresh default-constructed object per file, update()
+/// with the content in order (split anywhere), then final() once, which returns the SHA-256
+/// digest. builtin_sha256 is the default (no dependency); the tools plug in OpenSSL's
+/// (tools/common/evp_sha256.hpp). Any model must give the same digest (dump-format.md).
+template <class H>
+concept content_hasher = std::default_initializable<H> &&
+    requires(H& hash, std::span<const char> data) {
+    hash.update(data);
+    { hash.final() } -> std::same_as<std::array<std::uint8_t, 32>>;
+};
+
+/// The built-in SHA-256 (detail/sha256.hpp) as a content_hasher; about 130 MB/s.
+class builtin_sha256 {
+public:
+    void update(std::span<const char> data) noexcept {
+        m_hash.update(std::string_view(data.data(), data.size()));
+    }
+    [[nodiscard]] std::array<std::uint8_t, 32> final() noexcept { return m_hash.digest(); }
+
+private:
+    detail::sha256 m_hash;
+};
+static_assert(content_hasher<builtin_sha256>);
+
+/// How dump_records describes regular files.
+struct dump_options {
+    /// true (default): open and read every regular file for its `sha256` (resolving lazy
+    /// lowerdata, §6). false: regular files are never opened, so lazy lowerdata stays unresolved
+    /// and their records carry neither `sha256` nor an open/read `error` (dump-format.md "Dumps
+    /// without data": not comparable with a full dump).
+    bool content = true;
+};
+
 /// A chr/blk device number as the dump prints it ("MAJ:MIN").
 struct device_number {
     std::uint32_t major = 0;
@@ -65,7 +114,7 @@ struct dump_record {
     std::uint32_t uid = 0;
     std::uint32_t gid = 0;
     std::optional<std::uint64_t> size; ///< reg and lnk: st_size
-    std::optional<std::string> sha256; ///< reg whose whole content was read
+    std::optional<std::string> sha256; ///< reg whose whole content was read (not with --no-data)
     std::optional<std::errc> error;    ///< lstat failed, or reg open/read (lnk: readlink) failed
     std::optional<std::string> target; ///< lnk
     std::optional<device_number> rdev; ///< chr and blk
@@ -84,25 +133,60 @@ namespace detail {
     return out;
 }
 
-/// Hashes the whole content of a regular file through the view: sha256 hex, or the errno.
-template <tree_view View>
+/// Feeds `count` zero bytes to `hash` (a hole of a sparse file), from `zeros` (allocated once).
+template <content_hasher Hasher>
+void hash_zeros(Hasher& hash, std::uint64_t count, std::vector<char>& zeros) {
+    if (count == 0) return;
+    if (zeros.empty()) zeros.assign(std::size_t{1} << 18, '\0');
+    while (count > 0) {
+        const std::size_t n = count < zeros.size() ? static_cast<std::size_t>(count) : zeros.size();
+        hash.update(std::span<const char>(zeros.data(), n));
+        count -= n;
+    }
+}
+
+/// Hashes the whole content of a regular file through the view: sha256 hex, or the errno. Where
+/// the view knows the file's holes (next_data), they are hashed as zeros without being read; if
+/// it cannot tell (next_data fails), the rest is read.
+template <content_hasher Hasher, tree_view View>
 [[nodiscard]] result<std::string> hash_content(View& view, std::string_view path) {
     OVLCORE_TRY_ASSIGN(file, view.open(path)); // §6: this is where lazy lowerdata is resolved
-    sha256 hash;
+    Hasher hash;
     std::vector<char> buffer(std::size_t{1} << 16);
     std::uint64_t offset = 0;
-    for (;;) {
-        OVLCORE_TRY_ASSIGN(got, view.read(file, offset, std::span<char>(buffer)));
-        if (got == 0) break;
-        hash.update(std::string_view(buffer.data(), got));
-        offset += got;
+    // Reads [offset, end) (end of file at the latest); false when the file ended before `end`.
+    const auto read_until = [&](std::uint64_t end) -> result<bool> {
+        while (offset < end) {
+            const std::uint64_t left = end - offset;
+            const std::size_t want =
+                left < buffer.size() ? static_cast<std::size_t>(left) : buffer.size();
+            OVLCORE_TRY_ASSIGN(got, view.read(file, offset, std::span<char>(buffer.data(), want)));
+            if (got == 0) return false;
+            hash.update(std::span<const char>(buffer.data(), got));
+            offset += got;
+        }
+        return true;
+    };
+    if constexpr (tree_has_next_data<View>) {
+        std::vector<char> zeros;
+        for (;;) {
+            const auto extent = view.next_data(file, offset);
+            if (!extent || extent->begin < offset || extent->end < extent->begin) break;
+            hash_zeros(hash, extent->begin - offset, zeros);
+            offset = extent->begin;
+            if (extent->begin == extent->end) break; // no data after the hole: end of file
+            OVLCORE_TRY_ASSIGN(complete, read_until(extent->end));
+            if (!complete) break;
+        }
     }
-    return hash.hex_digest();
+    // Everything left (all of it without next_data): read to the end of the file.
+    OVLCORE_TRY(read_until(~std::uint64_t{0}));
+    return hex_digest(hash.final());
 }
 
 /// The record of one path: lstat, then the per-type extras. Does not list directories.
-template <tree_view View>
-[[nodiscard]] dump_record describe_path(View& view, std::string path) {
+template <content_hasher Hasher, tree_view View>
+[[nodiscard]] dump_record describe_path(View& view, std::string path, const dump_options& options) {
     dump_record rec;
     rec.path = std::move(path);
     auto st = view.lstat(rec.path);
@@ -117,7 +201,8 @@ template <tree_view View>
     switch (st->type) {
     case file_type::regular: {
         rec.size = st->size;
-        auto digest = hash_content(view, rec.path);
+        if (!options.content) break; // not opened: no sha256, lazy lowerdata unresolved (§6)
+        auto digest = hash_content<Hasher>(view, rec.path);
         if (digest)
             rec.sha256 = std::move(*digest);
         else
@@ -135,10 +220,9 @@ template <tree_view View>
     }
     case file_type::char_device:
     case file_type::block_device:
-        rec.rdev = device_number{st->rdev_major, st->rdev_minor};
+        rec.rdev = device_number{.major = st->rdev_major, .minor = st->rdev_minor};
         break;
-    default:
-        break;
+    default: break;
     }
     return rec;
 }
@@ -148,11 +232,13 @@ template <tree_view View>
 /// Walks `view` from "/" through every directory's listing (children visited in byte order of
 /// their names), then gives each path in `probes` that the walk did not reach a record of its own
 /// (an absent one: `error` "ENOENT"). Probed directories are not listed. The result is sorted by
-/// the path's bytes. Reading every regular file opens it, which resolves lazy lowerdata (§6).
+/// the path's bytes. Reading every regular file opens it, which resolves lazy lowerdata (§6);
+/// `options.content = false` opens none. `Hasher` computes `sha256` (builtin_sha256 by default).
 /// @see dump-format.md
-template <tree_view View>
+template <content_hasher Hasher = builtin_sha256, tree_view View>
 [[nodiscard]] std::vector<dump_record> dump_records(View& view,
-                                                    std::span<const std::string> probes = {}) {
+                                                    std::span<const std::string> probes = {},
+                                                    const dump_options& options = {}) {
     std::vector<dump_record> records;
     std::set<std::string> seen;
     std::vector<std::string> pending{"/"};
@@ -160,7 +246,7 @@ template <tree_view View>
     while (!pending.empty()) {
         std::string path = std::move(pending.back());
         pending.pop_back();
-        dump_record rec = detail::describe_path(view, path);
+        dump_record rec = detail::describe_path<Hasher>(view, path, options);
         if (rec.type == file_type::directory) {
             auto listing = view.read_dir(path);
             if (!listing) {
@@ -174,14 +260,15 @@ template <tree_view View>
                 }
                 std::sort(children.begin(), children.end());
                 // Pushed in reverse so that the walk visits them in order (depth first).
-                for (auto it = children.rbegin(); it != children.rend(); ++it)
-                    pending.push_back(std::move(*it));
+                pending.insert(pending.end(), std::make_move_iterator(children.rbegin()),
+                               std::make_move_iterator(children.rend()));
             }
         }
         records.push_back(std::move(rec));
     }
     for (const std::string& probe : probes)
-        if (seen.insert(probe).second) records.push_back(detail::describe_path(view, probe));
+        if (seen.insert(probe).second)
+            records.push_back(detail::describe_path<Hasher>(view, probe, options));
     std::sort(records.begin(), records.end(),
               [](const dump_record& a, const dump_record& b) { return a.path < b.path; });
     return records;
@@ -233,6 +320,11 @@ template <tree_view View>
         .string_field("message", message)
         .close();
     return out;
+}
+
+/// The same line for a refused make_layer_stack: `mount_error_json(stack.error())`.
+[[nodiscard]] inline std::string mount_error_json(const mount_error& error) {
+    return mount_error_json(error.code, error.message);
 }
 
 } // namespace ovlcore

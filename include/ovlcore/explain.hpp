@@ -2,7 +2,8 @@
 // ovlcore/explain.hpp: "why does /etc/x come from layer 3?": resolves one overlay path on a fresh
 // overlay with a recording trace and renders every step of the lookup engine (layers consulted,
 // whiteouts, opaque stops, redirects, metacopy, lazy lowerdata, the failing errno) for a person,
-// or as JSON Lines (spec §5, §6, §10; style rule 14). Users include it (ovl-tree --explain).
+// or as JSON Lines (spec §5, §6, §10; docs/contributing.md §14). Users include it
+// (ovl-tree --explain).
 #pragma once
 
 #include <cstddef>
@@ -19,6 +20,7 @@
 #include "detail/path.hpp"
 #include "layer_stack.hpp"
 #include "overlay.hpp"
+#include "quote.hpp"
 #include "result.hpp"
 #include "trace.hpp"
 #include "types.hpp"
@@ -59,7 +61,7 @@ template <backing_filesystem B>
     if (stack.upper())
         add(stack.upper()->path);
     else
-        out.push_back("0:(no upper)");
+        out.emplace_back("0:(no upper)");
     for (const auto& l : stack.lowers()) add(l.path);
     for (const auto& l : stack.data_layers()) add(l.path);
     return out;
@@ -87,8 +89,10 @@ template <backing_filesystem B>
         current += comp;
         ov.trace().clear();
         auto next = ov.lookup(*node, comp);
-        out.steps.push_back({explain_step::action::lookup, current, ov.trace().events(),
-                             next ? std::errc{} : next.error()});
+        out.steps.push_back({.what = explain_step::action::lookup,
+                             .path = current,
+                             .events = ov.trace().events(),
+                             .error = next ? std::errc{} : next.error()});
         if (!next) {
             out.error = next.error();
             return out;
@@ -104,8 +108,10 @@ template <backing_filesystem B>
     if (st->type == file_type::regular) {
         ov.trace().clear();
         auto file = ov.open(*node);
-        out.steps.push_back({explain_step::action::open, out.path, ov.trace().events(),
-                             file ? std::errc{} : file.error()});
+        out.steps.push_back({.what = explain_step::action::open,
+                             .path = out.path,
+                             .events = ov.trace().events(),
+                             .error = file ? std::errc{} : file.error()});
         if (!file) out.error = file.error();
     }
     out.origin = ov.which_layers(*node);
@@ -119,10 +125,14 @@ namespace detail {
     return i < layers.size() ? layers[i] : std::to_string(i) + ":?";
 }
 
+/// A name in a sentence: always quoted, unsafe bytes escaped (docs/cli.md §9); "" is '.'.
 [[nodiscard]] inline std::string single_quoted(std::string_view s) {
-    std::string out = "'";
-    out += s.empty() ? std::string_view(".") : s;
-    return out + "'";
+    return shell_quote(s.empty() ? std::string_view(".") : s, quoting::always);
+}
+
+/// A layer label for the text rendering (a layer's directory name may hold any byte).
+[[nodiscard]] inline std::string text_label(std::span<const std::string> layers, std::size_t i) {
+    return shell_escape_text(layer_label(layers, i));
 }
 
 /// One event as a sentence (without the layer), citing the spec section that explains it.
@@ -131,7 +141,8 @@ namespace detail {
     switch (e.kind) {
     case trace_kind::layer_consulted:
         if (!e.detail.empty() && e.detail.front() == '/')
-            return "walk " + single_quoted(e.detail) + " from the layer root (absolute redirect, §5.2)";
+            return "walk " + single_quoted(e.detail) +
+                   " from the layer root (absolute redirect, §5.2)";
         return "look up " + single_quoted(e.detail) + " in " + p;
     case trace_kind::found: return "found " + std::string(dump_name(e.type)) + " " + p;
     case trace_kind::whiteout:
@@ -142,26 +153,29 @@ namespace detail {
         return "found " + std::string(dump_name(e.type)) + " " + p +
                ": cannot merge with what was found above, the search stops (§5.5)";
     case trace_kind::redirect:
-        return "redirect on " + p + ": the search name becomes " + single_quoted(e.detail) + " (§5.1 step 8)";
+        return "redirect on " + p + ": the search name becomes " + single_quoted(e.detail) +
+               " (§5.1 step 8)";
     case trace_kind::scoped_redirect:
         return "scoped redirect on " + p + ": data for " + single_quoted(e.detail) +
                " is looked up in the data-only layers only (ovlcore extension)";
     case trace_kind::metacopy:
-        return p + " is a metacopy file (xattr " + e.detail + " bytes): its data comes from below (§2.2)";
+        return p + " is a metacopy file (xattr " + e.detail +
+               " bytes): its data comes from below (§2.2)";
     case trace_kind::xwhiteouts_dir:
         return p + " is marked opaque=x: it may hold xattr whiteouts (§3)";
     case trace_kind::lazy_data:
         return "the data is left to the data-only layers: " + single_quoted(e.detail) +
                " is looked up at first open (§5.3, §6)";
     case trace_kind::lowerdata_resolved:
-        return "data " + single_quoted(e.detail) + " found: " + std::string(dump_name(e.type)) + " " + p + " (§6)";
+        return "data " + single_quoted(e.detail) + " found: " + std::string(dump_name(e.type)) +
+               " " + p + " (§6)";
     case trace_kind::lowerdata_failed:
         return "data " + single_quoted(e.detail) + " not usable here (§6)";
     case trace_kind::refused:
         return "the mount options refuse to follow this " + e.detail +
-               (e.detail == "metacopy" ? " (metacopy=off, §5.3)" : " (redirect_dir=nofollow, §5.4)");
-    case trace_kind::no_data:
-        return "the metacopy chain ends without data (§5.5, §10 Q1)";
+               (e.detail == "metacopy" ? " (metacopy=off, §5.3)"
+                                       : " (redirect_dir=nofollow, §5.4)");
+    case trace_kind::no_data: return "the metacopy chain ends without data (§5.5, §10 Q1)";
     case trace_kind::invalid_redirect:
         return "invalid redirect value " + single_quoted(e.detail) + " on " + p + " (§2.3)";
     case trace_kind::lookup_failed: return "the lookup of " + single_quoted(e.path) + " fails";
@@ -171,24 +185,28 @@ namespace detail {
 
 } // namespace detail
 
-/// The explanation for a person: one block per step, one line per event, then the answer.
+/// The explanation for a person: one block per step, one line per event, then the answer; paths,
+/// names and layer labels quoted as GNU ls quotes them (docs/cli.md §9), so every line is one
+/// line of printable text.
 /// @see explain_path
 [[nodiscard]] inline std::string render_text(const explanation& x) {
-    std::string out = x.path + "\n";
+    std::string out = shell_quote(x.path) + "\n";
     for (const explain_step& step : x.steps) {
         out += step.what == explain_step::action::lookup ? "  lookup " : "  open ";
-        out += step.path + "\n";
+        out += shell_quote(step.path) + "\n";
         for (const trace_event& e : step.events) {
             out += "    ";
-            if (e.layer != trace_event::no_layer) out += "[" + detail::layer_label(x.layers, e.layer) + "] ";
-            out += detail::explain_sentence(e);
+            if (e.layer != trace_event::no_layer)
+                out += "[" + detail::text_label(x.layers, e.layer) + "] ";
+            out += shell_escape_text(detail::explain_sentence(e));
             if (e.error != std::errc{}) {
                 out += ": ";
                 out += errno_name(e.error);
             }
             out += '\n';
         }
-        if (step.error == std::errc{} && step.what == explain_step::action::lookup && step.events.empty())
+        if (step.error == std::errc{} && step.what == explain_step::action::lookup &&
+            step.events.empty())
             out += "    (no layer consulted)\n";
     }
     out += "  result: ";
@@ -198,12 +216,13 @@ namespace detail {
     }
     if (x.st) out += std::string(dump_name(x.st->type));
     if (x.origin) {
-        out += ", metadata from [" + detail::layer_label(x.layers, x.origin->metadata_layer) + "]";
+        out += ", metadata from [" + detail::text_label(x.layers, x.origin->metadata_layer) + "]";
         if (x.origin->data_layer && x.origin->type == file_type::regular)
-            out += ", data from [" + detail::layer_label(x.layers, *x.origin->data_layer) + "]";
+            out += ", data from [" + detail::text_label(x.layers, *x.origin->data_layer) + "]";
         if (!x.origin->dir_layers.empty()) {
             out += ", merged from";
-            for (const std::size_t l : x.origin->dir_layers) out += " [" + detail::layer_label(x.layers, l) + "]";
+            for (const std::size_t l : x.origin->dir_layers)
+                out += " [" + detail::text_label(x.layers, l) + "]";
         }
     }
     if (x.error != std::errc{}) {
@@ -226,7 +245,8 @@ namespace detail {
                 .string_field("step", step.what == explain_step::action::lookup ? "lookup" : "open")
                 .string_field("event", to_string(e.kind));
             if (e.layer != trace_event::no_layer)
-                obj.number_field("layer", e.layer).string_field("layer_name", detail::layer_label(x.layers, e.layer));
+                obj.number_field("layer", e.layer)
+                    .string_field("layer_name", detail::layer_label(x.layers, e.layer));
             if (e.kind != trace_kind::lookup_failed) obj.string_field("real_path", e.path);
             if (e.type != file_type::unknown) obj.string_field("type", dump_name(e.type));
             if (!e.detail.empty()) obj.string_field("detail", e.detail);
@@ -236,7 +256,8 @@ namespace detail {
         }
     }
     detail::json_object_writer obj(out);
-    obj.string_field("path", x.path).string_field("result", x.error == std::errc{} ? "ok" : "error");
+    obj.string_field("path", x.path)
+        .string_field("result", x.error == std::errc{} ? "ok" : "error");
     if (x.error != std::errc{}) obj.string_field("error", errno_name(x.error));
     if (x.st) obj.string_field("type", dump_name(x.st->type));
     if (x.origin) {

@@ -67,8 +67,8 @@ struct fmt_no_spec {
 template <>
 struct fmt::formatter<std::errc> : ovlcore::detail::fmt_name_formatter<std::errc> {};
 template <>
-struct fmt::formatter<ovlcore::file_type> : ovlcore::detail::fmt_name_formatter<ovlcore::file_type> {
-};
+struct fmt::formatter<ovlcore::file_type>
+    : ovlcore::detail::fmt_name_formatter<ovlcore::file_type> {};
 template <>
 struct fmt::formatter<ovlcore::layer_kind>
     : ovlcore::detail::fmt_name_formatter<ovlcore::layer_kind> {};
@@ -79,11 +79,11 @@ template <>
 struct fmt::formatter<ovlcore::verity_mode>
     : ovlcore::detail::fmt_name_formatter<ovlcore::verity_mode> {};
 template <>
-struct fmt::formatter<ovlcore::uuid_mode> : ovlcore::detail::fmt_name_formatter<ovlcore::uuid_mode> {
-};
+struct fmt::formatter<ovlcore::uuid_mode>
+    : ovlcore::detail::fmt_name_formatter<ovlcore::uuid_mode> {};
 template <>
-struct fmt::formatter<ovlcore::xino_mode> : ovlcore::detail::fmt_name_formatter<ovlcore::xino_mode> {
-};
+struct fmt::formatter<ovlcore::xino_mode>
+    : ovlcore::detail::fmt_name_formatter<ovlcore::xino_mode> {};
 template <>
 struct fmt::formatter<ovlcore::fsync_mode>
     : ovlcore::detail::fmt_name_formatter<ovlcore::fsync_mode> {};
@@ -116,15 +116,15 @@ struct fmt::formatter<ovlcore::stat_info> {
 
     template <class FormatContext>
     auto format(const ovlcore::stat_info& st, FormatContext& ctx) const -> decltype(ctx.out()) {
-        auto out = fmt::format_to(ctx.out(), "{} {:04o} {}:{} size={} nlink={} ino={} dev={}",
-                                  st.type, st.mode, st.uid, st.gid, st.size, st.nlink, st.ino,
-                                  st.dev);
+        auto out =
+            fmt::format_to(ctx.out(), "{} {:04o} {}:{} size={} nlink={} ino={} dev={}", st.type,
+                           st.mode, st.uid, st.gid, st.size, st.nlink, st.ino, st.dev);
         const bool device = st.type == ovlcore::file_type::char_device ||
                             st.type == ovlcore::file_type::block_device;
         if (full || device) out = fmt::format_to(out, " rdev={}:{}", st.rdev_major, st.rdev_minor);
         if (full)
-            out = fmt::format_to(out, " blocks={} blksize={} atime={} mtime={} ctime={}",
-                                 st.blocks, st.blksize, st.atime, st.mtime, st.ctime);
+            out = fmt::format_to(out, " blocks={} blksize={} atime={} mtime={} ctime={}", st.blocks,
+                                 st.blksize, st.atime, st.mtime, st.ctime);
         return out;
     }
 };
@@ -134,8 +134,7 @@ template <>
 struct fmt::formatter<ovlcore::dir_entry> : ovlcore::detail::fmt_no_spec {
     template <class FormatContext>
     auto format(const ovlcore::dir_entry& e, FormatContext& ctx) const -> decltype(ctx.out()) {
-        return fmt::format_to(ctx.out(), "{:?} {} ino={}", std::string_view(e.name), e.type,
-                              e.ino);
+        return fmt::format_to(ctx.out(), "{:?} {} ino={}", std::string_view(e.name), e.type, e.ino);
     }
 };
 

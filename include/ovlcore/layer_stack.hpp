@@ -4,8 +4,8 @@
 // it.
 //
 // Order of checks (kernel fs/overlayfs params.c + super.c, confirmed live on 6.18.44):
-//   1. options left to right (options.hpp); each directory is resolved when its option is parsed:
-//      resolve errno, "not a directory", upper/work on an overlay or read-only (§1.3);
+//   1. options left to right (option_parsing.hpp); each directory is resolved when its option is
+//      parsed: resolve errno, "not a directory", upper/work on an overlay or read-only (§1.3);
 //   2. option resolution (§1.4);
 //   3. superblock setup (§1.5): missing lowerdir; upper: missing workdir, work/upper on different
 //      mounts, not separate subtrees; then at least 2 lowers without upper, at least one non-data
@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "backend.hpp"
+#include "mount_error.hpp"
 #include "options.hpp"
 #include "result.hpp"
 #include "types.hpp"
@@ -48,9 +49,8 @@ template <backing_filesystem B>
 class layer_stack;
 
 template <backing_filesystem B>
-[[nodiscard]] result<layer_stack<B>> make_layer_stack(const B& fs, std::string_view options,
-                                                      const module_defaults& defaults = {},
-                                                      mount_error* error = nullptr);
+[[nodiscard]] result<layer_stack<B>, mount_error>
+make_layer_stack(const B& fs, std::string_view options, const module_defaults& defaults = {});
 
 /// The layers and features of a mount that the kernel would accept. Built by make_layer_stack.
 /// @see spec §0, §1
@@ -75,7 +75,8 @@ public:
     [[nodiscard]] const feature_set& features() const noexcept { return m_features; }
     /// The largest f_namelen over all layers: longer names fail with ENAMETOOLONG (spec §1.5).
     [[nodiscard]] std::uint32_t name_max() const noexcept { return m_name_max; }
-    /// The kernel's info lines for silent adjustments (spec §1.4), without prefix.
+    /// The kernel's info lines for silent adjustments (spec §1.4), without prefix. (A refused
+    /// mount carries the lines logged before its error in mount_error::notes.)
     [[nodiscard]] const std::vector<std::string>& notes() const noexcept { return m_notes; }
 
     /// A human-readable summary: one line per layer (kind, index, path, option), then features.
@@ -120,8 +121,8 @@ public:
     }
 
 private:
-    friend result<layer_stack> make_layer_stack<B>(const B&, std::string_view,
-                                                   const module_defaults&, mount_error*);
+    friend result<layer_stack, mount_error> make_layer_stack<B>(const B&, std::string_view,
+                                                                const module_defaults&);
     layer_stack() = default;
 
     std::optional<layer_type> m_upper;
@@ -156,29 +157,25 @@ template <class Ref>
 
 /// Parses `options` (a mount(2) data string, spec §1.2) and checks it against the directories of
 /// `fs` the way Linux 6.18 mounts an overlay: on success the layers and features; on failure the
-/// errno mount(2) would return, and, when `error` is given, the kernel's message (spec §1.3-§1.5).
-/// Relative paths resolve against the backend's working directory. The mounter is assumed to be
-/// root; checks the backend cannot see (automount roots, stacking depth, layers in use by another
-/// mount) are not made.
+/// errno mount(2) would return with the kernel's message and the notes it logged before refusing
+/// (spec §1.3-§1.5). Relative paths resolve against the backend's working directory. The mounter
+/// is assumed to be root; checks the backend cannot see (automount roots, stacking depth, layers in
+/// use by another mount) are not made.
 /// @see spec §1
 template <backing_filesystem B>
-[[nodiscard]] result<layer_stack<B>> make_layer_stack(const B& fs, std::string_view options,
-                                                      const module_defaults& defaults,
-                                                      mount_error* error) {
+[[nodiscard]] result<layer_stack<B>, mount_error>
+make_layer_stack(const B& fs, std::string_view options, const module_defaults& defaults) {
     using ref_type = typename B::layer_ref;
     using handle = detail::resolved_layer<ref_type>;
-    const auto reject = [&](std::errc code, std::string message) -> failure {
-        if (error) *error = mount_error{code, std::move(message)};
-        return fail(code);
-    };
 
     // §1.3: per-path checks, made while the options are parsed.
     const auto resolve = [&fs](const path_request& req, handle& out) -> std::optional<mount_error> {
         auto dir = fs.resolve_dir(req.path);
         if (!dir) {
-            return mount_error{dir.error(), "overlayfs: failed to resolve '" +
-                                                std::string(req.path) + "': -" +
-                                                std::to_string(errno_value(dir.error()))};
+            return mount_error{.code = dir.error(),
+                               .message = "overlayfs: failed to resolve '" + std::string(req.path) +
+                                          "': -" + std::to_string(errno_value(dir.error())),
+                               .notes = {}};
         }
         const std::string name(req.name);
         if (dir->st.type != file_type::directory)
@@ -194,17 +191,18 @@ template <backing_filesystem B>
         return std::nullopt;
     };
 
-    mount_error parse_error;
-    auto parsed = parse_mount_options<handle>(options, defaults, resolve, &parse_error);
-    if (!parsed) return reject(parse_error.code, std::move(parse_error.message));
-    mount_config<handle>& cfg = *parsed;
+    OVLCORE_TRY_ASSIGN(cfg, parse_mount_options<handle>(options, defaults, resolve));
 
     layer_stack<B> stack;
     // §1.4
-    mount_error resolve_error;
-    auto features = resolve_features(cfg, &stack.m_notes, &resolve_error);
-    if (!features) return reject(resolve_error.code, std::move(resolve_error.message));
-    stack.m_features = *features;
+    OVLCORE_TRY_ASSIGN(resolution, resolve_options(cfg));
+    stack.m_features = resolution.features;
+    stack.m_notes = std::move(resolution.notes);
+    // A §1.5 refusal comes after the notes of §1.4 were logged.
+    const auto reject = [&](std::errc code, std::string_view message) {
+        return fail(
+            mount_error{.code = code, .message = std::string(message), .notes = stack.m_notes});
+    };
 
     // §1.5, in ovl_fill_super's order.
     if (cfg.lowers.empty())
@@ -258,9 +256,13 @@ template <backing_filesystem B>
     // Build the layers.
     const auto make_layer = [](layer_kind kind, layer_spec<handle>& spec) {
         auto& dir = *spec.handle.dir;
-        return layer<ref_type>{
-            kind,        std::move(spec.path), dir.ref, detail::layer_root_id(dir), dir.name_max,
-            spec.option, std::move(spec.name)};
+        return layer<ref_type>{.kind = kind,
+                               .path = std::move(spec.path),
+                               .ref = dir.ref,
+                               .id = detail::layer_root_id(dir),
+                               .name_max = dir.name_max,
+                               .option = spec.option,
+                               .name = std::move(spec.name)};
     };
     if (cfg.upper) stack.m_upper = make_layer(layer_kind::upper, *cfg.upper);
     stack.m_normal_count = cfg.lowers.size() - cfg.data_count;

@@ -36,6 +36,7 @@
 #include "lookup.hpp"
 #include "lowerdata.hpp"
 #include "overlay.hpp"
+#include "quote.hpp"
 #include "readdir.hpp"
 #include "result.hpp"
 #include "trace.hpp"
@@ -116,30 +117,32 @@ struct lint_options {
 /// The findings (sorted by path, then code) and what was scanned.
 struct lint_report {
     std::vector<lint_finding> findings;
-    std::size_t paths = 0;         ///< names looked up (the root included)
-    std::size_t metacopy = 0;      ///< metacopy files among them
-    std::size_t data_lookups = 0;  ///< distinct data-only lookups made
+    std::size_t paths = 0;        ///< names looked up (the root included)
+    std::size_t metacopy = 0;     ///< metacopy files among them
+    std::size_t data_lookups = 0; ///< distinct data-only lookups made
 
-    /// 0 clean (infos only), 1 warnings but no error, 2 errors.
-    [[nodiscard]] int exit_status() const noexcept {
-        int status = 0;
-        for (const auto& f : findings) {
-            if (f.severity == lint_severity::error) return 2;
-            if (f.severity == lint_severity::warning) status = 1;
-        }
-        return status;
+    /// The most severe finding's severity; info for a report without findings.
+    [[nodiscard]] lint_severity worst() const noexcept {
+        lint_severity worst = lint_severity::info;
+        for (const auto& f : findings) worst = std::max(worst, f.severity);
+        return worst;
+    }
+    /// Whether the stack was refused (then it is the report's only finding).
+    [[nodiscard]] bool refused() const noexcept {
+        return findings.size() == 1 && findings[0].code == lint_code::mount_refused;
     }
 };
 
-/// "error /m dir-blocks-data-redirect: <message>" (no newline).
+/// "error /m dir-blocks-data-redirect: <message>" (no newline): always one line of printable
+/// text, the path quoted by shell_quote() and the message by shell_escape_text() (docs/cli.md §9).
 [[nodiscard]] inline std::string to_text(const lint_finding& f) {
     std::string out(to_string(f.severity));
     out += ' ';
-    out += f.path;
+    out += shell_quote(f.path);
     out += ' ';
     out += to_string(f.code);
     out += ": ";
-    out += f.message;
+    out += shell_escape_text(f.message);
     return out;
 }
 
@@ -173,8 +176,8 @@ public:
         auto root = m_engine.make_root();
         ++m_report.paths;
         if (!root) {
-            add("/", lint_severity::error, lint_code::lookup_failed,
-                "a layer root cannot be read", root.error());
+            add("/", lint_severity::error, lint_code::lookup_failed, "a layer root cannot be read",
+                root.error());
             return finish();
         }
         m_root = std::move(*root);
@@ -194,8 +197,8 @@ private:
         };
         auto listing = read_overlay_dir(m_engine, dir, path == "/", is_positive);
         if (!listing) {
-            add(path, lint_severity::error, lint_code::readdir_failed, "the directory cannot be listed",
-                listing.error());
+            add(path, lint_severity::error, lint_code::readdir_failed,
+                "the directory cannot be listed", listing.error());
             return;
         }
         std::sort(listing->begin(), listing->end(),
@@ -237,11 +240,13 @@ private:
         };
         if (error == std::errc::invalid_argument) {
             if (const auto* bad = find_last(trace_kind::invalid_redirect)) {
-                std::string msg = "invalid redirect " + single_quoted(bad->detail) + " on " + where(*bad);
+                std::string msg =
+                    "invalid redirect " + single_quoted(bad->detail) + " on " + where(*bad);
                 if (bad->detail.starts_with("//") &&
                     m_options.ext.data_redirects == data_redirect_scope::kernel)
-                    msg += ": a scoped redirect, which Linux 6.18 refuses (EINVAL); it needs "
-                           "--data-redirects=scoped";
+                    msg +=
+                        ": a scoped redirect, which Linux 6.18 refuses (EINVAL); it needs "
+                        "--data-redirects=scoped";
                 else
                     msg += " (§2.3)";
                 add(path, lint_severity::error, lint_code::invalid_redirect, msg, error);
@@ -262,15 +267,16 @@ private:
             if (!find_last(trace_kind::no_data)) {
                 const auto* file = find_last(trace_kind::found);
                 add(path, lint_severity::error, lint_code::malformed_metacopy,
-                    "metacopy xattr of 1..3 bytes" + (file ? " on " + where(*file) : std::string()) +
-                        ": EIO at lookup (§2.2)",
+                    "metacopy xattr of 1..3 bytes" +
+                        (file ? " on " + where(*file) : std::string()) + ": EIO at lookup (§2.2)",
                     error);
                 return;
             }
             if (const auto blocked = q1_block(events)) {
                 add(path, lint_severity::error, lint_code::dir_blocks_data_redirect,
                     "data redirect " + single_quoted(blocked->first) + " stops at directory " +
-                        where(blocked->second) + ": EIO instead of the data-only layers (§10 Q1); " +
+                        where(blocked->second) +
+                        ": EIO instead of the data-only layers (§10 Q1); " +
                         scoped_outcome(blocked->first),
                     error);
                 return;
@@ -290,8 +296,10 @@ private:
         if (m_stack.data_layers().empty()) return std::nullopt;
         const auto redirect = last_metacopy_redirect(events);
         if (!redirect) return std::nullopt;
-        for (auto it = events.begin() + static_cast<std::ptrdiff_t>(*redirect + 1); it != events.end(); ++it)
-            if (it->kind == trace_kind::found && it->type == file_type::directory && is_normal_lower(it->layer))
+        for (auto it = events.begin() + static_cast<std::ptrdiff_t>(*redirect + 1);
+             it != events.end(); ++it)
+            if (it->kind == trace_kind::found && it->type == file_type::directory &&
+                is_normal_lower(it->layer))
                 return std::pair{events[*redirect].detail, *it};
         return std::nullopt;
     }
@@ -302,8 +310,10 @@ private:
         std::optional<std::size_t> out;
         for (std::size_t i = 0; i < events.size(); ++i) {
             const auto& e = events[i];
-            if (e.kind != trace_kind::redirect || e.layer == 0 || !is_absolute_redirect(e.detail)) continue;
-            const bool from_metacopy = std::any_of(events.begin(), events.begin() + static_cast<std::ptrdiff_t>(i),
+            if (e.kind != trace_kind::redirect || e.layer == 0 || !is_absolute_redirect(e.detail))
+                continue;
+            const bool from_metacopy = std::any_of(
+                events.begin(), events.begin() + static_cast<std::ptrdiff_t>(i),
                 [&](const trace_event& m) {
                     return m.kind == trace_kind::metacopy && m.layer == e.layer && m.path == e.path;
                 });
@@ -322,7 +332,8 @@ private:
             const auto& data = data_for(e.lowerdata_redirect);
             if (data.error != std::errc{})
                 add(path, lint_severity::error, lint_code::dangling_data_redirect,
-                    "data " + single_quoted(e.lowerdata_redirect) + " is in no data-only layer: open fails with " +
+                    "data " + single_quoted(e.lowerdata_redirect) +
+                        " is in no data-only layer: open fails with " +
                         std::string(errno_name(data.error)) + " (§6)",
                     data.error);
             return;
@@ -339,8 +350,8 @@ private:
         add(path, lint_severity::warning,
             shadowed ? lint_code::data_redirect_shadowed : lint_code::data_redirect_in_lower,
             "data redirect " + single_quoted(target) + " from " + where(events[*redirect]) +
-                " resolves in normal lower " + where(*data) + ", not in the data-only layers (§5.3); " +
-                scoped_outcome(target),
+                " resolves in normal lower " + where(*data) +
+                ", not in the data-only layers (§5.3); " + scoped_outcome(target),
             {});
     }
 
@@ -354,21 +365,27 @@ private:
         std::string problem;
         auto value = parse_metacopy_at_open(**raw);
         if (!value) {
-            problem = value.error() == std::errc::result_out_of_range ? "longer than 68 bytes"
-                                                                       : "bad version or length field";
+            problem = value.error() == std::errc::result_out_of_range
+                          ? "longer than 68 bytes"
+                          : "bad version or length field";
         } else if (const auto n = value->digest.size();
-                   !(value->digest_algo == static_cast<std::uint8_t>(verity_algo::sha256) && n == 32) &&
-                   !(value->digest_algo == static_cast<std::uint8_t>(verity_algo::sha512) && n == 64) &&
-                   !(value->digest_algo == static_cast<std::uint8_t>(verity_algo::none) && n == 0)) {
+                   !(value->digest_algo == static_cast<std::uint8_t>(verity_algo::sha256) &&
+                     n == 32) &&
+                   !(value->digest_algo == static_cast<std::uint8_t>(verity_algo::sha512) &&
+                     n == 64) &&
+                   !(value->digest_algo == static_cast<std::uint8_t>(verity_algo::none) &&
+                     n == 0)) {
             problem = "digest algorithm " + std::to_string(value->digest_algo) + " with " +
                       std::to_string(n) + " digest bytes";
         }
         if (problem.empty()) return;
         const bool verity = m_stack.features().verity != verity_mode::off;
         const std::errc open_error = !value ? value.error() : std::errc::io_error;
-        add(path, verity ? lint_severity::error : lint_severity::warning, lint_code::malformed_digest,
+        add(path, verity ? lint_severity::error : lint_severity::warning,
+            lint_code::malformed_digest,
             "metacopy xattr of " + where(meta) + ": " + problem +
-                (verity ? ": open fails (§2.2, §7)" : ": ignored with verity=off, refused with verity=on (§2.2, §7)"),
+                (verity ? ": open fails (§2.2, §7)"
+                        : ": ignored with verity=off, refused with verity=on (§2.2, §7)"),
             verity ? open_error : std::errc{});
     }
 
@@ -379,10 +396,10 @@ private:
     void check_identity(const std::string& path, const entry_type& e) {
         const auto key = overlay_inode_key(m_stack, e);
         if (!key) return;
-        const identity id{e.upper ? std::optional<file_id>(file_id{e.upper->st.dev, e.upper->st.ino}) : std::nullopt,
+        const auto id_of = [](const auto& r) { return file_id{.dev = r.st.dev, .ino = r.st.ino}; };
+        const identity id{e.upper ? std::optional<file_id>(id_of(*e.upper)) : std::nullopt,
                           e.lowers.empty() ? std::nullopt
-                                           : std::optional<file_id>(file_id{e.lowers.front().st.dev,
-                                                                            e.lowers.front().st.ino})};
+                                           : std::optional<file_id>(id_of(e.lowers.front()))};
         const auto [it, fresh] = m_identities.try_emplace(*key, path, id);
         if (fresh || it->second.second == id) return;
         add(path, lint_severity::warning, lint_code::order_dependent,
@@ -418,11 +435,13 @@ private:
     [[nodiscard]] std::string scoped_outcome(const std::string& target) {
         const auto& data = data_for(target);
         std::string out = "scoped (" + single_quoted("/" + target) + "): ";
-        if (data.error != std::errc{}) return out + "would fail with " + std::string(errno_name(data.error));
+        if (data.error != std::errc{})
+            return out + "would fail with " + std::string(errno_name(data.error));
         return out + "data-only layer [" + label(data.layer) + "] " + single_quoted(data.path);
     }
 
-    [[nodiscard]] recording_trace traced_lookup(const entry_type& dir, std::string_view name) const {
+    [[nodiscard]] recording_trace traced_lookup(const entry_type& dir,
+                                                std::string_view name) const {
         recording_trace trace;
         (void)m_engine.lookup(m_root, dir, name, trace);
         return trace;
@@ -437,7 +456,10 @@ private:
     template <class Located>
     [[nodiscard]] std::string where(const Located& x) const {
         const std::size_t index = [&] {
-            if constexpr (requires { x.layer; }) return x.layer; else return x.index;
+            if constexpr (requires { x.layer; })
+                return x.layer;
+            else
+                return x.index;
         }();
         return "[" + label(index) + "] " + single_quoted(x.path);
     }
@@ -446,7 +468,11 @@ private:
     }
 
     void add(std::string path, lint_severity s, lint_code c, std::string message, std::errc error) {
-        m_report.findings.push_back({std::move(path), s, c, std::move(message), error});
+        m_report.findings.push_back({.path = std::move(path),
+                                     .severity = s,
+                                     .code = c,
+                                     .message = std::move(message),
+                                     .error = error});
     }
 
     lint_report finish() {
@@ -488,15 +514,18 @@ template <backing_filesystem B>
 [[nodiscard]] lint_report lint_mount(const B& fs, std::string_view options,
                                      const module_defaults& defaults = {},
                                      const lint_options& lint = {}) {
-    mount_error error;
-    auto stack = make_layer_stack(fs, options, defaults, &error);
+    auto stack = make_layer_stack(fs, options, defaults);
     if (!stack) {
-        const std::errc code = error.code != std::errc{} ? error.code : stack.error();
+        const mount_error& error = stack.error();
+        const std::errc code = error.code;
         lint_report report;
-        report.findings.push_back({"/", lint_severity::error, lint_code::mount_refused,
-                                   "the kernel would refuse this mount: " + std::string(errno_name(code)) +
-                                       (error.message.empty() ? "" : ": " + error.message),
-                                   code});
+        report.findings.push_back(
+            {.path = "/",
+             .severity = lint_severity::error,
+             .code = lint_code::mount_refused,
+             .message = "the kernel would refuse this mount: " + std::string(errno_name(code)) +
+                        (error.message.empty() ? "" : ": " + error.message),
+             .error = code});
         return report;
     }
     return lint_stack(fs, *stack, lint);

@@ -33,9 +33,9 @@ namespace ovlcore {
 template <class LayerRef>
 struct real_entry {
     const layer<LayerRef>* where = nullptr; ///< the layer (points into the layer_stack)
-    std::size_t index = 0;                  ///< spec §0 numbering: 0 upper, 1..N lowers, N+1.. data
-    std::string path;                       ///< relative to the layer root, "" = the root
-    stat_info st;                           ///< lstat of the real object
+    std::size_t index = 0;   ///< spec §0 numbering: 0 upper, 1..N lowers, N+1.. data
+    std::string path;        ///< relative to the layer root, "" = the root
+    stat_info st;            ///< lstat of the real object
     bool xwhiteouts = false; ///< dir whose `opaque=x` marker was read by the lookup (spec §3)
 };
 
@@ -51,9 +51,10 @@ struct overlay_entry {
     bool lazy_data = false;
     std::string lowerdata_redirect;
     bool is_dir = false;
-    bool upper_opaque = false;   ///< the upper dir is opaque (`y`): nothing below was merged
-    bool metacopy = false;       ///< the metadata entry is a metacopy file (data comes from below)
-    std::uint32_t metacopy_size = 0; ///< its xattr size at lookup (>4 = "has digest", spec §2.2, §7)
+    bool upper_opaque = false; ///< the upper dir is opaque (`y`): nothing below was merged
+    bool metacopy = false;     ///< the metadata entry is a metacopy file (data comes from below)
+    std::uint32_t metacopy_size =
+        0; ///< its xattr size at lookup (>4 = "has digest", spec §2.2, §7)
 
     /// The entry that supplies the attributes: upper, else the top lower (spec §9).
     [[nodiscard]] const real_entry<LayerRef>& real() const noexcept {
@@ -82,19 +83,24 @@ namespace detail {
 
 /// The lookup state of spec §4 (the kernel's per-lookup data).
 struct lookup_state {
-    std::string name;             ///< current search name; absolute path after an absolute redirect
+    std::string name; ///< current search name; absolute path after an absolute redirect
     bool is_dir = false;
     bool opaque = false;
     bool stop = false;
     bool last = false;
-    std::uint32_t metacopy = 0;   ///< 0, or the metacopy xattr size (empty counts 4)
-    bool redirect_read = false;   ///< some redirect has been read during this lookup
-    bool absolute_redirect = false; ///< the most recent redirect read attempt found an absolute one (Q1)
-    bool nextmetacopy = false;    ///< a metacopy was seen: following it must be permitted (6.16)
-    bool nextredirect = false;    ///< a redirect was seen: following it must be permitted (6.16)
+    std::uint32_t metacopy = 0; ///< 0, or the metacopy xattr size (empty counts 4)
+    bool redirect_read = false; ///< some redirect has been read during this lookup
+    bool absolute_redirect =
+        false;                 ///< the most recent redirect read attempt found an absolute one (Q1)
+    bool nextmetacopy = false; ///< a metacopy was seen: following it must be permitted (6.16)
+    bool nextredirect = false; ///< a redirect was seen: following it must be permitted (6.16)
     /// Set by lookup_impl for one relative lookup_single: the listing of that very real dir lacks
     /// the name, so it is absent there (spec §5.1 step 2) without an lstat.
     bool absent_from_listing = false;
+    /// A backend call failed during this lookup: its errno surfaced, or the step read the call as
+    /// "absent" as the kernel does (opaque, whiteout, user.* metacopy). The answer, whatever it
+    /// is, must not be cached (spec §5.6.1).
+    bool backend_failed = false;
 
     [[nodiscard]] bool name_is_absolute() const noexcept { return is_absolute_redirect(name); }
 };
@@ -125,8 +131,8 @@ public:
     using real_type = real_entry<layer_ref>;
 
     /// `ext`: ovlcore extensions (extensions.hpp); the default is exactly the kernel.
-    lookup_engine(const B& fs OVLCORE_LIFETIME_BOUND, const layer_stack<B>& stack OVLCORE_LIFETIME_BOUND,
-                  extensions ext = {})
+    lookup_engine(const B& fs OVLCORE_LIFETIME_BOUND,
+                  const layer_stack<B>& stack OVLCORE_LIFETIME_BOUND, extensions ext = {})
         : m_fs(&fs), m_stack(&stack), m_ext(ext) {
         for_each_layer([&](const layer_type& l, std::size_t) { m_layer_roots.push_back(l.id); });
         add_workdir_traps();
@@ -174,7 +180,7 @@ public:
         root.is_dir = true;
         if (const auto* up = m_stack->upper()) {
             OVLCORE_TRY_ASSIGN(st, m_fs->lstat(up->ref, ""));
-            root.upper = real_type{up, 0, "", st, false};
+            root.upper = real_type{.where = up, .index = 0, .path = "", .st = st};
         }
         const auto lowers = m_stack->lowers();
         for (std::size_t i = 0; i < lowers.size(); ++i) {
@@ -182,7 +188,11 @@ public:
             const bool lowest = i + 1 == lowers.size();
             const bool marked =
                 !lowest && read_opaque(*m_fs, lowers[i].ref, "", userxattr()) == opaque_value::x;
-            root.lowers.push_back(real_type{&lowers[i], lower_index(i), "", st, marked});
+            root.lowers.push_back(real_type{.where = &lowers[i],
+                                            .index = lower_index(i),
+                                            .path = "",
+                                            .st = st,
+                                            .xwhiteouts = marked});
         }
         if (!root.upper && root.lowers.empty()) return fail(std::errc::invalid_argument);
         return root;
@@ -193,16 +203,23 @@ public:
     /// `trace` receives the steps (trace.hpp). `parent_names`, if given, are the names of the
     /// parent's real dirs from its listing (readdir.hpp): a real dir whose listing lacks the
     /// search name is skipped without an lstat, with the same result (spec §5.1 step 2).
+    /// `backend_failed`, if given, is set when a backend call failed during the lookup (the
+    /// answer then depends on that failure and must not be cached, spec §5.6.1).
     /// @see spec §5.3, §5.5, §5.6
     template <trace_sink Trace>
     [[nodiscard]] result<entry_type> lookup(const entry_type& root, const entry_type& parent,
                                             std::string_view name, Trace& trace,
-                                            const detail::listed_names* parent_names = nullptr) const {
-        auto r = lookup_impl(root, parent, name, trace, parent_names);
+                                            const detail::listed_names* parent_names = nullptr,
+                                            bool* backend_failed = nullptr) const {
+        detail::lookup_state d;
+        auto r = lookup_impl(root, parent, name, trace, parent_names, d);
+        if (backend_failed && d.backend_failed) *backend_failed = true;
         if (!r) {
             detail::emit(trace, [&] {
-                return trace_event{trace_kind::lookup_failed, trace_event::no_layer,
-                                   std::string(name), {}, file_type::unknown, r.error()};
+                return trace_event{.kind = trace_kind::lookup_failed,
+                                   .path = std::string(name),
+                                   .detail = {},
+                                   .error = r.error()};
             });
         }
         return r;
@@ -218,14 +235,14 @@ private:
         const std::string path = unescape(*workdir);
         for (const std::string& dir : {path, path + "/work"})
             if (auto r = m_fs->resolve_dir(dir); r && r->st.type == file_type::directory)
-                m_layer_roots.push_back(file_id{r->st.dev, r->st.ino});
+                m_layer_roots.push_back(file_id{.dev = r->st.dev, .ino = r->st.ino});
     }
 
     /// Is this real dir the root of one of the overlay's layers, or the workdir (the kernel's
     /// lookup traps, spec §5.1 step 7)?
     [[nodiscard]] bool is_layer_root(const stat_info& st) const noexcept {
         return std::binary_search(m_layer_roots.begin(), m_layer_roots.end(),
-                                  file_id{st.dev, st.ino});
+                                  file_id{.dev = st.dev, .ino = st.ino});
     }
 
     [[nodiscard]] bool is_bottom_normal_layer(std::size_t index) const noexcept {
@@ -235,7 +252,8 @@ private:
     /// 6.16 permission check before going deeper (spec §5.3): a metacopy needs `metacopy=on`,
     /// a redirect needs redirect following. EPERM otherwise.
     template <trace_sink Trace>
-    [[nodiscard]] result<void> check_nextredirect(const detail::lookup_state& d, Trace& trace) const {
+    [[nodiscard]] result<void> check_nextredirect(const detail::lookup_state& d,
+                                                  Trace& trace) const {
         const char* refused = nullptr;
         if (d.nextmetacopy && !m_stack->features().metacopy)
             refused = "metacopy";
@@ -243,24 +261,52 @@ private:
             refused = "redirect";
         if (!refused) return {};
         detail::emit(trace, [&] {
-            return trace_event{trace_kind::refused, trace_event::no_layer, {}, refused,
-                               file_type::unknown, std::errc::operation_not_permitted};
+            return trace_event{trace_kind::refused,
+                               trace_event::no_layer,
+                               {},
+                               refused,
+                               file_type::unknown,
+                               std::errc::operation_not_permitted};
         });
         return fail(std::errc::operation_not_permitted);
     }
 
     /// The metacopy size of a regular real file at lookup (spec §2.2): 0 if none.
-    [[nodiscard]] result<std::uint32_t> read_metacopy_size(const layer_type& l, const std::string& path,
-                                                           const stat_info& st) const {
+    [[nodiscard]] result<std::uint32_t> read_metacopy_size(const layer_type& l,
+                                                           const std::string& path,
+                                                           const stat_info& st,
+                                                           detail::lookup_state& d) const {
         if (st.type != file_type::regular) return 0u; // ignored on non-regular files (§2.1)
         auto value = m_fs->get_xattr(l.ref, path, xattr_name(ovl_xattr::metacopy, userxattr()));
         if (!value) {
+            d.backend_failed = true;
             // user.* xattrs may be unreadable for lack of permission: "not a metacopy".
             if (userxattr() && value.error() == std::errc::permission_denied) return 0u;
             return fail(value.error());
         }
         if (!value->has_value()) return 0u;
         return metacopy_size_at_lookup((*value)->size());
+    }
+
+    /// is_whiteout (whiteout.hpp) noting a failing whiteout xattr read, which reads as "not a
+    /// whiteout" (spec §5.6.1).
+    [[nodiscard]] bool whiteout_at(const layer_type& l, const std::string& path,
+                                   const stat_info& st, detail::lookup_state& d) const {
+        if (is_char_whiteout(st)) return true;
+        if (!may_be_xwhiteout(st)) return false;
+        const auto value =
+            m_fs->get_xattr(l.ref, path, xattr_name(ovl_xattr::whiteout, userxattr()));
+        if (!value) d.backend_failed = true;
+        return value && value->has_value();
+    }
+
+    /// read_opaque (whiteout.hpp) noting a failing read, which reads as "none" (spec §5.6.1).
+    [[nodiscard]] opaque_value opaque_at(const layer_type& l, const std::string& path,
+                                         detail::lookup_state& d) const {
+        const auto value = m_fs->get_xattr(l.ref, path, xattr_name(ovl_xattr::opaque, userxattr()));
+        if (!value) d.backend_failed = true;
+        if (!value || !value->has_value()) return opaque_value::none;
+        return interpret_opaque(std::string_view(**value));
     }
 
     /// Step 8 of spec §5.1 (the kernel's check_redirect): read and apply a redirect. Always resets
@@ -270,18 +316,26 @@ private:
     /// (extensions.hpp: the scoped redirect ends the search of the normal lowers and leaves the
     /// data to the lazy slot of spec §5.3).
     template <trace_sink Trace>
-    [[nodiscard]] result<void> apply_redirect(const layer_type& l, std::size_t index, const std::string& path,
-                                              detail::lookup_state& d, std::size_t prelen,
-                                              std::string_view post, bool lower_metacopy,
-                                              Trace& trace) const {
+    [[nodiscard]] result<void> apply_redirect(const layer_type& l, std::size_t index,
+                                              const std::string& path, detail::lookup_state& d,
+                                              std::size_t prelen, std::string_view post,
+                                              bool lower_metacopy, Trace& trace) const {
         d.absolute_redirect = false;
-        OVLCORE_TRY_ASSIGN(value, m_fs->get_xattr(l.ref, path, xattr_name(ovl_xattr::redirect, userxattr())));
+        auto read = m_fs->get_xattr(l.ref, path, xattr_name(ovl_xattr::redirect, userxattr()));
+        if (!read) {
+            d.backend_failed = true; // propagated (§5.6.1)
+            return fail(read.error());
+        }
+        const auto& value = *read;
         if (!value) return {};
         auto parsed = parse_redirect(*value, m_ext.data_redirects, lower_metacopy);
         if (!parsed) {
             detail::emit(trace, [&] {
-                return trace_event{trace_kind::invalid_redirect, index, path, *value,
-                                   file_type::unknown, parsed.error()};
+                return trace_event{.kind = trace_kind::invalid_redirect,
+                                   .layer = index,
+                                   .path = path,
+                                   .detail = *value,
+                                   .error = parsed.error()};
             });
             return fail(parsed.error());
         }
@@ -317,9 +371,9 @@ private:
     /// `base` of layer `l`. Returns the entry found, or nullopt for "nothing from this layer".
     template <trace_sink Trace>
     [[nodiscard]] result<std::optional<real_type>>
-    lookup_single(const layer_type& l, std::size_t index, const std::string& base, std::string_view comp,
-                  std::size_t prelen, std::string_view post, detail::lookup_state& d,
-                  Trace& trace) const {
+    lookup_single(const layer_type& l, std::size_t index, const std::string& base,
+                  std::string_view comp, std::size_t prelen, std::string_view post,
+                  detail::lookup_state& d, Trace& trace) const {
         const bool last_element = post.empty();
         // Step 2: "." and ".." (and the empty name) are refused by name lookup: EACCES.
         if (detail::is_dot_or_empty(comp)) return fail(std::errc::permission_denied);
@@ -332,13 +386,14 @@ private:
             const auto e = st.error();
             if (e == std::errc::no_such_file_or_directory || e == std::errc::filename_too_long)
                 return std::optional<real_type>{};
+            d.backend_failed = true; // propagated (§5.6.1)
             return fail(e);
         }
         const bool is_upper = index == 0;
         // Step 3: weird objects are not traversed.
         if (st->type == file_type::unknown) return fail(errc_remote);
         // Step 4: a whiteout ends the search for this name.
-        if (is_whiteout(*m_fs, l.ref, path, *st, userxattr())) {
+        if (whiteout_at(l, path, *st, d)) {
             d.stop = d.opaque = true;
             detail::emit(trace, [&] {
                 return trace_event{trace_kind::whiteout, index, path, {}, st->type, {}};
@@ -351,7 +406,7 @@ private:
             emit_type_stop(trace, index, path, st->type);
             return std::optional<real_type>{};
         }
-        real_type found{&l, index, path, *st, false};
+        real_type found{.where = &l, .index = index, .path = path, .st = *st};
         if (st->type != file_type::directory) {
             // Step 6: a non-dir under a dir, or in the middle of a path, ends the search.
             if (d.is_dir || !last_element) {
@@ -359,14 +414,17 @@ private:
                 emit_type_stop(trace, index, path, st->type);
                 return std::optional<real_type>{};
             }
-            OVLCORE_TRY_ASSIGN(size, read_metacopy_size(l, path, *st));
+            OVLCORE_TRY_ASSIGN(size, read_metacopy_size(l, path, *st, d));
             d.metacopy = size;
             d.stop = size == 0;
             emit_found(trace, found);
             if (size != 0) {
                 detail::emit(trace, [&] {
-                    return trace_event{trace_kind::metacopy, index, path, std::to_string(size),
-                                       st->type, {}};
+                    return trace_event{.kind = trace_kind::metacopy,
+                                       .layer = index,
+                                       .path = path,
+                                       .detail = std::to_string(size),
+                                       .type = st->type};
                 });
             }
             if (size == 0 || d.last) return std::optional<real_type>{std::move(found)};
@@ -376,7 +434,7 @@ private:
             if (last_element) d.is_dir = true;
             emit_found(trace, found);
             if (d.last) return std::optional<real_type>{std::move(found)};
-            const opaque_value opaque = read_opaque(*m_fs, l.ref, path, userxattr());
+            const opaque_value opaque = opaque_at(l, path, d);
             if (opaque == opaque_value::x && last_element && !is_upper) {
                 found.xwhiteouts = true;
                 detail::emit(trace, [&] {
@@ -402,19 +460,19 @@ private:
     /// while the result is a dir. Components may rewrite the rest of the name (redirects), so
     /// the position is counted from the end of the name, as the kernel does.
     template <trace_sink Trace>
-    [[nodiscard]] result<std::optional<real_type>> lookup_layer(const layer_type& l, std::size_t index,
-                                                                const std::string& base,
-                                                                detail::lookup_state& d,
-                                                                Trace& trace) const {
+    [[nodiscard]] result<std::optional<real_type>>
+    lookup_layer(const layer_type& l, std::size_t index, const std::string& base,
+                 detail::lookup_state& d, Trace& trace) const {
         detail::emit(trace, [&] {
-            return trace_event{trace_kind::layer_consulted, index, base, d.name, file_type::unknown, {}};
+            return trace_event{trace_kind::layer_consulted, index, base, d.name,
+                               file_type::unknown,          {}};
         });
         if (!d.name_is_absolute()) {
             const std::string comp = d.name;
             return lookup_single(l, index, base, comp, 0, "", d, trace);
         }
         std::optional<real_type> current;
-        std::string dir;                          // the layer root
+        std::string dir;                           // the layer root
         std::size_t remaining = d.name.size() - 1; // characters after the leading '/'
         for (;;) {
             const std::size_t start = d.name.size() - remaining;
@@ -437,7 +495,8 @@ private:
         });
     }
     template <trace_sink Trace>
-    void emit_type_stop(Trace& trace, std::size_t index, const std::string& path, file_type t) const {
+    void emit_type_stop(Trace& trace, std::size_t index, const std::string& path,
+                        file_type t) const {
         detail::emit(trace, [&] {
             return trace_event{trace_kind::type_mismatch_stop, index, path, {}, t, {}};
         });
@@ -447,11 +506,11 @@ private:
     template <trace_sink Trace>
     [[nodiscard]] result<entry_type> lookup_impl(const entry_type& root, const entry_type& parent,
                                                  std::string_view name, Trace& trace,
-                                                 const detail::listed_names* parent_names) const {
+                                                 const detail::listed_names* parent_names,
+                                                 detail::lookup_state& d) const {
         if (name.size() > m_stack->name_max()) return fail(std::errc::filename_too_long);
         if (!parent.is_dir) return fail(std::errc::not_a_directory);
 
-        detail::lookup_state d;
         d.name = std::string(name);
         lower_stack poe = parent.lowers;
         const lower_stack roe = root.lowers;
@@ -500,7 +559,8 @@ private:
             else if (d.is_dir || !has_data_layers())
                 d.last = is_bottom_normal_layer(lower.index);
             d.absent_from_listing = listed_stack && listed.absent(d.name, first_lower_position + i);
-            OVLCORE_TRY_ASSIGN(found, lookup_layer(*lower.where, lower.index, lower.path, d, trace));
+            OVLCORE_TRY_ASSIGN(found,
+                               lookup_layer(*lower.where, lower.index, lower.path, d, trace));
             if (!found) {
                 ++i;
                 continue;
@@ -529,8 +589,12 @@ private:
             out.lowerdata_redirect = d.name;
             d.metacopy = 0;
             detail::emit(trace, [&] {
-                return trace_event{trace_kind::lazy_data, trace_event::no_layer, {}, d.name,
-                                   file_type::unknown, {}};
+                return trace_event{trace_kind::lazy_data,
+                                   trace_event::no_layer,
+                                   {},
+                                   d.name,
+                                   file_type::unknown,
+                                   {}};
             });
         } else {
             OVLCORE_TRY(check_nextredirect(d, trace));
@@ -539,7 +603,7 @@ private:
         if (d.metacopy != 0 || (upper_metacopy && out.lowers.empty())) {
             detail::emit(trace, [&] {
                 return trace_event{trace_kind::no_data, trace_event::no_layer, {}, {},
-                                   file_type::unknown, std::errc::io_error};
+                                   file_type::unknown,  std::errc::io_error};
             });
             return fail(std::errc::io_error);
         }

@@ -26,15 +26,26 @@ namespace ovlcore {
 /// matching (for stacks built on a verity-capable kernel whose data files are known good).
 enum class verity_support : std::uint8_t { unavailable, assume_match };
 
+/// The errnos lookup_beneath answers with for the data walk itself (backend.hpp, spec §6); any
+/// other is a failing backend (spec §5.6.1).
+[[nodiscard]] constexpr bool is_data_walk_answer(std::errc e) noexcept {
+    return e == std::errc::no_such_file_or_directory || e == std::errc::not_a_directory ||
+           e == std::errc::too_many_symbolic_link_levels || e == std::errc::cross_device_link ||
+           e == std::errc::filename_too_long;
+}
+
 /// The lazy lowerdata lookup of spec §6: the absolute `redirect` is resolved in each data-only
 /// layer in mount order (no symlinks, never above the layer root, no mount crossing, final
 /// component not followed). The first regular file wins; a weird object gives EREMOTE and any
 /// other type ENOENT for that layer; when every layer fails, the error of the last one tried is
-/// returned (ENOENT without data-only layers).
+/// returned (ENOENT without data-only layers). `backend_failed`, if given, is set when a layer
+/// failed with an errno that is not an answer of the walk itself (ENOENT, ENOTDIR, ELOOP, EXDEV,
+/// ENAMETOOLONG): a success found below such a layer must not be cached (spec §5.6.1).
 /// @see spec §6, §12 cases 19-20
 template <backing_filesystem B, trace_sink Trace>
 [[nodiscard]] result<real_entry<typename B::layer_ref>>
-lookup_lowerdata(const lookup_engine<B>& engine, std::string_view redirect, Trace& trace) {
+lookup_lowerdata(const lookup_engine<B>& engine, std::string_view redirect, Trace& trace,
+                 bool* backend_failed = nullptr) {
     const auto layers = engine.stack().data_layers();
     std::errc error = std::errc::no_such_file_or_directory;
     for (std::size_t j = 0; j < layers.size(); ++j) {
@@ -42,21 +53,25 @@ lookup_lowerdata(const lookup_engine<B>& engine, std::string_view redirect, Trac
         auto hit = engine.fs().lookup_beneath(layers[j].ref, redirect);
         if (hit && hit->st.type == file_type::regular) {
             detail::emit(trace, [&] {
-                return trace_event{trace_kind::lowerdata_resolved, index, hit->path,
-                                   std::string(redirect), hit->st.type, {}};
+                return trace_event{.kind = trace_kind::lowerdata_resolved,
+                                   .layer = index,
+                                   .path = hit->path,
+                                   .detail = std::string(redirect),
+                                   .type = hit->st.type};
             });
-            return real_entry<typename B::layer_ref>{&layers[j], index, std::move(hit->path),
-                                                     hit->st, false};
+            return real_entry<typename B::layer_ref>{
+                .where = &layers[j], .index = index, .path = std::move(hit->path), .st = hit->st};
         }
-        if (!hit)
+        if (!hit) {
             error = hit.error();
-        else if (hit->st.type == file_type::unknown)
+            if (backend_failed && !is_data_walk_answer(error)) *backend_failed = true;
+        } else if (hit->st.type == file_type::unknown)
             error = errc_remote;
         else
             error = std::errc::no_such_file_or_directory;
         detail::emit(trace, [&] {
             return trace_event{trace_kind::lowerdata_failed, index, {}, std::string(redirect),
-                               file_type::unknown, error};
+                               file_type::unknown,           error};
         });
     }
     return fail(error);
@@ -91,7 +106,25 @@ public:
         return &*m_data;
     }
 
-    /// Invariant check (style rule 17): resolved <=> holds an entry.
+    /// As get(), for a resolution a failing backend call may have shaped (spec §5.6.1):
+    /// `resolve(bool& keep)` -> result<real_entry>; a success with `keep` cleared is returned
+    /// through `scratch` and not cached (the next call resolves again).
+    template <class Resolve>
+    [[nodiscard]] result<const real_entry<LayerRef>*>
+    get_or_retry(Resolve&& resolve, std::optional<real_entry<LayerRef>>& scratch) {
+        if (const auto* known = peek()) return known;
+        const std::lock_guard lock(m_mutex);
+        if (const auto* known = peek()) return known; // resolved while we waited
+        bool keep = true;
+        auto resolved = std::forward<Resolve>(resolve)(keep);
+        if (!resolved) return fail(resolved.error());
+        if (!keep) return &scratch.emplace(std::move(*resolved));
+        m_data.emplace(std::move(*resolved));
+        m_ready.store(true, std::memory_order_release);
+        return &*m_data;
+    }
+
+    /// Invariant check (docs/contributing.md §17): resolved <=> holds an entry.
     [[nodiscard]] bool valid() const {
         const std::lock_guard lock(m_mutex);
         return m_ready.load(std::memory_order_acquire) == m_data.has_value();
@@ -121,8 +154,9 @@ template <backing_filesystem B>
         return {};
     }
     const auto& meta = entry.real();
-    OVLCORE_TRY_ASSIGN(raw, engine.fs().get_xattr(meta.where->ref, meta.path,
-                                                  xattr_name(ovl_xattr::metacopy, engine.userxattr())));
+    OVLCORE_TRY_ASSIGN(raw,
+                       engine.fs().get_xattr(meta.where->ref, meta.path,
+                                             xattr_name(ovl_xattr::metacopy, engine.userxattr())));
     OVLCORE_TRY_ASSIGN(value, parse_metacopy_at_open(raw.value_or(std::string())));
     const std::size_t digest_size = value.digest.size();
     if (digest_size == 0) {
@@ -131,7 +165,8 @@ template <backing_filesystem B>
     }
     if (support == verity_support::unavailable) return fail(std::errc::io_error); // no fs-verity
     const bool well_formed =
-        (value.digest_algo == static_cast<std::uint8_t>(verity_algo::sha256) && digest_size == 32) ||
+        (value.digest_algo == static_cast<std::uint8_t>(verity_algo::sha256) &&
+         digest_size == 32) ||
         (value.digest_algo == static_cast<std::uint8_t>(verity_algo::sha512) && digest_size == 64);
     if (!well_formed) return fail(std::errc::io_error); // "has the wrong fs-verity digest"
     return {};

@@ -51,12 +51,15 @@ struct overlay_options {
 /// Layer numbers follow spec §0: 0 upper, 1..N normal lowers, N+1.. data-only lowers.
 struct provenance {
     file_type type = file_type::unknown;
-    std::size_t metadata_layer = 0;           ///< supplies the attributes (spec §9)
-    std::optional<std::size_t> data_layer;    ///< regular files: where the bytes come from, if known
+    std::size_t metadata_layer = 0;        ///< supplies the attributes (spec §9)
+    std::optional<std::size_t> data_layer; ///< regular files: where the bytes come from, if known
     std::optional<std::string> pending_lowerdata; ///< unresolved lazy data: the absolute redirect
-    std::vector<std::size_t> dir_layers;      ///< dirs: every real dir merged, top to bottom
+    std::vector<std::size_t> dir_layers;          ///< dirs: every real dir merged, top to bottom
     bool metacopy = false;
 };
+
+template <backing_filesystem B, class Trace = null_trace>
+class overlay;
 
 namespace detail {
 
@@ -66,31 +69,40 @@ namespace detail {
 template <class LayerRef>
 struct overlay_inode {
     overlay_inode(overlay_entry<LayerRef> e, const overlay_identity& id, bool is_root)
-        : entry(std::move(e)), fixed_stat(entry.lazy_data ? std::nullopt
-                                                         : std::optional<stat_info>(compose_stat(
-                                                               entry, entry.known_data(), id, is_root))) {}
+        : entry(std::move(e)),
+          fixed_stat(entry.lazy_data ? std::nullopt
+                                     : std::optional<stat_info>(
+                                           compose_stat(entry, entry.known_data(), id, is_root))) {}
     const overlay_entry<LayerRef> entry;
     /// The stat (spec §9) when it cannot change: no lazy data slot whose resolution fills blocks.
     const std::optional<stat_info> fixed_stat;
     mutable lowerdata_cache<LayerRef> lowerdata;
     mutable std::mutex listing_mutex;
-    mutable std::optional<std::vector<dir_entry>> listing;        ///< guarded by listing_mutex
-    mutable std::unique_ptr<const listed_names> names_storage;    ///< guarded by listing_mutex
-    mutable std::atomic<const listed_names*> names{nullptr};      ///< published names_storage
+    mutable std::optional<std::vector<dir_entry>> listing;     ///< guarded by listing_mutex
+    mutable std::unique_ptr<const listed_names> names_storage; ///< guarded by listing_mutex
+    mutable std::atomic<const listed_names*> names{nullptr};   ///< published names_storage
 };
 
 /// One name of the overlay (the kernel's dentry), kept for the overlay's lifetime. Children are
 /// looked up once and kept, errors included: the layers are assumed not to change while the
-/// overlay exists (as for a mounted overlay). A cached child is found without a lock.
+/// overlay exists (as for a mounted overlay). An answer a failing backend call shaped is not kept
+/// (spec §5.6.1). A cached child is found without a lock.
+/// Opaque to callers: they hold an overlay<B>::node_handle and ask the overlay (is_dir(n),
+/// entry(n), ...).
 template <class LayerRef>
-struct overlay_node {
+class overlay_node {
+public:
+    overlay_node(const overlay_node* parent_node, std::shared_ptr<const overlay_inode<LayerRef>> i)
+        : parent(parent_node), inode(std::move(i)), is_dir(inode->entry.is_dir) {}
+
+private:
+    template <backing_filesystem, class>
+    friend class ovlcore::overlay;
+
     struct child {
         std::unique_ptr<overlay_node> node; ///< null for a failed lookup
         std::errc error{};
     };
-
-    overlay_node(const overlay_node* parent_node, std::shared_ptr<const overlay_inode<LayerRef>> i)
-        : parent(parent_node), inode(std::move(i)), is_dir(inode->entry.is_dir) {}
 
     [[nodiscard]] const overlay_entry<LayerRef>& entry() const noexcept { return inode->entry; }
 
@@ -118,11 +130,14 @@ template <class LayerRef>
 /// the same key (spec §10 Q2): the cached upper and top lower must be the ones just found; for
 /// dirs, missing ones must be missing in the cache too. A failure is ESTALE.
 template <class LayerRef>
-[[nodiscard]] bool same_inode(const overlay_entry<LayerRef>& cached, const overlay_entry<LayerRef>& found) {
+[[nodiscard]] bool same_inode(const overlay_entry<LayerRef>& cached,
+                              const overlay_entry<LayerRef>& found) {
     const auto top_lower = [](const overlay_entry<LayerRef>& e) {
         return e.lowers.empty() ? nullptr : &e.lowers.front();
     };
-    const auto upper = [](const overlay_entry<LayerRef>& e) { return e.upper ? &*e.upper : nullptr; };
+    const auto upper = [](const overlay_entry<LayerRef>& e) {
+        return e.upper ? &*e.upper : nullptr;
+    };
     const auto cached_lower = id_of(top_lower(cached)), found_lower = id_of(top_lower(found));
     const auto cached_upper = id_of(upper(cached)), found_upper = id_of(upper(found));
     if (cached.is_dir) {
@@ -142,8 +157,8 @@ template <class LayerRef>
 /// with nfs_export; else by the upper entry. Two lookups with one key share one inode, which
 /// makes their answers depend on lookup order (spec §10 Q2).
 template <backing_filesystem B>
-[[nodiscard]] std::optional<file_id> overlay_inode_key(const layer_stack<B>& stack,
-                                                       const overlay_entry<typename B::layer_ref>& e) {
+[[nodiscard]] std::optional<file_id>
+overlay_inode_key(const layer_stack<B>& stack, const overlay_entry<typename B::layer_ref>& e) {
     const auto& features = stack.features();
     const auto* lower = e.lowers.empty() ? nullptr : &e.lowers.front();
     bool by_lower = lower != nullptr;
@@ -155,9 +170,6 @@ template <backing_filesystem B>
     if (e.upper) return detail::id_of(&*e.upper);
     return std::nullopt;
 }
-
-template <backing_filesystem B, class Trace = null_trace>
-class overlay;
 
 /// An open overlay file: the data entry's backend file plus the object it belongs to. Reads
 /// return the data file's bytes (for a metacopy: the data file, never the metacopy file).
@@ -171,7 +183,8 @@ public:
 private:
     template <backing_filesystem, class>
     friend class overlay;
-    basic_overlay_file(typename B::file f, std::uint64_t size) : m_file(std::move(f)), m_size(size) {}
+    basic_overlay_file(typename B::file f, std::uint64_t size)
+        : m_file(std::move(f)), m_size(size) {}
     typename B::file m_file;
     std::uint64_t m_size = 0;
 };
@@ -200,17 +213,21 @@ public:
     using overlay_file = basic_overlay_file<B>;
     using node = detail::overlay_node<layer_ref>;
     using inode = detail::overlay_inode<layer_ref>;
-    /// A handle for the node-level API (FUSE): stable for the overlay's lifetime.
+    /// A handle for the node-level API (FUSE): stable for the overlay's lifetime, pointer-sized,
+    /// comparable and hashable (it may be stored as an integer, e.g. a FUSE inode number, and
+    /// cast back). Opaque: what a node is, is asked of the overlay (is_dir(n), entry(n), ...).
     using node_handle = const node*;
 
     /// Builds the root object. If a layer root cannot be read, every call fails with that errno.
     overlay(const B& fs OVLCORE_LIFETIME_BOUND, layer_stack<B> stack, Trace trace = {},
             overlay_options options = {})
-        : m_fs(&fs), m_stack(std::move(stack)), m_engine(fs, m_stack, options.ext), m_options(options),
-          m_identity(identity_of(m_stack, options.overlay_dev)), m_trace(std::move(trace)) {
+        : m_fs(&fs), m_stack(std::move(stack)), m_engine(fs, m_stack, options.ext),
+          m_options(options), m_identity(identity_of(m_stack, options.overlay_dev)),
+          m_trace(std::move(trace)) {
         auto root = m_engine.make_root();
         if (root)
-            m_root = std::make_unique<node>(nullptr, std::make_shared<inode>(std::move(*root), m_identity, true));
+            m_root = std::make_unique<node>(
+                nullptr, std::make_shared<inode>(std::move(*root), m_identity, true));
         else
             m_root_error = root.error();
     }
@@ -252,6 +269,14 @@ public:
     [[nodiscard]] result<std::size_t> read(const overlay_file& file, std::uint64_t offset,
                                            std::span<char> buf) const {
         return m_fs->read(file.m_file, offset, buf);
+    }
+
+    /// The first stored range of the data entry at or after `offset`, when the backend can tell
+    /// (its optional next_data, backend.hpp): the dump hashes the holes before it as zeros.
+    [[nodiscard]] result<data_extent>
+    next_data(const overlay_file& file,
+              std::uint64_t offset) const requires detail::has_next_data<B> {
+        return m_fs->next_data(file.m_file, offset);
     }
 
     /// Where the object at `path` comes from; never resolves lazy data. @see spec §0, §6
@@ -297,12 +322,33 @@ public:
     /// parent (the root's is the root), as the VFS resolves them before overlayfs sees a name.
     /// ENOTDIR when `parent` is not a dir.
     [[nodiscard]] result<node_handle> lookup(node_handle parent, std::string_view name) const {
+        bool backend_failed = false;
+        return lookup(parent, name, backend_failed);
+    }
+
+    /// lookup(parent, name), setting `backend_failed` when a failing backend call shaped the
+    /// answer: that answer (an errno, or an object read through a failure) is returned but not
+    /// cached, and the next lookup of the name asks the layers again (spec §5.6.1). The node of
+    /// such an answer stays valid for the overlay's lifetime, like every node.
+    [[nodiscard]] result<node_handle> lookup(node_handle parent, std::string_view name,
+                                             bool& backend_failed) const {
         if (!parent->is_dir) return fail(std::errc::not_a_directory);
         if (name == ".") return parent;
         if (name == "..") return parent->parent ? parent->parent : parent;
         if (const auto* cached = parent->children.find(name)) return child_result(*cached);
         const auto* listed = parent->inode->names.load(std::memory_order_acquire);
-        auto looked_up = m_engine.lookup(m_root->entry(), parent->entry(), name, m_trace, listed);
+        bool failed = false;
+        auto looked_up =
+            m_engine.lookup(m_root->entry(), parent->entry(), name, m_trace, listed, &failed);
+        if (failed) {
+            backend_failed = true;
+            if (!looked_up) return fail(looked_up.error());
+            // Kept apart, out of the name and inode caches (spec §5.6.1).
+            auto object = std::make_shared<const inode>(std::move(*looked_up), m_identity, false);
+            const std::lock_guard lock(m_uncached_mutex);
+            return node_handle{
+                m_uncached.emplace_back(std::make_unique<node>(parent, std::move(object))).get()};
+        }
         typename node::child fresh;
         if (looked_up) {
             auto object = find_or_add_inode(std::move(*looked_up));
@@ -331,22 +377,26 @@ public:
         return m_fs->read_link(real.where->ref, real.path);
     }
 
-    /// The listing of a dir node, computed once (spec §8).
+    /// The listing of a dir node, computed once (spec §8); a listing read through a failing
+    /// backend call is returned but not kept (spec §5.6.1).
     [[nodiscard]] result<std::vector<dir_entry>> read_dir(node_handle n) const {
         const inode& dir = *n->inode;
         if (!dir.entry.is_dir) return fail(std::errc::not_a_directory);
         const std::lock_guard lock(dir.listing_mutex);
         if (!dir.listing) {
+            bool backend_failed = false;
             // Positive, negative (ENOENT), or the errno of a failing lookup (spec §8.2 steps 5-6).
             const auto is_positive = [&](std::string_view name) -> result<bool> {
-                const auto found = lookup(n, name);
+                const auto found = lookup(n, name, backend_failed);
                 if (found) return true;
                 if (found.error() == std::errc::no_such_file_or_directory) return false;
                 return fail(found.error());
             };
             auto names = std::make_unique<detail::listed_names>();
-            OVLCORE_TRY_ASSIGN(entries, read_overlay_dir(m_engine, dir.entry, n == m_root.get(),
-                                                         is_positive, names.get()));
+            OVLCORE_TRY_ASSIGN(entries,
+                               read_overlay_dir(m_engine, dir.entry, n == m_root.get(), is_positive,
+                                                names.get(), &backend_failed));
+            if (backend_failed) return entries;
             dir.listing = std::move(entries);
             // Published for the lookups in this dir (spec §5.1 step 2): immutable from now on.
             dir.names_storage = std::move(names);
@@ -359,7 +409,8 @@ public:
         const auto& e = n->entry();
         // The same refusals as a backend's open_file: EISDIR, ELOOP (never followed), ENXIO.
         if (const auto refusal = open_file_refusal(e.type())) return fail(*refusal);
-        OVLCORE_TRY_ASSIGN(data, data_entry(n));
+        std::optional<real_entry<layer_ref>> uncached; // lazy data found through a failure
+        OVLCORE_TRY_ASSIGN(data, data_entry(n, uncached));
         OVLCORE_TRY(check_verity(m_engine, e, m_options.verity));
         OVLCORE_TRY_ASSIGN(file, m_fs->open_file(data->where->ref, data->path));
         return overlay_file(std::move(file), e.real().st.size);
@@ -384,6 +435,22 @@ public:
         return p;
     }
 
+    // ---- node accessors ------------------------------------------------------------------------
+
+    /// Whether `n` is a merged directory (lookup() below it is possible).
+    [[nodiscard]] bool is_dir(node_handle n) const noexcept { return n->is_dir; }
+    /// The file type of `n` (of its upper entry, else its top lower entry; spec §9).
+    [[nodiscard]] file_type type(node_handle n) const noexcept { return n->entry().type(); }
+    /// The lookup result behind `n` (spec §5): its real entries (upper, lowers, the lazy data
+    /// slot), opaque/redirect/metacopy state. Shared by every name of the same object (§10 Q2).
+    [[nodiscard]] const entry_type& entry(node_handle n) const noexcept { return n->entry(); }
+    /// The dir `n` was looked up in; the root's parent is the root (as lookup(n, "..")).
+    [[nodiscard]] node_handle parent(node_handle n) const noexcept {
+        return n->parent ? n->parent : n;
+    }
+    /// Whether `n` is the root node.
+    [[nodiscard]] bool is_root(node_handle n) const noexcept { return n->parent == nullptr; }
+
     // ---- introspection -------------------------------------------------------------------------
 
     [[nodiscard]] const layer_stack<B>& stack() const noexcept { return m_stack; }
@@ -396,16 +463,25 @@ private:
         return node_handle{c.node.get()};
     }
 
-    /// The data entry of a regular node, resolving the lazy slot on first use (spec §6).
-    [[nodiscard]] result<const real_entry<layer_ref>*> data_entry(node_handle n) const {
+    /// The data entry of a regular node, resolving the lazy slot on first use (spec §6); a
+    /// resolution a failing backend call shaped is returned in `uncached`, not kept (§5.6.1).
+    [[nodiscard]] result<const real_entry<layer_ref>*>
+    data_entry(node_handle n, std::optional<real_entry<layer_ref>>& uncached) const {
         const auto& e = n->entry();
         if (!e.lazy_data) {
             const auto* known = e.known_data();
             if (!known) return fail(std::errc::io_error);
             return known;
         }
-        return n->inode->lowerdata.get(
-            [&] { return lookup_lowerdata(m_engine, e.lowerdata_redirect, m_trace); });
+        return n->inode->lowerdata.get_or_retry(
+            [&](bool& keep) {
+                bool backend_failed = false;
+                auto found =
+                    lookup_lowerdata(m_engine, e.lowerdata_redirect, m_trace, &backend_failed);
+                keep = !backend_failed;
+                return found;
+            },
+            uncached);
     }
 
     /// The overlay inode for a lookup result: a cached one with the same key (which must match,
@@ -433,7 +509,11 @@ private:
     std::errc m_root_error{};
     mutable std::mutex m_inodes_mutex;
     /// The inode cache (spec §10 Q2), by overlay_inode_key.
-    mutable std::unordered_map<file_id, std::shared_ptr<const inode>, detail::file_id_hash> m_inodes;
+    mutable std::unordered_map<file_id, std::shared_ptr<const inode>, detail::file_id_hash>
+        m_inodes;
+    mutable std::mutex m_uncached_mutex;
+    /// Nodes of lookups a failing backend call shaped (spec §5.6.1): alive, never found by name.
+    mutable std::vector<std::unique_ptr<node>> m_uncached;
 };
 
 } // namespace ovlcore

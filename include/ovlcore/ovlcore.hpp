@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // ovlcore/ovlcore.hpp: the umbrella header, every portable public header of ovlcore (spec §0-§12).
-// Users include it. Not included: the opt-in ovlcore/fmt.hpp and the platform backend
-// ovlcore/backend/posix.hpp. tests/compile/check_umbrella.cmake fails if a header is missing here.
+// Users include it. Not included: the opt-in ovlcore/fmt.hpp and the Linux-only
+// ovlcore/backend/posix.hpp and ovlcore/backend/module_defaults_sysfs.hpp.
+// tests/compile/check_umbrella.cmake fails if a header is missing here.
 #pragma once
 
 #include "backend.hpp"
@@ -14,8 +15,13 @@
 #include "lint.hpp"
 #include "lookup.hpp"
 #include "lowerdata.hpp"
+#include "mount_error.hpp"
+#include "option_parsing.hpp"
+#include "option_resolution.hpp"
+#include "option_splitting.hpp"
 #include "options.hpp"
 #include "overlay.hpp"
+#include "quote.hpp"
 #include "readdir.hpp"
 #include "result.hpp"
 #include "stat.hpp"

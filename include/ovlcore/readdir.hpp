@@ -31,15 +31,17 @@ enum class readdir_mode : std::uint8_t {
 };
 
 /// Merged mode for a merged dir, the root, or a dir whose real dir has an `origin` xattr (any
-/// value, even empty); raw mode otherwise (spec §8.1, §12 case 10).
+/// value, even empty); raw mode otherwise (spec §8.1, §12 case 10). A failing read of `origin`
+/// reads as "none" (raw) and sets `*backend_failed` if given (spec §5.6.1).
 template <backing_filesystem B>
 [[nodiscard]] readdir_mode select_readdir_mode(const lookup_engine<B>& engine,
                                                const overlay_entry<typename B::layer_ref>& dir,
-                                               bool is_root) {
+                                               bool is_root, bool* backend_failed = nullptr) {
     if (is_root || dir.is_merged_dir()) return readdir_mode::merged;
     const auto& real = dir.real();
     const auto origin = engine.fs().get_xattr(real.where->ref, real.path,
                                               xattr_name(ovl_xattr::origin, engine.userxattr()));
+    if (!origin && backend_failed) *backend_failed = true;
     return origin && origin->has_value() ? readdir_mode::merged : readdir_mode::raw;
 }
 
@@ -56,13 +58,15 @@ struct merge_candidate {
 
 /// Is the first occurrence of this name a char 0:0 whiteout the merged listing drops (spec §8.2
 /// step 4)? Checked in the real dir of that occurrence; an lstat error keeps the entry, as the
-/// kernel ignores a failing lookup there.
+/// kernel ignores a failing lookup there (noted in `backend_failed`, spec §5.6.1).
 template <backing_filesystem B>
 [[nodiscard]] bool hidden_in_merged_listing(const lookup_engine<B>& engine,
-                                            const merge_candidate<typename B::layer_ref>& c) {
+                                            const merge_candidate<typename B::layer_ref>& c,
+                                            bool& backend_failed) {
     const auto& e = c.entry;
     if (e.type != file_type::char_device) return false;
     const auto st = engine.fs().lstat(c.dir->where->ref, child_path(c.dir->path, e.name));
+    if (!st) backend_failed = true;
     return st && is_char_whiteout(*st);
 }
 
@@ -86,18 +90,20 @@ template <class IsPositive>
 /// getdents64, e.g. ext4 hash order, where they need not come first, nor together) provide
 /// `dot_positions(layer, path)`: for each dot, how many of read_dir's entries come before it.
 template <class B>
-concept knows_dot_positions =
-    requires(const B& fs, const typename B::layer_ref& layer, std::string_view path) {
-        { fs.dot_positions(layer, path) } -> std::same_as<result<std::array<std::size_t, 2>>>;
-    };
+concept knows_dot_positions = requires(const B& fs, const typename B::layer_ref& layer,
+                                       std::string_view path) {
+    { fs.dot_positions(layer, path) } -> std::same_as<result<std::array<std::size_t, 2>>>;
+};
 
 /// For "." and ".." of the real dir `dir`, how many of its entries come before each: {0, 0}
-/// (dots first, as on tmpfs and memory_fs) unless the backend says otherwise.
+/// (dots first, as on tmpfs and memory_fs) unless the backend says otherwise; a failing call
+/// reads as {0, 0} (noted in `backend_failed`, spec §5.6.1).
 template <backing_filesystem B>
-[[nodiscard]] std::array<std::size_t, 2> dot_positions(const B& fs,
-                                                       const real_entry<typename B::layer_ref>& dir) {
+[[nodiscard]] std::array<std::size_t, 2>
+dot_positions(const B& fs, const real_entry<typename B::layer_ref>& dir, bool& backend_failed) {
     if constexpr (knows_dot_positions<B>) {
         const auto pos = fs.dot_positions(dir.where->ref, dir.path);
+        if (!pos) backend_failed = true;
         return pos ? *pos : std::array<std::size_t, 2>{};
     } else {
         return {};
@@ -105,13 +111,16 @@ template <backing_filesystem B>
 }
 
 /// The upper dir is marked `impure=y` (copied-up or renamed entries inside): the kernel recomputes
-/// d_ino of its upper entries through overlay lookups (spec §8.2 step 6).
+/// d_ino of its upper entries through overlay lookups (spec §8.2 step 6). A failing read reads
+/// as "not impure", as the kernel's (noted in `backend_failed`, spec §5.6.1).
 template <backing_filesystem B>
 [[nodiscard]] bool upper_is_impure(const lookup_engine<B>& engine,
-                                   const overlay_entry<typename B::layer_ref>& dir) {
+                                   const overlay_entry<typename B::layer_ref>& dir,
+                                   bool& backend_failed) {
     if (!dir.upper) return false;
     const auto value = engine.fs().get_xattr(dir.upper->where->ref, dir.upper->path,
                                              xattr_name(ovl_xattr::impure, engine.userxattr()));
+    if (!value) backend_failed = true;
     return value && value->has_value() && **value == "y";
 }
 
@@ -130,12 +139,19 @@ template <backing_filesystem B>
 /// the kernel deviates from the spec text). d_ino is passed through from the real entry (xino not
 /// emulated).
 /// `names`, if given, records every real dir's names (upper first, then the lower stack) for the
-/// lookups that follow the listing (spec §5.1 step 2).
+/// lookups that follow the listing (spec §5.1 step 2). `backend_failed`, if given, is set when a
+/// backend call failed and the listing (if any) was read through that failure: it must not be
+/// cached (spec §5.6.1); `is_positive` reports its own lookups' failures.
 /// @see spec §8.2, §3, §12 cases 9, 10, 22
 template <backing_filesystem B, class IsPositive>
 [[nodiscard]] result<std::vector<dir_entry>>
 read_merged_dir(const lookup_engine<B>& engine, const overlay_entry<typename B::layer_ref>& dir,
-                IsPositive&& is_positive, detail::listed_names* names = nullptr) {
+                IsPositive&& is_positive, detail::listed_names* names = nullptr,
+                bool* backend_failed = nullptr) {
+    bool failed_call = false;
+    const auto note = [&] {
+        if (backend_failed && failed_call) *backend_failed = true;
+    };
     using candidate = detail::merge_candidate<typename B::layer_ref>;
     std::vector<const real_entry<typename B::layer_ref>*> layers;
     if (dir.upper) layers.push_back(&*dir.upper);
@@ -146,9 +162,13 @@ read_merged_dir(const lookup_engine<B>& engine, const overlay_entry<typename B::
     std::size_t front_count = 0;
     for (std::size_t k = 0; k < layers.size(); ++k) {
         const bool lowest = k + 1 == layers.size();
-        OVLCORE_TRY_ASSIGN(entries, engine.fs().read_dir(layers[k]->where->ref, layers[k]->path));
-        if (names) names->add(k, layers[k]->st, entries);
-        for (auto& e : entries) {
+        auto entries = engine.fs().read_dir(layers[k]->where->ref, layers[k]->path);
+        if (!entries) {
+            if (backend_failed) *backend_failed = true;
+            return fail(entries.error());
+        }
+        if (names) names->add(k, layers[k]->st, *entries);
+        for (auto& e : *entries) {
             const auto [it, fresh] = seen.try_emplace(e.name, candidates.size());
             if (fresh) candidates.push_back(candidate{std::move(e), layers[k]});
             if (lowest) candidates[it->second].front_position = front_count++;
@@ -180,24 +200,29 @@ read_merged_dir(const lookup_engine<B>& engine, const overlay_entry<typename B::
     // "." and ".." sit in the lowest dir's native order, which on ext4 is hash order (not always
     // first, not always together): the backend says where (dot_positions), asked only when a
     // failure could surface.
-    const bool impure = detail::upper_is_impure(engine, dir) && identity_of(engine.stack(), 0).samefs;
+    const bool impure =
+        detail::upper_is_impure(engine, dir, failed_call) && identity_of(engine.stack(), 0).samefs;
     std::vector<dir_entry> out;
     out.reserve(ordered.size());
     std::optional<std::array<std::size_t, 2>> dots; // positions of "." and ".." among the front
-    std::size_t call_start = 0;              // sequence index where the current getdents call began
-    bool emitted = false;                    // the current call has emitted an entry
+    std::size_t call_start = 0; // sequence index where the current getdents call began
+    bool emitted = false;       // the current call has emitted an entry
     for (std::size_t i = 0; i < ordered.size(); ++i) {
         const candidate* c = ordered[i];
-        if (detail::hidden_in_merged_listing(engine, *c)) continue;
+        if (detail::hidden_in_merged_listing(engine, *c, failed_call)) continue;
         const bool upper_entry = dir.upper && c->dir == &*dir.upper;
         if ((impure && upper_entry) || detail::needs_xwhiteout_check(*c)) {
             const auto found = detail::listed_lookup(is_positive, std::string_view(c->entry.name));
             if (found && !*found) continue; // negative: a stale entry (e.g. an xwhiteout)
             if (!found) {
                 if (!emitted) {
-                    if (!dots) dots = detail::dot_positions(engine.fs(), *layers.back());
+                    if (!dots)
+                        dots = detail::dot_positions(engine.fs(), *layers.back(), failed_call);
                     const auto in_call = [&](std::size_t d) { return call_start <= d && d <= i; };
-                    if (!in_call((*dots)[0]) && !in_call((*dots)[1])) return fail(found.error());
+                    if (!in_call((*dots)[0]) && !in_call((*dots)[1])) {
+                        note();
+                        return fail(found.error());
+                    }
                 }
                 call_start = i + 1; // swallowed: the name is dropped and a new call begins
                 emitted = false;
@@ -207,36 +232,48 @@ read_merged_dir(const lookup_engine<B>& engine, const overlay_entry<typename B::
         out.push_back(c->entry);
         emitted = true;
     }
+    note();
     return out;
 }
 
 /// The listing of an overlay dir in the mode spec §8.1 selects; `is_positive(name)` is the overlay
 /// lookup used by read_merged_dir and, for an impure upper dir listed raw, to fail the listing
 /// with the errno of the first failing lookup; `names`, if given, records the names of the real dirs read.
+/// `backend_failed`, if given, is set when a backend call failed (read_merged_dir).
 /// @see spec §8
 template <backing_filesystem B, class IsPositive>
 [[nodiscard]] result<std::vector<dir_entry>>
 read_overlay_dir(const lookup_engine<B>& engine, const overlay_entry<typename B::layer_ref>& dir,
-                 bool is_root, IsPositive&& is_positive, detail::listed_names* names = nullptr) {
+                 bool is_root, IsPositive&& is_positive, detail::listed_names* names = nullptr,
+                 bool* backend_failed = nullptr) {
     if (!dir.is_dir) return fail(std::errc::not_a_directory);
-    if (select_readdir_mode(engine, dir, is_root) == readdir_mode::merged)
-        return read_merged_dir(engine, dir, std::forward<IsPositive>(is_positive), names);
+    if (select_readdir_mode(engine, dir, is_root, backend_failed) == readdir_mode::merged)
+        return read_merged_dir(engine, dir, std::forward<IsPositive>(is_positive), names,
+                               backend_failed);
     // Raw mode: a dir that is not merged has exactly one real dir (spec §8.1), position 0.
     const auto& real = dir.real();
-    OVLCORE_TRY_ASSIGN(entries, engine.fs().read_dir(real.where->ref, real.path));
+    auto read = engine.fs().read_dir(real.where->ref, real.path);
+    if (!read) {
+        if (backend_failed) *backend_failed = true;
+        return fail(read.error());
+    }
+    auto& entries = *read;
     if (names) names->add(0, real.st, entries);
     // An impure upper dir on a single-filesystem stack: before passing the real entries through,
     // the kernel looks every name up through the overlay to recompute d_ino; the first failing
     // lookup fails the whole listing with its errno, while a negative one (a whiteout, listed
     // raw) changes nothing (spec §8.2 step 6 says "dropped": the kernel wins, Linux 6.18,
     // tests/data/extra/readdir_impure_*).
-    if (dir.upper && detail::upper_is_impure(engine, dir) && identity_of(engine.stack(), 0).samefs) {
+    bool impure_unread = false;
+    const bool impure = dir.upper && detail::upper_is_impure(engine, dir, impure_unread);
+    if (impure_unread && backend_failed) *backend_failed = true;
+    if (impure && identity_of(engine.stack(), 0).samefs) {
         for (const auto& e : entries) {
             const auto found = detail::listed_lookup(is_positive, std::string_view(e.name));
             if (!found) return fail(found.error());
         }
     }
-    return entries;
+    return std::move(entries);
 }
 
 } // namespace ovlcore

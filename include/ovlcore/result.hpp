@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: MIT
-// ovlcore/result.hpp: result<T>, a value or the errno the kernel would report (spec §5.6). Users include it.
+// ovlcore/result.hpp: result<T, E>, a value or the error the kernel would report: by default the
+// errno (spec §5.6), for mount-time failures a mount_error (spec §1). Users include it.
 //
-// The API is a subset of C++23 std::expected<T, std::errc>: has_value(), operator bool, value(),
-// operator*, operator->, error(), value_or(). ENOENT, EIO, EPERM... are answers, not exceptions.
+// The API is a subset of C++23 std::expected<T, E>: has_value(), operator bool, value(),
+// operator*, operator->, error(), value_or(); fail() plays std::unexpected. ENOENT, EIO, EPERM...
+// are answers, not exceptions.
 #pragma once
 
 #include <cerrno>
+#include <concepts>
+#include <optional>
 #include <string_view>
 #include <system_error>
 #include <type_traits>
@@ -25,25 +29,72 @@ struct failure {
 [[nodiscard]] constexpr failure fail(std::errc code) noexcept { return failure{code}; }
 
 /// From a raw errno value (e.g. after a failed syscall). Precondition: e > 0.
-[[nodiscard]] constexpr failure fail_errno(int e) noexcept { return failure{static_cast<std::errc>(e)}; }
+[[nodiscard]] constexpr failure fail_errno(int e) noexcept {
+    return failure{static_cast<std::errc>(e)};
+}
 
-/// A T, or the errno that explains why there is none.
-template <class T>
+/// The error half of a result<T, E> whose E is richer than an errno (like C++23 std::unexpected),
+/// e.g. `return fail(mount_error{...});`.
+template <class E>
+struct unexpected {
+    E error;
+};
+
+[[nodiscard]] constexpr std::errc to_errc(std::errc e) noexcept { return e; }
+
+/// An error type that carries an errno: `to_errc(e)` (found by ADL) gives it. std::errc itself,
+/// and mount_error (mount_error.hpp), are such types.
+template <class E>
+concept errno_carrier = requires(const E& e) {
+    { to_errc(e) } -> std::same_as<std::errc>;
+};
+
+/// `return fail(mount_error{...});`: the error half of a result<T, mount_error>.
+template <class E>
+    requires(!std::is_same_v<std::remove_cvref_t<E>, std::errc>)
+[[nodiscard]] constexpr unexpected<std::remove_cvref_t<E>> fail(E&& error) {
+    return unexpected<std::remove_cvref_t<E>>{std::forward<E>(error)};
+}
+
+namespace detail {
+template <class U>
+inline constexpr bool is_unexpected_v = false;
+template <class E>
+inline constexpr bool is_unexpected_v<unexpected<E>> = true;
+} // namespace detail
+
+/// A T, or the error that explains why there is none: by default the errno (spec §5.6); for
+/// mount-time failures a mount_error (errno, the kernel's message and notes, spec §1).
+template <class T, class E = std::errc>
 class [[nodiscard]] result {
     static_assert(!std::is_reference_v<T>, "result<T&> is not supported; use a pointer");
+    static_assert(!std::is_same_v<T, E>, "result<T, T> would be ambiguous");
+
+    /// error(): an errno by value, a richer error by reference.
+    using error_return = std::conditional_t<std::is_same_v<E, std::errc>, std::errc, const E&>;
 
 public:
     using value_type = T;
+    using error_type = E;
 
-    constexpr result() requires std::is_default_constructible_v<T> : m_state(std::in_place_index<0>) {}
+    constexpr result() requires std::is_default_constructible_v<T>
+        : m_state(std::in_place_index<0>) {}
     constexpr result(const T& v) : m_state(std::in_place_index<0>, v) {}
     constexpr result(T&& v) : m_state(std::in_place_index<0>, std::move(v)) {}
     template <class U>
         requires(std::is_constructible_v<T, U&&> && !std::is_same_v<std::remove_cvref_t<U>, T> &&
                  !std::is_same_v<std::remove_cvref_t<U>, failure> &&
+                 !detail::is_unexpected_v<std::remove_cvref_t<U>> &&
                  !std::is_same_v<std::remove_cvref_t<U>, result>)
     constexpr result(U&& v) : m_state(std::in_place_index<0>, T(std::forward<U>(v))) {}
-    constexpr result(failure f) : m_state(std::in_place_index<1>, f.code) {}
+    /// An errno: only for result<T> (E = std::errc).
+    constexpr result(failure f) requires std::is_same_v<E, std::errc>
+        : m_state(std::in_place_index<1>, f.code) {}
+    constexpr result(unexpected<E> u) : m_state(std::in_place_index<1>, std::move(u.error)) {}
+    /// A richer error into result<T>: keeps the errno only (what OVLCORE_TRY needs).
+    template <class G>
+        requires(std::is_same_v<E, std::errc> && !std::is_same_v<G, std::errc> && errno_carrier<G>)
+    constexpr result(const unexpected<G>& u) : m_state(std::in_place_index<1>, to_errc(u.error)) {}
 
     [[nodiscard]] constexpr bool has_value() const noexcept { return m_state.index() == 0; }
     constexpr explicit operator bool() const noexcept { return has_value(); }
@@ -66,10 +117,15 @@ public:
     constexpr T* operator->() { return &value(); }
     constexpr const T* operator->() const { return &value(); }
 
-    /// The errno. Precondition: !has_value().
-    [[nodiscard]] constexpr std::errc error() const noexcept {
+    /// The error (the errno for result<T>). Precondition: !has_value().
+    [[nodiscard]] constexpr error_return error() const& noexcept {
         OVLCORE_ASSERT(!has_value());
         return *std::get_if<1>(&m_state);
+    }
+    /// Moves a richer error out (an errno is copied).
+    [[nodiscard]] constexpr E error() && noexcept(std::is_nothrow_move_constructible_v<E>) {
+        OVLCORE_ASSERT(!has_value());
+        return std::move(*std::get_if<1>(&m_state));
     }
 
     template <class U>
@@ -78,41 +134,53 @@ public:
     }
 
 private:
-    std::variant<T, std::errc> m_state;
+    std::variant<T, E> m_state;
 };
 
-/// result<void>: success, or an errno.
-template <>
-class [[nodiscard]] result<void> {
+/// result<void, E>: success, or an error (by default an errno).
+template <class E>
+class [[nodiscard]] result<void, E> {
+    using error_return = std::conditional_t<std::is_same_v<E, std::errc>, std::errc, const E&>;
+
 public:
     using value_type = void;
+    using error_type = E;
     constexpr result() noexcept = default;
-    constexpr result(failure f) noexcept : m_error(f.code), m_ok(false) {}
+    constexpr result(failure f) noexcept requires std::is_same_v<E, std::errc> : m_error(f.code) {}
+    constexpr result(unexpected<E> u) : m_error(std::move(u.error)) {}
+    template <class G>
+        requires(std::is_same_v<E, std::errc> && !std::is_same_v<G, std::errc> && errno_carrier<G>)
+    constexpr result(const unexpected<G>& u) : m_error(to_errc(u.error)) {}
 
-    [[nodiscard]] constexpr bool has_value() const noexcept { return m_ok; }
-    constexpr explicit operator bool() const noexcept { return m_ok; }
-    constexpr void value() const { OVLCORE_ASSERT(m_ok); }
-    [[nodiscard]] constexpr std::errc error() const noexcept {
-        OVLCORE_ASSERT(!m_ok);
-        return m_error;
+    [[nodiscard]] constexpr bool has_value() const noexcept { return !m_error.has_value(); }
+    constexpr explicit operator bool() const noexcept { return has_value(); }
+    constexpr void value() const { OVLCORE_ASSERT(has_value()); }
+    [[nodiscard]] constexpr error_return error() const& noexcept {
+        OVLCORE_ASSERT(!has_value());
+        return *m_error;
+    }
+    [[nodiscard]] constexpr E error() && noexcept(std::is_nothrow_move_constructible_v<E>) {
+        OVLCORE_ASSERT(!has_value());
+        return std::move(*m_error);
     }
 
 private:
-    std::errc m_error{};
-    bool m_ok = true;
+    std::optional<E> m_error;
 };
 
-/// Propagates the error of a result into the enclosing function's result.
+/// Propagates the error of a result into the enclosing function's result (an errno, or a richer
+/// error when both sides carry the same error type).
+// NOLINTNEXTLINE(bugprone-macro-parentheses): `var` names a new variable; it cannot be parenthesised.
 #define OVLCORE_TRY_ASSIGN(var, expr)                                                              \
-    auto var##_ovlcore_result = (expr);                                                            \
-    if (!var##_ovlcore_result) return ::ovlcore::fail(var##_ovlcore_result.error());              \
-    auto var = std::move(*var##_ovlcore_result)
+  auto var##_ovlcore_result = (expr);                                                              \
+  if (!var##_ovlcore_result) return ::ovlcore::fail(std::move(var##_ovlcore_result).error());      \
+  auto var = std::move(*var##_ovlcore_result)
 
 #define OVLCORE_TRY(expr)                                                                          \
-    do {                                                                                           \
-        auto ovlcore_try_result_ = (expr);                                                         \
-        if (!ovlcore_try_result_) return ::ovlcore::fail(ovlcore_try_result_.error());            \
-    } while (0)
+  do {                                                                                             \
+    auto ovlcore_try_result_ = (expr);                                                             \
+    if (!ovlcore_try_result_) return ::ovlcore::fail(std::move(ovlcore_try_result_).error());      \
+  } while (0)
 
 namespace detail {
 struct errno_entry {
@@ -271,5 +339,17 @@ inline constexpr errno_entry errno_table[] = {
 
 /// The raw errno value, e.g. for a FUSE reply.
 [[nodiscard]] constexpr int errno_value(std::errc e) noexcept { return static_cast<int>(e); }
+
+/// The errno of a richer error (e.g. a mount_error): `return errno_value(stack.error());`
+template <errno_carrier E>
+    requires(!std::is_same_v<E, std::errc>)
+[[nodiscard]] constexpr int errno_value(const E& e) noexcept {
+    return static_cast<int>(to_errc(e));
+}
+
+/// The errno name of a richer error (e.g. a mount_error): "EINVAL".
+template <errno_carrier E>
+    requires(!std::is_same_v<E, std::errc>)
+[[nodiscard]] std::string_view errno_name(const E& e) noexcept { return errno_name(to_errc(e)); }
 
 } // namespace ovlcore

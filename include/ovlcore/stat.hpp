@@ -24,7 +24,7 @@ struct overlay_identity {
 /// share one st_dev (spec §9).
 template <backing_filesystem B>
 [[nodiscard]] overlay_identity identity_of(const layer_stack<B>& stack, std::uint64_t overlay_dev) {
-    overlay_identity id{overlay_dev, true};
+    overlay_identity id{.overlay_dev = overlay_dev, .samefs = true};
     std::optional<std::uint64_t> dev;
     const auto same = [&](const auto& l) {
         if (!dev) dev = l.id.dev;
@@ -37,7 +37,8 @@ template <backing_filesystem B>
 
 /// st_blocks of a metacopy file whose data is not resolved yet: round_up(size, blksize) / 512
 /// (spec §6, §12 case 21).
-[[nodiscard]] constexpr std::uint64_t estimated_blocks(std::uint64_t size, std::uint32_t blksize) noexcept {
+[[nodiscard]] constexpr std::uint64_t estimated_blocks(std::uint64_t size,
+                                                       std::uint32_t blksize) noexcept {
     const std::uint64_t unit = blksize != 0 ? blksize : 512;
     return (size + unit - 1) / unit * unit / 512;
 }
@@ -75,8 +76,9 @@ void compose_identity(stat_info& st, const overlay_entry<LayerRef>& e, const ove
 /// (resolved), else the estimate of spec §6. Data-only layers never supply identity or attributes.
 /// @see spec §9, §6, §12 cases 21, 23
 template <class LayerRef>
-[[nodiscard]] stat_info compose_stat(const overlay_entry<LayerRef>& e, const real_entry<LayerRef>* data,
-                                     const overlay_identity& id, bool is_root) {
+[[nodiscard]] stat_info compose_stat(const overlay_entry<LayerRef>& e,
+                                     const real_entry<LayerRef>* data, const overlay_identity& id,
+                                     bool is_root) {
     stat_info st = e.real().st;
     if (e.is_merged_dir()) st.nlink = 1;
     if (e.metacopy) st.blocks = data ? data->st.blocks : estimated_blocks(st.size, st.blksize);

@@ -20,24 +20,24 @@ namespace ovlcore {
 
 /// What happened at one step of a lookup or an open.
 enum class trace_kind : std::uint8_t {
-    layer_consulted,    ///< `name` searched in layer `layer` (spec §5.2)
-    found,              ///< a real entry of type `type` found at `path` in `layer` (§5.1 step 9)
-    whiteout,           ///< a whiteout at `path` in `layer` hides everything below (§3, §5.1 step 4)
-    opaque_stop,        ///< `path` in `layer` is an opaque (`y`) dir: lower layers not searched (§5.1 step 7)
+    layer_consulted, ///< `name` searched in layer `layer` (spec §5.2)
+    found,           ///< a real entry of type `type` found at `path` in `layer` (§5.1 step 9)
+    whiteout,        ///< a whiteout at `path` in `layer` hides everything below (§3, §5.1 step 4)
+    opaque_stop, ///< `path` in `layer` is an opaque (`y`) dir: lower layers not searched (§5.1 step 7)
     type_mismatch_stop, ///< found `type` where it cannot merge with what was above (§5.1 steps 5-6, §5.5)
-    redirect,           ///< redirect read at `path` in `layer`; `detail` = the rewritten search name (§5.1 step 8)
+    redirect, ///< redirect read at `path` in `layer`; `detail` = the rewritten search name (§5.1 step 8)
     metacopy,           ///< `path` in `layer` is a metacopy file (`detail` = xattr size) (§2.2)
     xwhiteouts_dir,     ///< `path` in `layer` is marked `opaque=x` (§3)
     lowerdata_resolved, ///< lazy data `detail` found in data-only layer `layer` (§6)
     lowerdata_failed,   ///< lazy data `detail` not found in `layer` (`error`) (§6)
     lookup_failed,      ///< the lookup of `path` failed with `error` (§5.6)
-    scoped_redirect,    ///< scoped redirect read at `path` in `layer`: data `detail` is looked up in
-                        ///< the data-only layers only (ovlcore extension, extensions.hpp)
-    lazy_data,          ///< the lookup ends in the lazy data slot: data `detail` is looked up in the
-                        ///< data-only layers at first open (§5.3, §6)
-    refused,            ///< the options refuse to follow a `detail` ("metacopy"/"redirect"): EPERM (§5.3)
-    no_data,            ///< a metacopy chain ends without data: EIO (§5.5)
-    invalid_redirect,   ///< the redirect value `detail` at `path` in `layer` is invalid: EINVAL (§2.3)
+    scoped_redirect, ///< scoped redirect read at `path` in `layer`: data `detail` is looked up in
+                     ///< the data-only layers only (ovlcore extension, extensions.hpp)
+    lazy_data,       ///< the lookup ends in the lazy data slot: data `detail` is looked up in the
+                     ///< data-only layers at first open (§5.3, §6)
+    refused, ///< the options refuse to follow a `detail` ("metacopy"/"redirect"): EPERM (§5.3)
+    no_data, ///< a metacopy chain ends without data: EIO (§5.5)
+    invalid_redirect, ///< the redirect value `detail` at `path` in `layer` is invalid: EINVAL (§2.3)
 };
 
 [[nodiscard]] constexpr std::string_view to_string(trace_kind k) noexcept {
@@ -85,7 +85,8 @@ struct trace_event {
         out += dump_name(e.type);
     }
     if (!e.detail.empty()) {
-        out += e.kind == trace_kind::redirect || e.kind == trace_kind::scoped_redirect ? " -> " : " ";
+        out +=
+            e.kind == trace_kind::redirect || e.kind == trace_kind::scoped_redirect ? " -> " : " ";
         out += e.detail;
     }
     if (e.error != std::errc{}) {
@@ -96,7 +97,8 @@ struct trace_event {
 }
 
 /// A trace sink: `enabled` tells the engine whether to build events at all, `event()` takes one.
-/// Sinks must be safe to call from several threads when the overlay is shared (rule 14).
+/// Sinks must be safe to call from several threads when the overlay is shared
+/// (docs/contributing.md §14).
 template <class T>
 concept trace_sink = requires(T& sink, const trace_event& e) {
     { T::enabled } -> std::convertible_to<bool>;

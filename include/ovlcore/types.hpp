@@ -48,7 +48,7 @@ struct timestamp {
 /// What lstat reports for a real entry or an overlay object (spec §9).
 struct stat_info {
     file_type type = file_type::unknown;
-    std::uint32_t mode = 0;      ///< permission bits with suid/sgid/sticky (st_mode & 07777)
+    std::uint32_t mode = 0; ///< permission bits with suid/sgid/sticky (st_mode & 07777)
     std::uint32_t uid = 0;
     std::uint32_t gid = 0;
     std::uint64_t size = 0;
@@ -57,7 +57,7 @@ struct stat_info {
     std::uint64_t dev = 0;
     std::uint32_t rdev_major = 0; ///< chr/blk only
     std::uint32_t rdev_minor = 0;
-    std::uint64_t blocks = 0;     ///< 512-byte units
+    std::uint64_t blocks = 0; ///< 512-byte units
     std::uint32_t blksize = 4096;
     timestamp atime{};
     timestamp mtime{};
@@ -69,6 +69,7 @@ struct stat_info {
 struct file_id {
     std::uint64_t dev = 0;
     std::uint64_t ino = 0;
+    // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 takes the 0 of `(a <=> b) < 0` for one
     friend constexpr auto operator<=>(const file_id&, const file_id&) = default;
 };
 

@@ -29,7 +29,8 @@ namespace ovlcore {
 /// The meaning of an `opaque` xattr value (spec §2.1): exactly one byte `y` or `x`, else none.
 enum class opaque_value : std::uint8_t { none, y, x };
 
-[[nodiscard]] constexpr opaque_value interpret_opaque(std::optional<std::string_view> value) noexcept {
+[[nodiscard]] constexpr opaque_value
+interpret_opaque(std::optional<std::string_view> value) noexcept {
     if (!value || value->size() != 1) return opaque_value::none;
     if ((*value)[0] == 'y') return opaque_value::y;
     if ((*value)[0] == 'x') return opaque_value::x;
@@ -47,8 +48,8 @@ static_assert(interpret_opaque(std::nullopt) == opaque_value::none);
 /// True if the real entry at (layer, path) with stat `st` is a whiteout of either kind (spec §3).
 /// Reading the whiteout xattr fails soft: an error means "not a whiteout", as in the kernel.
 template <backing_filesystem B>
-[[nodiscard]] bool is_whiteout(const B& fs, const typename B::layer_ref& layer, std::string_view path,
-                               const stat_info& st, bool userxattr) {
+[[nodiscard]] bool is_whiteout(const B& fs, const typename B::layer_ref& layer,
+                               std::string_view path, const stat_info& st, bool userxattr) {
     if (is_char_whiteout(st)) return true;
     if (!may_be_xwhiteout(st)) return false;
     const auto value = fs.get_xattr(layer, path, xattr_name(ovl_xattr::whiteout, userxattr));

@@ -3,7 +3,7 @@
 // listxattr(2): those of its upper entry, else of its top lower entry (for a lower metacopy the
 // metacopy file, never the data file), with the overlay's own `P*` xattrs hidden and the escaped
 // `P` + "overlay." + X presented as `P` + X (spec §2.1, §6, §9). Users include it (e.g. a FUSE
-// server such as examples/ovl_fuse.cpp); it is part of ovlcore.hpp.
+// server such as the adapter in ovlcore/fuse/); it is part of ovlcore.hpp.
 //
 // Checked against Linux 6.18 (ext4 layers, caller root):
 //   real xattrs of a lower file          listxattr on the overlay (trusted mode)
@@ -64,9 +64,10 @@ overlay_xattr_list_name(std::string_view real_name, bool userxattr, bool caller_
 namespace detail {
 
 /// The real entry whose xattrs an overlay object shows: upper, else the top lower (spec §2.1).
-template <class Node>
-[[nodiscard]] const auto& xattr_source(const Node* n) noexcept {
-    return n->entry().real();
+template <class Overlay>
+[[nodiscard]] const auto& xattr_source(const Overlay& ov,
+                                       typename Overlay::node_handle n) noexcept {
+    return ov.entry(n).real();
 }
 
 } // namespace detail
@@ -80,7 +81,7 @@ template <backing_filesystem B, class Trace>
 get_overlay_xattr(const overlay<B, Trace>& ov, typename overlay<B, Trace>::node_handle n,
                   std::string_view name) {
     OVLCORE_TRY_ASSIGN(real_name, overlay_xattr_read_name(name, ov.stack().features().userxattr));
-    const auto& real = detail::xattr_source(n);
+    const auto& real = detail::xattr_source(ov, n);
     return ov.engine().fs().get_xattr(real.where->ref, real.path, real_name);
 }
 
@@ -100,7 +101,7 @@ template <backing_filesystem B, class Trace>
 [[nodiscard]] result<std::vector<std::string>>
 list_overlay_xattrs(const overlay<B, Trace>& ov, typename overlay<B, Trace>::node_handle n,
                     bool caller_sees_trusted = true) {
-    const auto& real = detail::xattr_source(n);
+    const auto& real = detail::xattr_source(ov, n);
     OVLCORE_TRY_ASSIGN(names, ov.engine().fs().list_xattr(real.where->ref, real.path));
     const bool userxattr = ov.stack().features().userxattr;
     std::vector<std::string> shown;
@@ -125,9 +126,10 @@ list_overlay_xattrs(const overlay<B, Trace>& ov, std::string_view path,
 /// kernel filters only when it has a buffer, and a buffer smaller than this unfiltered size gets
 /// ERANGE from the real filesystem even if the filtered list would fit.
 template <backing_filesystem B, class Trace>
-[[nodiscard]] result<std::size_t> overlay_xattr_list_capacity(const overlay<B, Trace>& ov,
-                                                              typename overlay<B, Trace>::node_handle n) {
-    const auto& real = detail::xattr_source(n);
+[[nodiscard]] result<std::size_t>
+overlay_xattr_list_capacity(const overlay<B, Trace>& ov,
+                            typename overlay<B, Trace>::node_handle n) {
+    const auto& real = detail::xattr_source(ov, n);
     OVLCORE_TRY_ASSIGN(names, ov.engine().fs().list_xattr(real.where->ref, real.path));
     std::size_t size = 0;
     for (const std::string& name : names) size += name.size() + 1;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// The umbrella header compiled with -fno-exceptions: the library never throws (style rule 13).
+// The umbrella header compiled with -fno-exceptions: the library never throws
+// (docs/contributing.md §13).
 #include <ovlcore/ovlcore.hpp>
 
 int main() {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Conformance runner (style rules 21, 22): every scenario of tests/data/kernel/scenarios and
-// tests/data/extra, on both backends (memory_fs, posix_fs in a temporary directory), built with
+// Conformance runner (docs/contributing.md §21, §22): every scenario of tests/data/kernel/scenarios
+// and tests/data/extra, on both backends (memory_fs, posix_fs in a temporary directory), built with
 // make_layer_stack + overlay + dump_records and compared with the kernel-recorded dump as a set of
 // parsed JSON records (dump-format.md "Comparing"; mount_error by errno only).
 //
@@ -52,9 +52,9 @@ using nlohmann::json;
 const fs::path data_dir = OVLCORE_TEST_DATA_DIR;
 
 struct scenario_case {
-    std::string id;    ///< "kernel/NAME", "extra/NAME" or "demo/stack"
-    fs::path scenario; ///< NAME.json
-    fs::path expected; ///< expected/NAME.jsonl
+    std::string id;              ///< "kernel/NAME", "extra/NAME" or "demo/stack"
+    fs::path scenario;           ///< NAME.json
+    fs::path expected;           ///< expected/NAME.jsonl
     bool use_extensions = false; ///< apply the scenario's "ovlcore" object (tests/data/scoped)
 };
 
@@ -142,12 +142,8 @@ template <class B>
 std::vector<json> dump_stack(const B& backend, const std::string& options,
                              const std::vector<std::string>& probes,
                              const ovlcore::overlay_options& knobs) {
-    ovlcore::mount_error error;
-    auto stack = ovlcore::make_layer_stack(backend, options, ovlcore::module_defaults{}, &error);
-    if (!stack) {
-        const std::errc code = error.code != std::errc{} ? error.code : stack.error();
-        return {json::parse(ovlcore::mount_error_json(code, error.message))};
-    }
+    auto stack = ovlcore::make_layer_stack(backend, options);
+    if (!stack) return {json::parse(ovlcore::mount_error_json(stack.error()))};
     ovlcore::overlay<B> view(backend, std::move(*stack), {}, knobs);
     std::vector<json> out;
     for (const auto& rec : ovlcore::dump_records(view, probes))
@@ -189,7 +185,7 @@ std::string diff_dumps(const std::vector<json>& expected, const std::vector<json
     return out.str();
 }
 
-/// Checks a computed difference against known_differences.json (rule 22).
+/// Checks a computed difference against known_differences.json (docs/contributing.md §22).
 void judge(const std::string& id, const std::string& backend, const std::string& diff) {
     const known_difference* known = find_known(id, backend);
     if (known == nullptr) {

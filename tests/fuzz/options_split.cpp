@@ -61,31 +61,30 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
         joined += items[i];
         if (auto kv = ovlcore::split_key_value(items[i]); kv && kv->value) {
             // split_lowerdir and its constexpr twin agree; every element is non-empty text.
-            ovlcore::mount_error error;
-            auto elements = ovlcore::split_lowerdir(*kv->value, &error);
+            auto elements = ovlcore::split_lowerdir(*kv->value);
             const long count = ovlcore::count_lowerdir(*kv->value);
             check(elements.has_value() == (count >= 0));
             if (elements) {
                 check(static_cast<long>(elements->size()) == count);
                 for (const auto& e : *elements) check(!e.raw.empty() || kv->value->empty());
             } else {
-                check(error.code == std::errc::invalid_argument && !error.message.empty());
+                check(elements.error().code == std::errc::invalid_argument &&
+                      !elements.error().message.empty());
             }
         }
     }
     check(joined == input);
 
     // The whole parser accepts or rejects with EINVAL (paths are not resolved here).
-    ovlcore::mount_error error;
-    auto parsed = ovlcore::parse_mount_options(input, {}, ovlcore::accept_all_paths{}, &error);
+    auto parsed = ovlcore::parse_mount_options(input);
     if (parsed) {
         check(parsed->data_count <= parsed->lowers.size());
         check(parsed->lowers.size() <= ovlcore::max_lower_layers);
-        std::vector<std::string> notes;
-        auto features = ovlcore::resolve_features(*parsed, &notes, &error);
-        if (!features) check(error.code == std::errc::invalid_argument);
+        auto resolution = ovlcore::resolve_options(*parsed);
+        if (!resolution) check(resolution.error().code == std::errc::invalid_argument);
     } else {
-        check(parsed.error() == std::errc::invalid_argument && error.code == parsed.error());
+        check(parsed.error().code == std::errc::invalid_argument &&
+              !parsed.error().message.empty());
     }
 
     check_lowerdir_round_trip(input);

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
-// Replay driver for the fuzz bodies (style rule 27): linked with one tests/fuzz/<name>.cpp, which
-// defines LLVMFuzzerTestOneInput, it runs that body over every file given on the command line
-// (directories are read recursively, in sorted order; a missing directory is reported, not an
-// error) and then over deterministic pseudo-random inputs built from bytes that matter to
-// ovlcore's parsers. A crash, sanitizer report or assertion fails the ctest run.
+// Replay driver for the fuzz bodies (docs/contributing.md §27): linked with one
+// tests/fuzz/<name>.cpp, which defines LLVMFuzzerTestOneInput, it runs that body over every file
+// given on the command line (directories are read recursively, in sorted order; a missing directory
+// is reported, not an error) and then over deterministic pseudo-random inputs built from bytes that
+// matter to ovlcore's parsers. A crash, sanitizer report or assertion fails the ctest run.
 //
 // Usage: ovlcore_fuzz_<name>_replay [CORPUS_DIR_OR_FILE...] [--random N] [--seed S]
 #include <algorithm>

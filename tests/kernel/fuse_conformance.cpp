@@ -76,11 +76,11 @@ std::string ovl_fuse_path() {
     return OVLCORE_OVL_FUSE_PATH;
 #else
     if (const char* env = std::getenv("OVLCORE_OVL_FUSE"); env && *env) return env;
-#ifdef OVLCORE_OVL_TREE_PATH
+#  ifdef OVLCORE_OVL_TREE_PATH
     return (fs::path(OVLCORE_OVL_TREE_PATH).parent_path() / "ovl-fuse").string();
-#else
+#  else
     return {};
-#endif
+#  endif
 #endif
 }
 
@@ -127,13 +127,14 @@ bool is_mounted(const std::string& mnt) {
 /// getxattr answers for the overlay's own names (which must stay hidden, spec §2.1).
 std::string xattr_lines(const fs::path& mnt, const std::vector<ovlcore::dump_record>& records) {
     static const char* const probes[] = {
-        "trusted.overlay.opaque",   "trusted.overlay.redirect", "trusted.overlay.metacopy",
-        "trusted.overlay.origin",   "trusted.overlay.overlay.opaque", "user.overlay.opaque",
-        "user.overlay.redirect",    "user.overlay.overlay.opaque",    "trusted.overlay."};
+        "trusted.overlay.opaque", "trusted.overlay.redirect",       "trusted.overlay.metacopy",
+        "trusted.overlay.origin", "trusted.overlay.overlay.opaque", "user.overlay.opaque",
+        "user.overlay.redirect",  "user.overlay.overlay.opaque",    "trusted.overlay."};
     const auto hex = [](std::string_view bytes) {
         static const char digits[] = "0123456789abcdef";
         std::string out;
-        for (const unsigned char c : bytes) {
+        for (const char ch : bytes) {
+            const auto c = static_cast<unsigned char>(ch);
             out += digits[c >> 4];
             out += digits[c & 15];
         }
@@ -197,13 +198,13 @@ bool wait_for(pid_t pid, int ms, int& status) {
 /// What one ovl-fuse run gave.
 struct fuse_run {
     bool mounted = false;
-    int exit_status = -1;          ///< refused/failed start: ovl-fuse's exit status
-    std::string dump;              ///< JSON Lines of the mount
-    std::string xattrs;            ///< xattr_lines() of the mount
-    int stop_status = -1;          ///< exit status after SIGTERM (0 = clean)
-    bool still_mounted = false;    ///< the mount survived ovl-fuse's exit
+    int exit_status = -1;       ///< refused/failed start: ovl-fuse's exit status
+    std::string dump;           ///< JSON Lines of the mount
+    std::string xattrs;         ///< xattr_lines() of the mount
+    int stop_status = -1;       ///< exit status after SIGTERM (0 = clean)
+    bool still_mounted = false; ///< the mount survived ovl-fuse's exit
     std::string stderr_text;
-    std::string problem;           ///< the harness itself failed
+    std::string problem; ///< the harness itself failed
 };
 
 /// Mounts `options` (working directory `cwd`) with ovl-fuse on `mnt` in a private mount
@@ -241,8 +242,8 @@ fuse_run run_ovl_fuse(const std::string& options, const fs::path& cwd, const fs:
             ::dup2(null_fd, 0);
             ::dup2(null_fd, 1);
             ::dup2(err_fd, 2);
-            ::execl(exe.c_str(), "ovl-fuse", "-f", "--module-defaults=stock", "-o",
-                    options.c_str(), mnt.c_str(), static_cast<char*>(nullptr));
+            ::execl(exe.c_str(), "ovl-fuse", "-f", "--module-defaults=stock", "-o", options.c_str(),
+                    mnt.c_str(), static_cast<char*>(nullptr));
             ::_exit(127);
         }
         // Wait for the mount (or for ovl-fuse to give up).
@@ -251,8 +252,9 @@ fuse_run run_ovl_fuse(const std::string& options, const fs::path& cwd, const fs:
             int status = 0;
             const pid_t r = ::waitpid(server, &status, WNOHANG);
             if (r == server) {
-                report("exit " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status)
-                                                                   : 128 + WTERMSIG(status)) +
+                report("exit " +
+                       std::to_string(WIFEXITED(status) ? WEXITSTATUS(status)
+                                                        : 128 + WTERMSIG(status)) +
                        "\n");
             }
             struct statfs sf {};
@@ -268,7 +270,9 @@ fuse_run run_ovl_fuse(const std::string& options, const fs::path& cwd, const fs:
         std::string text = "mounted\n";
         auto tree = ovlcore::mounted_tree::open_root(mnt.string());
         if (!tree) {
-            text = "problem cannot open the mount: " + std::string(ovlcore::errno_name(tree.error())) + "\n";
+            text =
+                "problem cannot open the mount: " + std::string(ovlcore::errno_name(tree.error())) +
+                "\n";
         } else {
             const auto records = ovlcore::dump_records(*tree, std::span<const std::string>(probes));
             text += ovlcore::to_jsonl(records);
@@ -282,7 +286,8 @@ fuse_run run_ovl_fuse(const std::string& options, const fs::path& cwd, const fs:
             stop = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         else
             ::kill(server, SIGKILL);
-        text += "#stopped " + std::to_string(stop) + (is_mounted(mnt.string()) ? " mounted" : "") + "\n";
+        text += "#stopped " + std::to_string(stop) + (is_mounted(mnt.string()) ? " mounted" : "") +
+                "\n";
         ::umount2(mnt.c_str(), MNT_DETACH);
         report(text);
     }
@@ -319,9 +324,9 @@ fuse_run run_ovl_fuse(const std::string& options, const fs::path& cwd, const fs:
         }
         out.dump = std::move(body);
     } else {
-        out.problem = head.rfind("problem ", 0) == 0 ? head.substr(8)
-                                                      : "mount child died (status " +
-                                                            std::to_string(status) + ")";
+        out.problem = head.rfind("problem ", 0) == 0
+                          ? head.substr(8)
+                          : "mount child died (status " + std::to_string(status) + ")";
     }
     return out;
 }
@@ -352,7 +357,7 @@ std::optional<std::string> known_difference(const std::string& id) {
 
 // --- readdirplus=eager ------------------------------------------------------------------------
 
-/// ovl-fuse's readdirplus= mode (examples/ovl_fuse.cpp): `known` gives attributes only for names
+/// ovl-fuse's readdirplus= mode (docs/fuse.md §4): `known` gives attributes only for names
 /// already looked up, so lookups happen in the walker's order as on the kernel's overlay; `eager`
 /// looks up every listed name while listing, in listing order; `preload` looks the whole tree up
 /// before mounting, depth first in listing order.
@@ -426,7 +431,7 @@ private:
     const ovlcore::overlay<ovlcore::posix_fs>& m_ov;
 };
 
-/// The model of readdirplus=preload, written independently of ovl-fuse's preload_tree (which
+/// The model of readdirplus=preload, written independently of ovlcore::fuse::preload_tree (which
 /// keeps an explicit stack): list `dir`, look up and stat each name in listing order, then recurse
 /// into the subdirs in listing order.
 void preload_model(const ovlcore::overlay<ovlcore::posix_fs>& ov,
@@ -469,11 +474,13 @@ struct scenario_case {
 
 std::vector<scenario_case> all_cases() {
     std::vector<scenario_case> out;
-    const auto collect = [&](const std::string& suite, const fs::path& dir, const fs::path& expected) {
+    const auto collect = [&](const std::string& suite, const fs::path& dir,
+                             const fs::path& expected) {
         std::error_code ec;
         if (!fs::is_directory(dir, ec)) return;
         for (const auto& p : ovlcore::test::list_scenarios(dir))
-            out.push_back({suite + "/" + p.stem().string(), p, expected / (p.stem().string() + ".jsonl")});
+            out.push_back(
+                {suite + "/" + p.stem().string(), p, expected / (p.stem().string() + ".jsonl")});
     };
     collect("kernel", data_dir / "kernel" / "scenarios", data_dir / "kernel" / "expected");
     collect("extra", data_dir / "extra", data_dir / "extra" / "expected");
@@ -502,8 +509,8 @@ outcome run_scenario(const scenario_case& c, readdirplus_mode mode) {
 
     const fuse_run run =
         run_ovl_fuse(fuse_options, layers, mnt, scn.paths, tmp / "ovl-fuse.stderr");
-    INFO(c.id << ": " << scn.why << "\n  options: " << fuse_options << "\n  ovl-fuse stderr: "
-              << run.stderr_text);
+    INFO(c.id << ": " << scn.why << "\n  options: " << fuse_options
+              << "\n  ovl-fuse stderr: " << run.stderr_text);
     REQUIRE(run.problem.empty());
 
     if (refused) {
@@ -514,8 +521,8 @@ outcome run_scenario(const scenario_case& c, readdirplus_mode mode) {
         return outcome::agrees;
     }
     REQUIRE(run.mounted);
-    CHECK(run.stop_status == 0);      // SIGTERM: clean exit
-    CHECK_FALSE(run.still_mounted);   // ... and unmounted
+    CHECK(run.stop_status == 0);    // SIGTERM: clean exit
+    CHECK_FALSE(run.still_mounted); // ... and unmounted
     const auto fuse_records = ovlcore::test::parse_dump_lines(run.dump);
 
     // FUSE carries ovlcore's view unchanged (ovl-tree -o on the same layers, looked up in listing
@@ -538,7 +545,8 @@ outcome run_scenario(const scenario_case& c, readdirplus_mode mode) {
     }
     if (const auto reason = eager_order_reason(c.id); reason && mode != readdirplus_mode::known) {
         WARN(c.id << ": " << readdirplus_item(mode).substr(1) << ", listing order (" << *reason
-                  << ")\n" << diff);
+                  << ")\n"
+                  << diff);
         return outcome::order_dependent;
     }
     INFO("ovl-fuse differs from the kernel:\n" << diff);
@@ -559,12 +567,13 @@ private:
     static std::deque<std::string> names; // Catch keeps StringRefs to these
     for (const auto& c : all_cases()) {
         const std::string& name = names.emplace_back("fuse: " + c.id);
-        const std::string& tags = names.emplace_back(
-            std::string("[fuse][conformance]") +
-            (c.id.rfind("kernel/", 0) == 0 ? "[kernel-data]" : "[extra-data]"));
-        const Catch::AutoReg reg(new scenario_invoker(c),
-                                 Catch::SourceLineInfo(__FILE__, static_cast<std::size_t>(__LINE__)),
-                                 Catch::StringRef(""), Catch::NameAndTags(name, tags));
+        const std::string& tags =
+            names.emplace_back(std::string("[fuse][conformance]") +
+                               (c.id.rfind("kernel/", 0) == 0 ? "[kernel-data]" : "[extra-data]"));
+        const Catch::AutoReg reg(
+            new scenario_invoker(c),
+            Catch::SourceLineInfo(__FILE__, static_cast<std::size_t>(__LINE__)),
+            Catch::StringRef(""), Catch::NameAndTags(name, tags));
     }
     return 0;
 }();
@@ -611,7 +620,8 @@ std::string xattr_differences(const std::string& kernel, const std::string& fuse
     for (const auto& [path, line] : k) {
         const auto it = f.find(path);
         if (it == f.end() || it->second == line) continue;
-        out += "  " + path + "\n    kernel  : " + line.dump() + "\n    ovl-fuse: " + it->second.dump() + "\n";
+        out += "  " + path + "\n    kernel  : " + line.dump() +
+               "\n    ovl-fuse: " + it->second.dump() + "\n";
     }
     return out;
 }
@@ -625,7 +635,8 @@ TEST_CASE("fuse: random stacks: ovl-fuse mounts dump like ovlcore and the kernel
     if (count <= 0) return;
     rc::detail::TestParams params = rc::detail::configuration().testParams;
     params.maxSuccess = static_cast<int>(count);
-    params.disableShrinking = true; // random_stacks.cpp shrinks engine bugs; here a report is enough
+    params.disableShrinking =
+        true; // random_stacks.cpp shrinks engine bugs; here a report is enough
     std::size_t kernel_agreed = 0, kernel_order_dependent = 0, engine_differences = 0;
     std::string engine_notes;
     rc::detail::TestMetadata metadata;
@@ -674,7 +685,8 @@ TEST_CASE("fuse: random stacks: ovl-fuse mounts dump like ovlcore and the kernel
                         "stderr: " + run.stderr_text);
             bool estale = false;
             for (const auto& r : kernel)
-                estale = estale || r.value("error", "") == "ESTALE" || r.value("readdir_error", "") == "ESTALE";
+                estale = estale || r.value("error", "") == "ESTALE" ||
+                         r.value("readdir_error", "") == "ESTALE";
             const auto vs_kernel = ovlcore::test::compare_dumps(kernel, fuse_records);
             if (vs_kernel.empty()) {
                 ++kernel_agreed;
@@ -685,28 +697,32 @@ TEST_CASE("fuse: random stacks: ovl-fuse mounts dump like ovlcore and the kernel
                 // shrinks and saves those. Reported, not failed, in this test.
                 ++engine_differences;
                 if (engine_differences <= 3)
-                    engine_notes += doc.dump() + "\n" +
-                                    ovlcore::test::describe_differences(vs_kernel, "kernel  ", "ovl-fuse");
+                    engine_notes +=
+                        doc.dump() + "\n" +
+                        ovlcore::test::describe_differences(vs_kernel, "kernel  ", "ovl-fuse");
             }
         },
         metadata, params);
     INFO("random stacks: " << kernel_agreed << " agree with the kernel, " << kernel_order_dependent
                            << " order-dependent (ESTALE), " << engine_differences
-                           << " engine differences (also ovl-tree's)\n" << engine_notes);
+                           << " engine differences (also ovl-tree's)\n"
+                           << engine_notes);
     if (engine_differences > 0)
-        WARN("ovlcore (and so ovl-fuse) differs from the kernel on " << engine_differences
-             << " random stacks; see tests/kernel/random_stacks.cpp\n" << engine_notes);
+        WARN("ovlcore (and so ovl-fuse) differs from the kernel on "
+             << engine_differences << " random stacks; see tests/kernel/random_stacks.cpp\n"
+             << engine_notes);
     if (!result.template is<rc::detail::SuccessResult>()) {
         std::ostringstream msg;
         rc::detail::printResultMessage(result, msg);
         FAIL("ovl-fuse and ovlcore disagree on a random stack (seed " << params.seed << ")\n"
-             << msg.str());
+                                                                      << msg.str());
     }
     SUCCEED();
 }
 
-TEST_CASE("fuse: 2.1 getxattr/listxattr through ovl-fuse answer as the kernel overlay, every scenario",
-          "[fuse][xattr][spec.2.1]") {
+TEST_CASE(
+    "fuse: 2.1 getxattr/listxattr through ovl-fuse answer as the kernel overlay, every scenario",
+    "[fuse][xattr][spec.2.1]") {
     if (skip_without_fuse()) return;
     std::size_t compared = 0, refused = 0;
     for (const auto& c : all_cases()) {
@@ -751,7 +767,8 @@ void check_listing_order_mode(readdirplus_mode mode) {
         ++count[o];
         if (o == outcome::order_dependent) listing_order_ids += " " + c.id;
     }
-    WARN(readdirplus_item(mode).substr(1) << ": " << count[outcome::agrees] << " of " << cases.size()
+    WARN(readdirplus_item(mode).substr(1)
+         << ": " << count[outcome::agrees] << " of " << cases.size()
          << " scenarios agree with the kernel, " << count[outcome::known_difference]
          << " known differences of ovlcore, " << count[outcome::order_dependent]
          << " differ by listing order (spec §10 Q2):" << listing_order_ids << ", "

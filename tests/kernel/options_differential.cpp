@@ -6,6 +6,7 @@
 // OVLCORE_DIFF_VERBOSE (print every case and every kernel log line that differs).
 #include <catch2/catch.hpp>
 
+#include <ovlcore/backend/module_defaults_sysfs.hpp>
 #include <ovlcore/backend/posix.hpp>
 #include <ovlcore/layer_stack.hpp>
 
@@ -527,7 +528,7 @@ int run_cases_in_child(const fs::path& base, const std::vector<std::string>& cas
         std::printf("options differential: setup failed: %s\n", why.c_str());
         return -1;
     }
-    auto defaults = ovlcore::module_defaults::from_sysfs();
+    auto defaults = ovlcore::read_module_defaults();
     const ovlcore::module_defaults module = defaults ? *defaults : ovlcore::module_defaults{};
 
     const bool verbose = std::getenv("OVLCORE_DIFF_VERBOSE") != nullptr;
@@ -542,8 +543,8 @@ int run_cases_in_child(const fs::path& base, const std::vector<std::string>& cas
         if (::chdir(dir.c_str()) != 0) return -1;
 
         ovlcore::posix_fs backend;
-        ovlcore::mount_error error;
-        const auto stack = ovlcore::make_layer_stack(backend, options, module, &error);
+        const auto stack = ovlcore::make_layer_stack(backend, options, module);
+        const ovlcore::mount_error error = stack ? ovlcore::mount_error{} : stack.error();
         const int ours = stack ? 0 : ovlcore::errno_value(stack.error());
 
         int kernel = 0;
@@ -585,9 +586,10 @@ int run_cases_in_child(const fs::path& base, const std::vector<std::string>& cas
     ::umount2((fixed / "ro").c_str(), MNT_DETACH);
     std::printf("options differential: %zu cases, %d agree\n", cases.size(), agree);
     if (log.usable())
-        std::printf("options differential: kernel log line matched for %d of %d rejected cases "
-                    "(informational)\n",
-                    same_message, failing);
+        std::printf(
+            "options differential: kernel log line matched for %d of %d rejected cases "
+            "(informational)\n",
+            same_message, failing);
     std::fflush(stdout);
     return agree;
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Kernel differential on random layer stacks: for each random stack (support/stack_gen.hpp) the
-// running kernel's overlay mount and ovlcore must give the same canonical dump (dump-format.md),
+// Kernel differential on random layer stacks: for each random stack (ovlcore/testing/stack_gen.hpp)
+// the running kernel's overlay mount and ovlcore must give the same canonical dump (dump-format.md),
 // compared as sets of parsed records (a refused mount: by errno only). Spec §1-§6, §8, §9.
 //
 // Each stack is materialized on disk twice: the kernel gets its own fresh copy (a mount with an
@@ -44,20 +44,22 @@
 #include <string>
 #include <vector>
 
+#include <ovlcore/backend/module_defaults_sysfs.hpp>
 #include <ovlcore/backend/posix.hpp>
 #include <ovlcore/backend/posix_tree.hpp>
 #include <ovlcore/detail/sha256.hpp>
 #include <ovlcore/dump.hpp>
+#include <ovlcore/testing/differential.hpp>
+#include <ovlcore/testing/shrink.hpp>
+#include <ovlcore/testing/stack_gen.hpp>
 
 #include "support/kernel_mount.hpp"
-#include "support/scenario.hpp"
-#include "support/stack_gen.hpp"
 #include "support/temp_dir.hpp"
 
 namespace {
 
 using ovlcore::test::env_long;
-using ovlcore::test::json;
+using ovlcore::testing::json;
 namespace fs = std::filesystem;
 
 /// Both dumps of one scenario.
@@ -66,19 +68,19 @@ struct differential {
     std::string ovlcore; ///< JSON Lines
     std::vector<json> kernel_records;
     std::vector<json> ovlcore_records;
-    std::vector<ovlcore::test::dump_difference> differences;
+    std::vector<ovlcore::testing::dump_difference> differences;
     bool order_dependent = false; ///< the kernel reported ESTALE (spec §10 Q2)
     std::size_t dropped_below_symlinks = 0;
 };
 
 const ovlcore::module_defaults& machine_defaults() {
     static const ovlcore::module_defaults d =
-        ovlcore::module_defaults::from_sysfs().value_or(ovlcore::module_defaults{});
+        ovlcore::read_module_defaults().value_or(ovlcore::module_defaults{});
     return d;
 }
 
 differential run_differential(const json& doc) {
-    const auto sc = ovlcore::test::to_scenario(doc);
+    const auto sc = ovlcore::testing::to_scenario(doc);
     ovlcore::test::temp_dir tmp("ovlcore-h7-random-");
     const fs::path kernel_layers = tmp / "k";
     const fs::path ovl_layers = tmp / "o";
@@ -86,35 +88,34 @@ differential run_differential(const json& doc) {
     fs::create_directories(kernel_layers);
     fs::create_directories(ovl_layers);
     fs::create_directories(mnt);
-    const std::string kernel_options = ovlcore::test::build_on_disk(sc, kernel_layers);
-    const std::string ovl_options = ovlcore::test::build_on_disk(sc, ovl_layers);
+    const std::string kernel_options = ovlcore::testing::build_on_disk(sc, kernel_layers);
+    const std::string ovl_options = ovlcore::testing::build_on_disk(sc, ovl_layers);
 
     differential d;
-    d.kernel = ovlcore::test::kernel_dump_in_child(kernel_options, kernel_layers, mnt,
-                                                   sc.paths);
+    d.kernel = ovlcore::test::kernel_dump_in_child(kernel_options, kernel_layers, mnt, sc.paths);
     {
         // options are resolved with the layer directory as the working directory (README)
         const fs::path cwd = fs::current_path();
         fs::current_path(ovl_layers);
         ovlcore::posix_fs backend;
         try {
-            d.ovlcore = ovlcore::test::ovlcore_dump_jsonl(backend, ovl_options, sc.paths,
-                                                          machine_defaults());
+            d.ovlcore = ovlcore::testing::ovlcore_dump_jsonl(backend, ovl_options, sc.paths,
+                                                             machine_defaults());
         } catch (...) {
             fs::current_path(cwd);
             throw;
         }
         fs::current_path(cwd);
     }
-    d.kernel_records = ovlcore::test::parse_dump_lines(d.kernel);
-    d.ovlcore_records = ovlcore::test::parse_dump_lines(d.ovlcore);
+    d.kernel_records = ovlcore::testing::parse_dump_lines(d.kernel);
+    d.ovlcore_records = ovlcore::testing::parse_dump_lines(d.ovlcore);
     for (const auto& r : d.kernel_records)
         if (r.value("error", "") == "ESTALE" || r.value("readdir_error", "") == "ESTALE")
             d.order_dependent = true;
-    // probes below a symlink are host-dependent in a real mount (stack_gen.hpp)
+    // probes below a symlink are host-dependent in a real mount (ovlcore/testing/differential.hpp)
     d.dropped_below_symlinks =
-        ovlcore::test::drop_below_symlinks(d.kernel_records, d.ovlcore_records);
-    d.differences = ovlcore::test::compare_dumps(d.kernel_records, d.ovlcore_records);
+        ovlcore::testing::drop_below_symlinks(d.kernel_records, d.ovlcore_records);
+    d.differences = ovlcore::testing::compare_dumps(d.kernel_records, d.ovlcore_records);
     return d;
 }
 
@@ -130,9 +131,9 @@ bool disagrees(const json& doc) {
 std::string report(const json& doc, const differential& d) {
     std::string out = "scenario:\n" + doc.dump(1) + "\n";
     out += "differences (kernel vs ovlcore):\n" +
-           ovlcore::test::describe_differences(d.differences, "kernel ", "ovlcore");
-    out += "kernel dump:\n" + ovlcore::test::dump_lines_text(d.kernel_records);
-    out += "ovlcore dump:\n" + ovlcore::test::dump_lines_text(d.ovlcore_records);
+           ovlcore::testing::describe_differences(d.differences, "kernel ", "ovlcore");
+    out += "kernel dump:\n" + ovlcore::testing::dump_lines_text(d.kernel_records);
+    out += "ovlcore dump:\n" + ovlcore::testing::dump_lines_text(d.ovlcore_records);
     return out;
 }
 
@@ -141,7 +142,8 @@ std::string signature(const differential& d) {
     std::set<std::string> parts;
     const auto summary = [](const std::optional<json>& r) -> std::string {
         if (!r) return "absent";
-        if (r->contains("mount_error")) return "mount_error=" + (*r)["mount_error"].get<std::string>();
+        if (r->contains("mount_error"))
+            return "mount_error=" + (*r)["mount_error"].get<std::string>();
         std::string s = r->value("type", "-");
         if (r->contains("error")) s += "!" + (*r)["error"].get<std::string>();
         if (r->contains("readdir_error")) s += "!rd" + (*r)["readdir_error"].get<std::string>();
@@ -187,8 +189,8 @@ void note_coverage(std::map<std::string, int>& cov, const json& doc, const diffe
         if (r.contains("sha256") && data_digests.count(r["sha256"].get<std::string>()) != 0)
             seen.insert("data read from a data-only layer");
         if (r.contains("mount_error")) seen.insert("mount " + r["mount_error"].get<std::string>());
-        if (r.contains("error")) seen.insert((r.contains("type") ? "open " : "lookup ") +
-                                             r["error"].get<std::string>());
+        if (r.contains("error"))
+            seen.insert((r.contains("type") ? "open " : "lookup ") + r["error"].get<std::string>());
         if (r.contains("readdir_error"))
             seen.insert("readdir " + r["readdir_error"].get<std::string>());
     }
@@ -216,8 +218,9 @@ std::string save_regression(json doc, const differential& d) {
     const auto hash = std::hash<std::string>{}(doc.dump());
     char name[64];
     std::snprintf(name, sizeof name, "random_%08zx", hash & 0xffffffffu);
-    doc["why"] = "random stack where ovlcore and the kernel disagreed (tests/kernel/random_stacks.cpp): " +
-                 signature(d);
+    doc["why"] =
+        "random stack where ovlcore and the kernel disagreed (tests/kernel/random_stacks.cpp): " +
+        signature(d);
     doc["focus"] = json::array();
     for (const auto& diff : d.differences)
         if (diff.path != "<mount>") doc["focus"].push_back(diff.path);
@@ -228,12 +231,10 @@ std::string save_regression(json doc, const differential& d) {
 }
 
 /// Greedy shrinking on top of rapidcheck's: keep only what is needed for a disagreement.
-json minimize(const json& doc) {
-    return ovlcore::test::shrink_scenario(doc, disagrees, 300);
-}
+json minimize(const json& doc) { return ovlcore::testing::shrink_scenario(doc, disagrees, 300); }
 
-constexpr int default_stacks = 500;                  // stacks per run unless RC_PARAMS says
-constexpr std::uint64_t default_seed = 20261125;    // unless RC_PARAMS says
+constexpr int default_stacks = 500;              // stacks per run unless RC_PARAMS says
+constexpr std::uint64_t default_seed = 20261125; // unless RC_PARAMS says
 
 } // namespace
 
@@ -258,7 +259,7 @@ TEST_CASE("5 random stacks: ovlcore dumps like the running kernel",
 
     const auto result = rc::detail::checkTestable(
         [&] {
-            const json doc = (*ovlcore::test::gen_random_stack()).doc;
+            const json doc = (*ovlcore::testing::gen_random_stack()).doc;
             if (clock::now() - start > budget) {
                 ++skipped_budget; // out of time: count as passed without running
                 return;
@@ -280,8 +281,9 @@ TEST_CASE("5 random stacks: ovlcore dumps like the running kernel",
                 ++mount_errors;
             if (!d.differences.empty()) {
                 last_failure.emplace(doc, d);
-                RC_FAIL("ovlcore and the kernel disagree:\n" +
-                        ovlcore::test::describe_differences(d.differences, "kernel ", "ovlcore"));
+                RC_FAIL(
+                    "ovlcore and the kernel disagree:\n" +
+                    ovlcore::testing::describe_differences(d.differences, "kernel ", "ovlcore"));
             }
         },
         metadata, params);
@@ -301,16 +303,18 @@ TEST_CASE("5 random stacks: ovlcore dumps like the running kernel",
         if (last_failure) {
             const json small = minimize(last_failure->first);
             const differential d = run_differential(small);
-            const std::string saved = d.differences.empty()
-                                          ? save_regression(last_failure->first, last_failure->second)
-                                          : save_regression(small, d);
+            const std::string saved =
+                d.differences.empty() ? save_regression(last_failure->first, last_failure->second)
+                                      : save_regression(small, d);
             std::printf("disagreement saved as %s\n%s\n", saved.c_str(),
                         report(d.differences.empty() ? last_failure->first : small,
                                d.differences.empty() ? last_failure->second : d)
                             .c_str());
             std::fflush(stdout);
-            FAIL("ovlcore and the kernel disagree on a random stack, saved as "
-                 << saved << "\n" << summary.str() << "\n" << msg.str());
+            FAIL("ovlcore and the kernel disagree on a random stack, saved as " << saved << "\n"
+                                                                                << summary.str()
+                                                                                << "\n"
+                                                                                << msg.str());
         }
         FAIL(summary.str() << "\n" << msg.str());
     }
@@ -319,19 +323,18 @@ TEST_CASE("5 random stacks: ovlcore dumps like the running kernel",
     SUCCEED();
 }
 
-TEST_CASE("5 random stacks: survey of all disagreements with the kernel",
-          "[.survey]") {
+TEST_CASE("5 random stacks: survey of all disagreements with the kernel", "[.survey]") {
     const long n = env_long("OVLCORE_RANDOM_SURVEY", 300);
     const auto seed = static_cast<std::uint64_t>(env_long("OVLCORE_RANDOM_SEED", 1));
-    const auto gen = ovlcore::test::gen_stack();
+    const auto gen = ovlcore::testing::gen_stack();
     std::map<std::string, std::pair<json, differential>> distinct;
     int ran = 0, disagreeing = 0, q2 = 0, mount_errors = 0;
     std::map<std::string, int> coverage;
     const auto start = std::chrono::steady_clock::now();
     for (long i = 0; i < n; ++i) {
-        const json doc =
-            gen(rc::Random(seed * 1000003u + static_cast<std::uint64_t>(i)), static_cast<int>(i % 100))
-                .value();
+        const json doc = gen(rc::Random(seed * 1000003u + static_cast<std::uint64_t>(i)),
+                             static_cast<int>(i % 100))
+                             .value();
         differential d = run_differential(doc);
         ++ran;
         note_coverage(coverage, doc, d);
@@ -357,9 +360,10 @@ TEST_CASE("5 random stacks: survey of all disagreements with the kernel",
     }
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::printf("survey: %d stacks (%d refused mounts, %d Q2 discarded), %d disagreeing, %zu "
-                "distinct signatures, %.1f s\n",
-                ran, mount_errors, q2, disagreeing, distinct.size(), seconds);
+    std::printf(
+        "survey: %d stacks (%d refused mounts, %d Q2 discarded), %d disagreeing, %zu "
+        "distinct signatures, %.1f s\n",
+        ran, mount_errors, q2, disagreeing, distinct.size(), seconds);
     std::printf("stacks showing: %s\n", coverage_text(coverage).c_str());
     for (const auto& [sig, entry] : distinct) {
         const std::string saved = save_regression(entry.first, entry.second);
@@ -375,7 +379,7 @@ TEST_CASE("5 random stacks: saved regressions dump like the running kernel",
     // Every disagreement this file ever saved stays a test: the kernel side is recomputed live.
     const auto dir = regressions_dir();
     if (!fs::exists(dir)) return;
-    for (const auto& file : ovlcore::test::list_scenarios(dir)) {
+    for (const auto& file : ovlcore::testing::list_scenarios(dir)) {
         std::ifstream in(file);
         const json doc = json::parse(in);
         const differential d = run_differential(doc);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// Properties of ovlcore on random layer stacks (support/stack_gen.hpp), no root needed except
-// for the POSIX half of the backend comparison. Each property was checked against the spec
-// before trusting it (style rule 24); the reasoning is next to each one.
+// Properties of ovlcore on random layer stacks (ovlcore/testing/stack_gen.hpp, the public
+// generators), no root needed except for the POSIX half of the backend comparison. Each property
+// was checked against the spec before trusting it (docs/contributing.md §24); the reasoning is
+// next to each one.
 #include <catch2/catch.hpp>
 #include <rapidcheck.h>
 #include <rapidcheck/catch.h>
@@ -15,20 +16,21 @@
 #include <string_view>
 #include <vector>
 
+#include <ovlcore/backend/forwarding.hpp>
 #include <ovlcore/backend/memory.hpp>
 #include <ovlcore/backend/posix.hpp>
 #include <ovlcore/dump.hpp>
 #include <ovlcore/layer_stack.hpp>
 #include <ovlcore/overlay.hpp>
+#include <ovlcore/testing/differential.hpp>
+#include <ovlcore/testing/stack_gen.hpp>
 
 #include "support/counting_fs.hpp"
-#include "support/scenario.hpp"
-#include "support/stack_gen.hpp"
 #include "support/string_makers.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace ovlcore;
-using ovlcore::test::json;
+using ovlcore::testing::json;
 
 namespace {
 
@@ -63,8 +65,15 @@ private:
     typename B::layer_ref m_layer;
 };
 
+/// posix_fs without its optional dot_positions: "." and ".." taken to come first, as in
+/// memory_fs (§8.2; the idiom of ovlcore/backend/forwarding.hpp).
+struct posix_dots_first : forwarding_fs<posix_fs> {
+    using forwarding_fs::forwarding_fs;
+    void dot_positions(const layer_ref&, std::string_view) const = delete;
+};
+
 std::vector<json> parsed(const std::vector<dump_record>& records) {
-    return ovlcore::test::parse_dump_lines(to_jsonl(records));
+    return ovlcore::testing::parse_dump_lines(to_jsonl(records));
 }
 
 /// Is this stack mounted with userxattr (user.overlay.* names, spec §2.1)?
@@ -98,12 +107,16 @@ void for_each_listed(const View& view, F&& f) {
 }
 
 // Spec §5.6: the lookup errno catalogue.
-const std::set<std::errc> lookup_errnos{
-    std::errc::no_such_file_or_directory, std::errc::filename_too_long,
-    std::errc::invalid_argument,          std::errc::permission_denied,
-    std::errc::io_error,                  std::errc::operation_not_permitted,
-    std::errc::too_many_symbolic_link_levels, static_cast<std::errc>(EREMOTE),
-    static_cast<std::errc>(ESTALE),       std::errc::not_a_directory};
+const std::set<std::errc> lookup_errnos{std::errc::no_such_file_or_directory,
+                                        std::errc::filename_too_long,
+                                        std::errc::invalid_argument,
+                                        std::errc::permission_denied,
+                                        std::errc::io_error,
+                                        std::errc::operation_not_permitted,
+                                        std::errc::too_many_symbolic_link_levels,
+                                        static_cast<std::errc>(EREMOTE),
+                                        static_cast<std::errc>(ESTALE),
+                                        std::errc::not_a_directory};
 
 } // namespace
 
@@ -115,27 +128,28 @@ TEST_CASE("5 random stacks: memory_fs and posix_fs backends give the same dump",
         return;
     }
     rc::prop("memory and POSIX backends agree", [] {
-        const json doc = (*ovlcore::test::gen_random_stack()).doc;
-        const auto sc = ovlcore::test::to_scenario(doc);
+        const json doc = (*ovlcore::testing::gen_random_stack()).doc;
+        const auto sc = ovlcore::testing::to_scenario(doc);
         memory_fs mem;
-        const std::string mem_options = ovlcore::test::build_in_memory(sc, mem);
+        const std::string mem_options = ovlcore::testing::build_in_memory(sc, mem);
         ovlcore::test::temp_dir tmp("ovlcore-h7-prop-");
-        const std::string disk_options = ovlcore::test::build_on_disk(sc, tmp.path());
+        const std::string disk_options = ovlcore::testing::build_on_disk(sc, tmp.path());
         const posix_fs disk;
         // memory_fs lists "." and ".." first; posix_fs reports where ext4's hash order puts them
         // (optional dot_positions), which decides whether a failing readdir lookup surfaces
-        // (§8.2). counting_fs forwards only the concept's operations, so through it posix_fs is
-        // listed dots-first too and the two backends must agree exactly.
-        const ovlcore::test::counting_fs<posix_fs> disk_dots_first(disk);
-        const auto a = ovlcore::test::parse_dump_lines(
-            ovlcore::test::ovlcore_dump_jsonl(mem, mem_options, sc.paths));
-        const auto b = ovlcore::test::parse_dump_lines(
-            ovlcore::test::ovlcore_dump_jsonl(disk_dots_first, disk_options, sc.paths));
+        // (§8.2). Through posix_dots_first (dot_positions hidden) posix_fs is listed dots-first
+        // too and the two backends must agree exactly.
+        const posix_dots_first disk_dots_first(disk);
+        const auto a = ovlcore::testing::parse_dump_lines(
+            ovlcore::testing::ovlcore_dump_jsonl(mem, mem_options, sc.paths));
+        const auto b = ovlcore::testing::parse_dump_lines(
+            ovlcore::testing::ovlcore_dump_jsonl(disk_dots_first, disk_options, sc.paths));
         RC_TAG(a.size() == 1 && a.front().contains("mount_error") ? "refused mount" : "mounted");
-        const auto diffs = ovlcore::test::compare_dumps(a, b);
+        const auto diffs = ovlcore::testing::compare_dumps(a, b);
         if (!diffs.empty())
             RC_FAIL("memory and POSIX dumps differ:\n" +
-                    ovlcore::test::describe_differences(diffs, "memory", "posix ") + doc.dump(1));
+                    ovlcore::testing::describe_differences(diffs, "memory", "posix ") +
+                    doc.dump(1));
     });
 }
 
@@ -143,10 +157,10 @@ TEST_CASE("8 random stacks: the dump is sorted by path bytes, one record per pat
           "[property][random][dump]") {
     // dump-format.md: "one object per path, sorted by the path's bytes"
     rc::prop("sorted, unique paths", [] {
-        const json doc = (*ovlcore::test::gen_random_stack()).doc;
-        const auto sc = ovlcore::test::to_scenario(doc);
+        const json doc = (*ovlcore::testing::gen_random_stack()).doc;
+        const auto sc = ovlcore::testing::to_scenario(doc);
         memory_fs mem;
-        const std::string options = ovlcore::test::build_in_memory(sc, mem);
+        const std::string options = ovlcore::testing::build_in_memory(sc, mem);
         auto stack = make_layer_stack(mem, options);
         if (!stack) {
             RC_TAG("refused mount");
@@ -170,10 +184,10 @@ TEST_CASE("5.6 random stacks: every listed name looks up or fails with a catalog
     // regular file may additionally fail with the §6 data-walk errnos (EXDEV for ".." above the
     // data layer root) and §7's ERANGE.
     rc::prop("listed names", [] {
-        const json doc = (*ovlcore::test::gen_random_stack()).doc;
-        const auto sc = ovlcore::test::to_scenario(doc);
+        const json doc = (*ovlcore::testing::gen_random_stack()).doc;
+        const auto sc = ovlcore::testing::to_scenario(doc);
         memory_fs mem;
-        const std::string options = ovlcore::test::build_in_memory(sc, mem);
+        const std::string options = ovlcore::testing::build_in_memory(sc, mem);
         auto stack = make_layer_stack(mem, options);
         if (!stack) {
             RC_TAG("refused mount");
@@ -209,21 +223,21 @@ TEST_CASE("5.3 random stacks: one plain lower layer under an empty upper is show
     // scenario loader makes 0755 0:0 like the lower root. Variant: lower-only with an empty
     // second lower (lowerdir=A:E), where the top layer's root supplies them directly.
     rc::prop("plain lower unchanged", [] {
-        ovlcore::test::layer_gen_options lo;
+        ovlcore::testing::layer_gen_options lo;
         lo.layer = "A";
         lo.overlay_xattrs = false;
         lo.whiteouts = false;
-        const json entries = ovlcore::test::gen_layer_entries(lo);
+        const json entries = ovlcore::testing::gen_layer_entries(lo);
         const bool with_upper = *rc::gen::arbitrary<bool>();
-        json doc = {{"options", with_upper ? "lowerdir={A},upperdir={U},workdir={W}"
-                                           : "lowerdir={A}:{E}"},
-                    {"layers", json::array({json{{"name", "A"}, {"entries", entries}},
-                                            json{{"name", with_upper ? "U" : "E"},
-                                                 {"entries", json::array()}}})}};
+        json doc = {
+            {"options", with_upper ? "lowerdir={A},upperdir={U},workdir={W}" : "lowerdir={A}:{E}"},
+            {"layers",
+             json::array({json{{"name", "A"}, {"entries", entries}},
+                          json{{"name", with_upper ? "U" : "E"}, {"entries", json::array()}}})}};
         if (with_upper) doc["workdirs"] = json::array({"W"});
-        const auto sc = ovlcore::test::to_scenario(doc);
+        const auto sc = ovlcore::testing::to_scenario(doc);
         memory_fs mem;
-        const std::string options = ovlcore::test::build_in_memory(sc, mem);
+        const std::string options = ovlcore::testing::build_in_memory(sc, mem);
         auto stack = make_layer_stack(mem, options);
         RC_ASSERT(stack.has_value());
         const overlay<memory_fs> ov(mem, std::move(*stack));
@@ -232,8 +246,9 @@ TEST_CASE("5.3 random stacks: one plain lower layer under an empty upper is show
         const layer_view<memory_fs> alone(mem, lower->ref);
         const auto merged = parsed(dump_records(ov));
         const auto reference = parsed(dump_records(alone));
-        const auto diffs = ovlcore::test::compare_dumps(reference, merged);
-        RC_LOG() << ovlcore::test::describe_differences(diffs, "layer A", "overlay") << doc.dump(1);
+        const auto diffs = ovlcore::testing::compare_dumps(reference, merged);
+        RC_LOG() << ovlcore::testing::describe_differences(diffs, "layer A", "overlay")
+                 << doc.dump(1);
         RC_ASSERT(diffs.empty());
     });
 }
@@ -248,7 +263,7 @@ TEST_CASE("5.1 random stacks: a non-root opaque=y dir in the top layer hides eve
     // is checked. If the dir cannot be looked up (e.g. an ancestor with an invalid redirect) the
     // case is vacuous.
     rc::prop("opaque dir listing", [] {
-        json doc = (*ovlcore::test::gen_random_stack()).doc;
+        json doc = (*ovlcore::testing::gen_random_stack()).doc;
         if (doc["options"].get<std::string>().find("}/up") != std::string::npos) {
             RC_TAG("upper inside a lower layer (not checked)");
             return;
@@ -262,7 +277,8 @@ TEST_CASE("5.1 random stacks: a non-root opaque=y dir in the top layer hides eve
         std::vector<std::size_t> dirs;
         for (std::size_t i = 0; i < top_entries->size(); ++i) {
             const auto& e = (*top_entries)[i];
-            if (e.value("type", "") == "dir" && e["path"] != "/" && e["path"] != "") dirs.push_back(i);
+            if (e.value("type", "") == "dir" && e["path"] != "/" && e["path"] != "")
+                dirs.push_back(i);
         }
         std::string path;
         if (dirs.empty() || *rc::gen::inRange(0, 4) == 0) {
@@ -283,9 +299,9 @@ TEST_CASE("5.1 random stacks: a non-root opaque=y dir in the top layer hides eve
                 e["xattrs"].erase(prefix + "origin");
             }
 
-        const auto sc = ovlcore::test::to_scenario(doc);
+        const auto sc = ovlcore::testing::to_scenario(doc);
         memory_fs mem;
-        const std::string options = ovlcore::test::build_in_memory(sc, mem);
+        const std::string options = ovlcore::testing::build_in_memory(sc, mem);
         auto stack = make_layer_stack(mem, options);
         if (!stack) {
             RC_TAG("refused mount");
@@ -317,13 +333,13 @@ TEST_CASE("6 random stacks: a stat walk never calls into data-only layers",
     // §6: data-only layers are consulted only through the lazy slot, resolved by open (not by
     // stat, lstat, readdir, readlink). A walk that never opens must not touch them at all.
     rc::prop("no data-only layer call without open", [] {
-        ovlcore::test::stack_gen_options opt;
+        ovlcore::testing::stack_gen_options opt;
         opt.min_layers = 3;
         opt.force_data_only = true;
-        const json doc = (*ovlcore::test::gen_random_stack(opt)).doc;
-        const auto sc = ovlcore::test::to_scenario(doc);
+        const json doc = (*ovlcore::testing::gen_random_stack(opt)).doc;
+        const auto sc = ovlcore::testing::to_scenario(doc);
         memory_fs mem;
-        const std::string options = ovlcore::test::build_in_memory(sc, mem);
+        const std::string options = ovlcore::testing::build_in_memory(sc, mem);
         const ovlcore::test::counting_fs<memory_fs> fs(mem);
         auto stack = make_layer_stack(fs, options);
         if (!stack) {

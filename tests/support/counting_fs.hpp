@@ -2,12 +2,13 @@
 // tests/support/counting_fs.hpp: test-double backends that wrap any backing_filesystem:
 // counting_fs<B> counts every call per layer and per operation (proves laziness: zero calls into
 // data-only layers until open, spec §6), failing_fs<B> makes the n-th matching call fail with a
-// chosen errno (error propagation, "failure is not cached", spec §6). Style rule 25.
+// chosen errno (error propagation, "failure is not cached", spec §6). docs/contributing.md §25.
 //
-// Both wrappers keep the wrapped backend by reference (it must outlive them) and present the same
-// operations. Their layer_ref remembers the (st_dev, st_ino) of the object resolve_dir returned, so
-// calls are attributed to "the layer whose root is X" whatever relative path they carry. Counters
-// are guarded by a mutex: the wrappers are as thread-safe as the wrapped backend.
+// Both derive from rooted_forwarding_fs (ovlcore/backend/forwarding.hpp): they keep the wrapped
+// backend by reference (it must outlive them), and their layer_ref remembers the (st_dev, st_ino)
+// of the object resolve_dir returned, so calls are attributed to "the layer whose root is X"
+// whatever relative path they carry. Counters are guarded by a mutex: the wrappers are as
+// thread-safe as the wrapped backend.
 #pragma once
 
 #include <array>
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include <ovlcore/backend.hpp>
+#include <ovlcore/backend/forwarding.hpp>
 #include <ovlcore/backend/memory.hpp>
 #include <ovlcore/result.hpp>
 #include <ovlcore/types.hpp>
@@ -83,101 +85,54 @@ struct op_counts {
     }
 };
 
-namespace detail {
-
-/// A backend layer_ref plus the identity of the object it names.
-template <class Inner>
-struct tagged_layer_ref {
-    Inner inner;
-    file_id root{};
-    friend bool operator==(const tagged_layer_ref& a, const tagged_layer_ref& b)
-        requires std::equality_comparable<Inner>
-    {
-        return a.root == b.root && a.inner == b.inner;
-    }
-};
-
-/// A backend file plus the layer it was opened in.
-template <class Inner>
-struct tagged_file {
-    Inner inner;
-    file_id root{};
-};
-
-template <class Inner>
-[[nodiscard]] result<resolved_dir<tagged_layer_ref<typename Inner::layer_ref>>>
-retag(result<resolved_dir<typename Inner::layer_ref>> r) {
-    if (!r) return fail(r.error());
-    resolved_dir<tagged_layer_ref<typename Inner::layer_ref>> out;
-    out.ref = tagged_layer_ref<typename Inner::layer_ref>{std::move(r->ref),
-                                                          file_id{r->st.dev, r->st.ino}};
-    out.st = r->st;
-    out.ancestors = std::move(r->ancestors);
-    out.mount_id = r->mount_id;
-    out.read_only = r->read_only;
-    out.name_max = r->name_max;
-    out.fs_magic = r->fs_magic;
-    return out;
-}
-
-template <class T>
-[[nodiscard]] result<tagged_file<T>> retag_file(result<T> r, file_id root) {
-    if (!r) return fail(r.error());
-    return tagged_file<T>{std::move(*r), root};
-}
-
-} // namespace detail
-
 /// Counts every call into the wrapped backend, per layer root (file_id) and per operation.
 /// resolve_dir is attributed to the object it resolved (or to file_id{} when it failed).
 template <backing_filesystem B>
-class counting_fs {
-public:
-    using layer_ref = detail::tagged_layer_ref<typename B::layer_ref>;
-    using file = detail::tagged_file<typename B::file>;
+class counting_fs : public rooted_forwarding_fs<B> {
+    using base = rooted_forwarding_fs<B>;
 
-    explicit counting_fs(const B& inner) noexcept : m_inner(&inner) {}
+public:
+    using typename base::file;
+    using typename base::layer_ref;
+
+    explicit counting_fs(const B& inner) noexcept : base(inner) {}
     counting_fs(const counting_fs&) = delete;
     counting_fs& operator=(const counting_fs&) = delete;
 
-    [[nodiscard]] const B& inner() const noexcept { return *m_inner; }
-
-    // ---- backing_filesystem --------------------------------------------------------------------
+    // ---- backing_filesystem: every call counted, then forwarded --------------------------------
     [[nodiscard]] result<resolved_dir<layer_ref>> resolve_dir(std::string_view path) const {
-        auto r = detail::retag<B>(m_inner->resolve_dir(path));
+        auto r = base::resolve_dir(path);
         note(r ? r->ref.root : file_id{}, fs_op::resolve_dir, r.has_value());
         return r;
     }
     [[nodiscard]] result<stat_info> lstat(const layer_ref& l, std::string_view path) const {
-        return noted(l.root, fs_op::lstat, m_inner->lstat(l.inner, path));
+        return noted(l.root, fs_op::lstat, base::lstat(l, path));
     }
     [[nodiscard]] result<std::vector<dir_entry>> read_dir(const layer_ref& l,
                                                           std::string_view path) const {
-        return noted(l.root, fs_op::read_dir, m_inner->read_dir(l.inner, path));
+        return noted(l.root, fs_op::read_dir, base::read_dir(l, path));
     }
     [[nodiscard]] result<std::optional<std::string>>
     get_xattr(const layer_ref& l, std::string_view path, std::string_view name) const {
-        return noted(l.root, fs_op::get_xattr, m_inner->get_xattr(l.inner, path, name));
+        return noted(l.root, fs_op::get_xattr, base::get_xattr(l, path, name));
     }
     [[nodiscard]] result<std::vector<std::string>> list_xattr(const layer_ref& l,
                                                               std::string_view path) const {
-        return noted(l.root, fs_op::list_xattr, m_inner->list_xattr(l.inner, path));
+        return noted(l.root, fs_op::list_xattr, base::list_xattr(l, path));
     }
     [[nodiscard]] result<std::string> read_link(const layer_ref& l, std::string_view path) const {
-        return noted(l.root, fs_op::read_link, m_inner->read_link(l.inner, path));
+        return noted(l.root, fs_op::read_link, base::read_link(l, path));
     }
     [[nodiscard]] result<beneath_result> lookup_beneath(const layer_ref& l,
                                                         std::string_view path) const {
-        return noted(l.root, fs_op::lookup_beneath, m_inner->lookup_beneath(l.inner, path));
+        return noted(l.root, fs_op::lookup_beneath, base::lookup_beneath(l, path));
     }
     [[nodiscard]] result<file> open_file(const layer_ref& l, std::string_view path) const {
-        auto r = detail::retag_file(m_inner->open_file(l.inner, path), l.root);
-        note(l.root, fs_op::open_file, r.has_value());
-        return r;
+        return noted(l.root, fs_op::open_file, base::open_file(l, path));
     }
     [[nodiscard]] result<std::size_t> read(const file& f, std::uint64_t offset,
                                            std::span<char> buffer) const {
-        return noted(f.root, fs_op::read, m_inner->read(f.inner, offset, buffer));
+        return noted(f.root, fs_op::read, base::read(f, offset, buffer));
     }
 
     // ---- queries -------------------------------------------------------------------------------
@@ -202,7 +157,7 @@ public:
     /// The identity of the directory `path` names (resolved through the wrapped backend, not
     /// counted).
     [[nodiscard]] result<file_id> root_id(std::string_view path) const {
-        auto r = m_inner->resolve_dir(path);
+        auto r = this->inner().resolve_dir(path);
         if (!r) return fail(r.error());
         return file_id{r->st.dev, r->st.ino};
     }
@@ -240,30 +195,31 @@ private:
         return r;
     }
 
-    const B* m_inner;
     mutable std::mutex m_mutex;
     mutable std::map<file_id, op_counts> m_counts;
 };
 
 /// When failing_fs fails a call.
 struct failure_plan {
-    std::uint64_t nth = 0;               ///< the n-th matching call (1-based) fails; 0: none
+    std::uint64_t nth = 0; ///< the n-th matching call (1-based) fails; 0: none
     std::errc error = std::errc::io_error;
-    std::optional<fs_op> op;             ///< only calls of this operation match (all if unset)
-    std::optional<file_id> layer;        ///< only calls into this layer root match (all if unset)
-    bool sticky = false;                 ///< every matching call from the n-th on fails
+    std::optional<fs_op> op;      ///< only calls of this operation match (all if unset)
+    std::optional<file_id> layer; ///< only calls into this layer root match (all if unset)
+    bool sticky = false;          ///< every matching call from the n-th on fails
 };
 
 /// Makes the n-th call matching a failure_plan fail with the plan's errno, without calling the
 /// wrapped backend; every other call is passed through. The default plan fails nothing; arm()
 /// replaces the plan at any time and restarts the count.
 template <backing_filesystem B>
-class failing_fs {
-public:
-    using layer_ref = detail::tagged_layer_ref<typename B::layer_ref>;
-    using file = detail::tagged_file<typename B::file>;
+class failing_fs : public rooted_forwarding_fs<B> {
+    using base = rooted_forwarding_fs<B>;
 
-    explicit failing_fs(const B& inner, failure_plan plan = {}) : m_inner(&inner), m_plan(plan) {}
+public:
+    using typename base::file;
+    using typename base::layer_ref;
+
+    explicit failing_fs(const B& inner, failure_plan plan = {}) : base(inner), m_plan(plan) {}
     failing_fs(const failing_fs&) = delete;
     failing_fs& operator=(const failing_fs&) = delete;
 
@@ -284,48 +240,48 @@ public:
         return m_failed;
     }
 
-    // ---- backing_filesystem --------------------------------------------------------------------
+    // ---- backing_filesystem: a planned failure, or forwarded ----------------------------------
     [[nodiscard]] result<resolved_dir<layer_ref>> resolve_dir(std::string_view path) const {
-        auto r = detail::retag<B>(m_inner->resolve_dir(path));
+        auto r = base::resolve_dir(path);
         if (auto e = should_fail(r ? r->ref.root : file_id{}, fs_op::resolve_dir)) return fail(*e);
         return r;
     }
     [[nodiscard]] result<stat_info> lstat(const layer_ref& l, std::string_view path) const {
         if (auto e = should_fail(l.root, fs_op::lstat)) return fail(*e);
-        return m_inner->lstat(l.inner, path);
+        return base::lstat(l, path);
     }
     [[nodiscard]] result<std::vector<dir_entry>> read_dir(const layer_ref& l,
                                                           std::string_view path) const {
         if (auto e = should_fail(l.root, fs_op::read_dir)) return fail(*e);
-        return m_inner->read_dir(l.inner, path);
+        return base::read_dir(l, path);
     }
     [[nodiscard]] result<std::optional<std::string>>
     get_xattr(const layer_ref& l, std::string_view path, std::string_view name) const {
         if (auto e = should_fail(l.root, fs_op::get_xattr)) return fail(*e);
-        return m_inner->get_xattr(l.inner, path, name);
+        return base::get_xattr(l, path, name);
     }
     [[nodiscard]] result<std::vector<std::string>> list_xattr(const layer_ref& l,
                                                               std::string_view path) const {
         if (auto e = should_fail(l.root, fs_op::list_xattr)) return fail(*e);
-        return m_inner->list_xattr(l.inner, path);
+        return base::list_xattr(l, path);
     }
     [[nodiscard]] result<std::string> read_link(const layer_ref& l, std::string_view path) const {
         if (auto e = should_fail(l.root, fs_op::read_link)) return fail(*e);
-        return m_inner->read_link(l.inner, path);
+        return base::read_link(l, path);
     }
     [[nodiscard]] result<beneath_result> lookup_beneath(const layer_ref& l,
                                                         std::string_view path) const {
         if (auto e = should_fail(l.root, fs_op::lookup_beneath)) return fail(*e);
-        return m_inner->lookup_beneath(l.inner, path);
+        return base::lookup_beneath(l, path);
     }
     [[nodiscard]] result<file> open_file(const layer_ref& l, std::string_view path) const {
         if (auto e = should_fail(l.root, fs_op::open_file)) return fail(*e);
-        return detail::retag_file(m_inner->open_file(l.inner, path), l.root);
+        return base::open_file(l, path);
     }
     [[nodiscard]] result<std::size_t> read(const file& f, std::uint64_t offset,
                                            std::span<char> buffer) const {
         if (auto e = should_fail(f.root, fs_op::read)) return fail(*e);
-        return m_inner->read(f.inner, offset, buffer);
+        return base::read(f, offset, buffer);
     }
 
 private:
@@ -342,7 +298,6 @@ private:
         return std::nullopt;
     }
 
-    const B* m_inner;
     mutable std::mutex m_mutex;
     failure_plan m_plan;
     mutable std::uint64_t m_matched = 0;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // tests/support/fs_tree.hpp: fs_tree<B>, one fluent "build these entries" description that makes
 // the same tree in a memory_fs or on disk for posix_fs, so a TEMPLATE_TEST_CASE runs the same
-// assertions on both backends (style rule 20). Test support only (throws on setup errors).
+// assertions on both backends (docs/contributing.md §20). Test support only (throws on setup
+// errors).
 //
 //   TEMPLATE_TEST_CASE("6 ...", "[spec.6]", ovlcore::memory_fs, ovlcore::posix_fs) {
 //       ovlcore::test::fs_tree<TestType> t;
@@ -105,7 +106,7 @@ public:
             const std::string p = path(rel);
             const std::string n(name);
             if (::lsetxattr(p.c_str(), n.c_str(), value.data(), value.size(), 0) != 0)
-                detail::sys_error("setxattr " + n + " on " + p);
+                testing::detail::sys_error("setxattr " + n + " on " + p);
         }
         return *this;
     }
@@ -116,9 +117,9 @@ public:
         } else {
             std::string r(rel);
             while (!r.empty() && r.front() == '/') r.erase(0, 1);
-            detail::make_parents(m_root, r, ::geteuid() == 0);
+            testing::detail::make_parents(m_root, r, ::geteuid() == 0);
             if (::link(path(existing).c_str(), path(rel).c_str()) != 0)
-                detail::sys_error("link " + path(rel));
+                testing::detail::sys_error("link " + path(rel));
         }
         return *this;
     }

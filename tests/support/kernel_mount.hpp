@@ -59,8 +59,7 @@ inline std::string read_all(int fd) {
 /// waitpid(2) on `pid`, retrying on EINTR; the wait status.
 inline int wait_child(pid_t pid) {
     int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
     return status;
 }
 
@@ -101,8 +100,7 @@ inline std::string kernel_dump_in_child(const std::string& options,
         if (enter_private_mount_namespace()) ::_exit(4);
         if (::mount("overlay", mnt.c_str(), "overlay", 0, options.c_str()) != 0) {
             const int err = errno;
-            write_all(fds[1],
-                      mount_error_json(static_cast<std::errc>(err), "mount(2)") + "\n");
+            write_all(fds[1], mount_error_json(static_cast<std::errc>(err), "mount(2)") + "\n");
             ::_exit(0);
         }
         auto tree = mounted_tree::open_root(mnt.string());

@@ -15,65 +15,48 @@
 #include <utility>
 #include <vector>
 
+#include <ovlcore/backend.hpp>
+#include <ovlcore/backend/forwarding.hpp>
 #include <ovlcore/layer_stack.hpp>
 #include <ovlcore/overlay.hpp>
 #include <ovlcore/trace.hpp>
-#include <ovlcore/backend.hpp>
 
 #include "fs_tree.hpp"
 
 namespace ovlcore::test {
 
-/// A backend wrapper for engine tests (style rule 25): forwards to `B`, counts the calls that
-/// touch data (lookup_beneath, open_file) and reports the objects named in `weird` (paths
-/// relative to a layer, any layer) as file_type::unknown (automounts and the like: EREMOTE).
+/// A backend wrapper for engine tests (docs/contributing.md §25): forwards to `B` (forwarding_fs),
+/// counts the calls that touch data (lookup_beneath, open_file) and reports the objects named in
+/// `weird` (paths relative to a layer, any layer) as file_type::unknown (automounts and the like:
+/// EREMOTE).
 template <class B>
-class spy_fs {
-public:
-    using layer_ref = typename B::layer_ref;
-    using file = typename B::file;
+class spy_fs : public forwarding_fs<B> {
+    using base = forwarding_fs<B>;
 
-    explicit spy_fs(const B& fs) : m_fs(&fs) {}
+public:
+    using typename base::file;
+    using typename base::layer_ref;
+
+    explicit spy_fs(const B& fs) : base(fs) {}
 
     std::set<std::string> weird;
     mutable std::atomic<int> lookup_beneath_calls{0};
     mutable std::atomic<int> open_calls{0};
 
-    [[nodiscard]] result<resolved_dir<layer_ref>> resolve_dir(std::string_view p) const {
-        return m_fs->resolve_dir(p);
-    }
     [[nodiscard]] result<stat_info> lstat(const layer_ref& l, std::string_view p) const {
-        auto st = m_fs->lstat(l, p);
+        auto st = base::lstat(l, p);
         if (st && weird.count(std::string(p))) st->type = file_type::unknown;
         return st;
     }
-    [[nodiscard]] result<std::vector<dir_entry>> read_dir(const layer_ref& l, std::string_view p) const {
-        return m_fs->read_dir(l, p);
-    }
-    [[nodiscard]] result<std::optional<std::string>> get_xattr(const layer_ref& l, std::string_view p,
-                                                               std::string_view n) const {
-        return m_fs->get_xattr(l, p, n);
-    }
-    [[nodiscard]] result<std::vector<std::string>> list_xattr(const layer_ref& l, std::string_view p) const {
-        return m_fs->list_xattr(l, p);
-    }
-    [[nodiscard]] result<std::string> read_link(const layer_ref& l, std::string_view p) const {
-        return m_fs->read_link(l, p);
-    }
-    [[nodiscard]] result<beneath_result> lookup_beneath(const layer_ref& l, std::string_view p) const {
+    [[nodiscard]] result<beneath_result> lookup_beneath(const layer_ref& l,
+                                                        std::string_view p) const {
         ++lookup_beneath_calls;
-        return m_fs->lookup_beneath(l, p);
+        return base::lookup_beneath(l, p);
     }
     [[nodiscard]] result<file> open_file(const layer_ref& l, std::string_view p) const {
         ++open_calls;
-        return m_fs->open_file(l, p);
+        return base::open_file(l, p);
     }
-    [[nodiscard]] result<std::size_t> read(const file& f, std::uint64_t off, std::span<char> buf) const {
-        return m_fs->read(f, off, buf);
-    }
-
-private:
-    const B* m_fs;
 };
 
 /// Layers built in a fs_tree<B> and an overlay over them. With Spy, the overlay goes through a
@@ -123,8 +106,9 @@ struct overlay_fixture {
     /// The whole content of the regular file at `path` (throws on error).
     [[nodiscard]] std::string content(std::string_view path) const {
         auto f = ov->open(path);
-        if (!f) throw std::runtime_error("open " + std::string(path) + ": " +
-                                         std::string(errno_name(f.error())));
+        if (!f)
+            throw std::runtime_error("open " + std::string(path) + ": " +
+                                     std::string(errno_name(f.error())));
         std::string out;
         char buf[4096];
         for (;;) {
@@ -138,8 +122,9 @@ struct overlay_fixture {
     /// Names listed by read_dir(path), sorted (throws on error).
     [[nodiscard]] std::vector<std::string> names(std::string_view path) const {
         auto entries = ov->read_dir(path);
-        if (!entries) throw std::runtime_error("read_dir " + std::string(path) + ": " +
-                                               std::string(errno_name(entries.error())));
+        if (!entries)
+            throw std::runtime_error("read_dir " + std::string(path) + ": " +
+                                     std::string(errno_name(entries.error())));
         std::vector<std::string> out;
         for (const auto& e : *entries) out.push_back(e.name);
         std::sort(out.begin(), out.end());

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// tests/support/string_makers.hpp: failures print domain values (style.md rule 28). Catch2
+// tests/support/string_makers.hpp: failures print domain values (docs/contributing.md §28). Catch2
 // StringMaker specialisations for std::errc, file_type, layer_kind, stat_info (every field, as
 // operator== compares them), dir_entry and result<T>, all through the formatters of
 // <ovlcore/fmt.hpp>; and err(r), "ok" or the errno name of a result, for REQUIRE(err(r) == "ok").

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Tests of include/ovlcore/backend/{memory,posix}.hpp that run the same assertions on both
-// backends (style rule 20): every backing_filesystem operation, the §6 lookup_beneath errno table
-// (each row verified against openat2 on Linux 6.18.44), xattrs, devices and whiteouts (§3), file
-// sizes that differ from the content. Expected values come from the spec and from what the
-// kernel (ext4) reports, never from running ovlcore.
+// backends (docs/contributing.md §20): every backing_filesystem operation, the §6 lookup_beneath
+// errno table (each row verified against openat2 on Linux 6.18.44), xattrs, devices and whiteouts
+// (§3), file sizes that differ from the content. Expected values come from the spec and from what
+// the kernel (ext4) reports, never from running ovlcore.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -642,7 +642,9 @@ TEMPLATE_TEST_CASE("1.5 backend resolve_dir: ancestors, mount and identity", "[b
     REQUIRE(err(b) == "ok");
     REQUIRE(err(c) == "ok");
     REQUIRE(err(slash) == "ok");
-    const auto id = [](const auto& r) { return ovlcore::file_id{r->st.dev, r->st.ino}; };
+    const auto id = [](const auto& r) {
+        return ovlcore::file_id{.dev = r->st.dev, .ino = r->st.ino};
+    };
 
     // Parent first, then up to and including "/".
     REQUIRE(c->ancestors.size() >= 4u);
@@ -689,8 +691,8 @@ TEMPLATE_TEST_CASE("0 backend: hard links share the inode", "[backend][spec.0]",
     CHECK(read_all(t.fs(), L, "sub/g") == "shared");
 }
 
-TEMPLATE_TEST_CASE("0 backend: concurrent const calls agree", "[backend][spec.0]", memory_fs,
-                   posix_fs) {
+TEMPLATE_TEST_CASE("0 backend: concurrent const calls agree", "[backend][spec.0][concurrency]",
+                   memory_fs, posix_fs) {
     fs_tree<TestType> t;
     for (int i = 0; i < 20; ++i) t.add_file("L/d/f" + std::to_string(i), std::to_string(i));
     t.add_symlink("L/s", "d").set_xattr("L/d", "user.k", "v");
@@ -719,7 +721,7 @@ TEMPLATE_TEST_CASE("0 backend: concurrent const calls agree", "[backend][spec.0]
     CHECK(failures.load() == 0);
 }
 
-// ---- memory vs POSIX on random trees (style rule 23a) ------------------------------------------
+// ---- memory vs POSIX on random trees (docs/contributing.md §23 (a)) -----------------------------
 
 namespace {
 
@@ -746,18 +748,10 @@ template <class B>
 void apply(fs_tree<B>& t, const random_op& op) {
     const std::string p = "r/s/L/" + op.path;
     switch (op.kind) {
-    case 0:
-        t.add_dir(p);
-        break;
-    case 1:
-        t.add_file(p, op.arg);
-        break;
-    case 2:
-        t.add_symlink(p, op.arg);
-        break;
-    default:
-        t.add_symlink(p, t.path("r/s/L/" + op.arg));
-        break;
+    case 0: t.add_dir(p); break;
+    case 1: t.add_file(p, op.arg); break;
+    case 2: t.add_symlink(p, op.arg); break;
+    default: t.add_symlink(p, t.path("r/s/L/" + op.arg)); break;
     }
 }
 

@@ -134,12 +134,13 @@ TEST_CASE("0 memory_fs builder: set_xattr replaces a value and keeps the order",
 
 TEST_CASE("0 memory_fs: entry_attrs.mtime sets the timestamps", "[backend][memory][spec.9]") {
     memory_fs fs;
-    fs.add_file("/f", "x", {.mtime = ovlcore::timestamp{1700000000, 5}}).add_file("/g", "y");
+    fs.add_file("/f", "x", {.mtime = ovlcore::timestamp{.sec = 1700000000, .nsec = 5}})
+        .add_file("/g", "y");
     auto root = fs.resolve_dir("/");
     REQUIRE(err(root) == "ok");
     auto f = fs.lstat(root->ref, "f");
     REQUIRE(err(f) == "ok");
-    CHECK(f->mtime == ovlcore::timestamp{1700000000, 5});
+    CHECK(f->mtime == ovlcore::timestamp{.sec = 1700000000, .nsec = 5});
     CHECK(f->ctime == f->mtime);
     CHECK(f->atime == f->mtime);
     auto g = fs.lstat(root->ref, "g");
@@ -223,8 +224,8 @@ TEST_CASE("1.5 memory_fs: mounts have their own st_dev, mount id and attributes"
     auto ro_root = fs.resolve_dir("/ro");
     REQUIRE(err(ro_root) == "ok");
     REQUIRE(ro->ancestors.size() == 2u);
-    CHECK(ro->ancestors[0] == (ovlcore::file_id{ro_root->st.dev, ro_root->st.ino}));
-    CHECK(ro->ancestors[1] == (ovlcore::file_id{root->st.dev, root->st.ino}));
+    CHECK(ro->ancestors[0] == (ovlcore::file_id{.dev = ro_root->st.dev, .ino = ro_root->st.ino}));
+    CHECK(ro->ancestors[1] == (ovlcore::file_id{.dev = root->st.dev, .ino = root->st.ino}));
 
     // A name longer than the mount's name_max.
     CHECK(err(fs.lstat(shortfs->ref, "fifteen-chars-x")) == "ENAMETOOLONG");

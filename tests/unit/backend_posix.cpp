@@ -158,7 +158,7 @@ TEST_CASE("1.5 posix_fs resolve_dir: statfs and mount id come from the kernel",
     struct stat root_st {};
     REQUIRE(::stat("/", &root_st) == 0);
     REQUIRE(!L->ancestors.empty());
-    CHECK(L->ancestors.back() == (ovlcore::file_id{root_st.st_dev, root_st.st_ino}));
+    CHECK(L->ancestors.back() == (ovlcore::file_id{.dev = root_st.st_dev, .ino = root_st.st_ino}));
 }
 
 TEST_CASE("2.1 posix_fs xattrs: long values, many names, a non-directory layer root",
@@ -286,7 +286,8 @@ TEST_CASE("6 posix_fs lookup_beneath: mount crossings are EXDEV (private mount n
         if (M->fs_magic != 0x01021994u) out += "tmpfs f_type is not TMPFS_MAGIC\n";
         if (M->read_only || C->read_only) out += "a writable mount reported read-only\n";
         if (!R->read_only) out += "read-only bind mount not reported read-only\n";
-        if (M->ancestors.empty() || M->ancestors[0] != (ovlcore::file_id{C->st.dev, C->st.ino}))
+        if (M->ancestors.empty() ||
+            M->ancestors[0] != (ovlcore::file_id{.dev = C->st.dev, .ino = C->st.ino}))
             out += "the first ancestor of a mount root is not its mount point's parent\n";
         ::umount2(ro.c_str(), MNT_DETACH);
         ::umount2(mnt.c_str(), MNT_DETACH);

@@ -72,7 +72,8 @@ public:
         if (n == nullptr) return ovlcore::fail(std::errc::no_such_file_or_directory);
         if (n->readdir_error) return ovlcore::fail(*n->readdir_error);
         std::vector<dir_entry> out;
-        for (const auto& c : n->children) out.push_back(dir_entry{c, file_type::unknown, 0});
+        for (const auto& c : n->children)
+            out.push_back(dir_entry{.name = c, .type = file_type::unknown, .ino = 0});
         return out;
     }
     result<std::string> read_link(std::string_view path) {

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
-// Tests of ovlcore/explain.hpp and of the engine's trace events behind it (style rules 14, 26):
-// the resolution of the spec's tricky cases (§12, §10 Q1) asserted as event sequences, and the
-// readable and JSON renderings of ovl-tree --explain. Expected sequences follow the order of
-// spec §5.1-§5.3 and §6; both backends.
+// Tests of ovlcore/explain.hpp and of the engine's trace events behind it
+// (docs/contributing.md §14, §26): the resolution of the spec's tricky cases (§12, §10 Q1) asserted
+// as event sequences, and the readable and JSON renderings of ovl-tree --explain. Expected
+// sequences follow the order of spec §5.1-§5.3 and §6; both backends.
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -49,8 +49,8 @@ void add_metacopy(Tree& t, const std::string& path, std::string_view target) {
 } // namespace
 
 #define TREE(t)                                                                                    \
-    test::fs_tree<TestType> t;                                                                     \
-    if (!t.privileged()) return
+  test::fs_tree<TestType> t;                                                                       \
+  if (!t.privileged()) return
 
 TEMPLATE_TEST_CASE("12.16 explain: B/d/f regular wins over data-only C (kernel order)",
                    "[spec.12][spec.5.3][explain]", memory_fs, posix_fs) {
@@ -192,14 +192,21 @@ TEMPLATE_TEST_CASE("14 explain: JSON Lines, one object per event and a result ob
     std::vector<nlohmann::json> lines;
     for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
     REQUIRE(lines.size() == 8); // 6 lookup events, 1 open event, the result
-    CHECK(lines[0] == nlohmann::json{{"path", "/m"}, {"step", "lookup"}, {"event", "layer"},
-                                     {"layer", 1}, {"layer_name", "1:A"}, {"real_path", ""},
+    CHECK(lines[0] == nlohmann::json{{"path", "/m"},
+                                     {"step", "lookup"},
+                                     {"event", "layer"},
+                                     {"layer", 1},
+                                     {"layer_name", "1:A"},
+                                     {"real_path", ""},
                                      {"detail", "m"}});
     CHECK(lines[6].at("step") == "open");
     CHECK(lines[6].at("event") == "lowerdata");
     CHECK(lines[6].at("layer") == 3);
-    CHECK(lines[7] == nlohmann::json{{"path", "/m"}, {"result", "ok"}, {"type", "reg"},
-                                     {"metadata_layer", 1}, {"data_layer", 3}});
+    CHECK(lines[7] == nlohmann::json{{"path", "/m"},
+                                     {"result", "ok"},
+                                     {"type", "reg"},
+                                     {"metadata_layer", 1},
+                                     {"data_layer", 3}});
 }
 
 TEST_CASE("14 explain: a missing path stops at the first failing component", "[explain]") {

@@ -30,9 +30,9 @@ stat_info regular_file() {
                      .dev = 2049,
                      .blocks = 8,
                      .blksize = 4096,
-                     .atime = timestamp{1700000000, 5},
-                     .mtime = timestamp{1700000001, 123456789},
-                     .ctime = timestamp{0, 0}};
+                     .atime = timestamp{.sec = 1700000000, .nsec = 5},
+                     .mtime = timestamp{.sec = 1700000001, .nsec = 123456789},
+                     .ctime = timestamp{.sec = 0, .nsec = 0}};
 }
 
 } // namespace
@@ -74,8 +74,8 @@ TEST_CASE("fmt: enums print their names", "[fmt]") {
 }
 
 TEST_CASE("fmt: timestamp is seconds and nine digits of nanoseconds", "[fmt]") {
-    CHECK(fmt::format("{}", timestamp{5, 7}) == "5.000000007");
-    CHECK(fmt::format("{}", timestamp{-1, 999999999}) == "-1.999999999");
+    CHECK(fmt::format("{}", timestamp{.sec = 5, .nsec = 7}) == "5.000000007");
+    CHECK(fmt::format("{}", timestamp{.sec = -1, .nsec = 999999999}) == "-1.999999999");
     CHECK(fmt::format("{}", timestamp{}) == "0.000000000");
 }
 
@@ -102,10 +102,12 @@ TEST_CASE("fmt: stat_info compact and full", "[fmt]") {
 }
 
 TEST_CASE("fmt: dir_entry quotes and escapes its name", "[fmt]") {
-    CHECK(fmt::format("{}", dir_entry{"a", file_type::regular, 12}) == "\"a\" reg ino=12");
-    CHECK(fmt::format("{}", dir_entry{"two words", file_type::directory, 0}) ==
-          "\"two words\" dir ino=0");
-    CHECK(fmt::format("{}", dir_entry{"q\"\n", file_type::unknown, 7}) ==
+    CHECK(fmt::format("{}", dir_entry{.name = "a", .type = file_type::regular, .ino = 12}) ==
+          "\"a\" reg ino=12");
+    CHECK(
+        fmt::format("{}", dir_entry{.name = "two words", .type = file_type::directory, .ino = 0}) ==
+        "\"two words\" dir ino=0");
+    CHECK(fmt::format("{}", dir_entry{.name = "q\"\n", .type = file_type::unknown, .ino = 7}) ==
           "\"q\\\"\\n\" unknown ino=7");
 }
 
@@ -147,9 +149,10 @@ TEST_CASE("fmt: Catch prints domain values through the StringMakers", "[fmt][sup
     CHECK(stringify(regular_file()) ==
           "{reg 0644 1000:100 size=7 nlink=1 ino=12 dev=2049 rdev=0:0 blocks=8 blksize=4096 "
           "atime=1700000000.000000005 mtime=1700000001.123456789 ctime=0.000000000}");
-    CHECK(stringify(dir_entry{"x", file_type::fifo, 9}) == "{\"x\" fifo ino=9}");
-    CHECK(stringify(std::vector<dir_entry>{{"a", file_type::regular, 1},
-                                           {"b", file_type::symlink, 2}}) ==
+    CHECK(stringify(dir_entry{.name = "x", .type = file_type::fifo, .ino = 9}) ==
+          "{\"x\" fifo ino=9}");
+    CHECK(stringify(
+              std::vector<dir_entry>{{"a", file_type::regular, 1}, {"b", file_type::symlink, 2}}) ==
           "{ {\"a\" reg ino=1}, {\"b\" lnk ino=2} }");
 
     CHECK(stringify(result<int>(7)) == "7");

@@ -11,8 +11,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "support/string_makers.hpp"
@@ -57,14 +59,14 @@ memory_fs make_fs() {
 struct outcome {
     std::errc code{};
     std::string message;
+    std::vector<std::string> notes; ///< of the refusal
 };
 
 outcome mount(std::string_view options, const module_defaults& defaults = {}) {
     const memory_fs fs = make_fs();
-    mount_error e;
-    auto s = make_layer_stack(fs, options, defaults, &e);
+    auto s = make_layer_stack(fs, options, defaults);
     if (s) return {};
-    return {s.error(), e.message};
+    return {.code = s.error().code, .message = s.error().message, .notes = s.error().notes};
 }
 
 bool accepted(std::string_view options) { return mount(options).code == std::errc{}; }
@@ -195,6 +197,63 @@ TEST_CASE("1.4 layer stack: conflicts fail the mount, adjustments are notes",
     CHECK(s->features().redirect == redirect_mode::on); // §12.6
 }
 
+TEST_CASE("1.4 layer stack: a refusal carries the notes logged before it",
+          "[spec.1.4][spec.1.5][layer_stack]") {
+    // Checked with mount(2) on 6.18: both info lines are logged, then the §1.5 error.
+    const auto superblock = mount("lowerdir=A,workdir=W,uuid=on");
+    CHECK(superblock.code == einval);
+    CHECK(superblock.message ==
+          "overlayfs: at least 2 lowerdir are needed while upperdir nonexistent");
+    CHECK(superblock.notes ==
+          std::vector<std::string>{
+              "option \"workdir=W\" is useless in a non-upper mount, ignore",
+              "option \"uuid=on\" requires an upper fs, falling back to uuid=null."});
+    // A §1.4 conflict carries the notes logged before it.
+    const auto conflict = mount("lowerdir=A:B,workdir=W,userxattr,metacopy=on");
+    CHECK(conflict.message == "overlayfs: conflicting options: userxattr,metacopy=on");
+    CHECK(conflict.notes ==
+          std::vector<std::string>{"option \"workdir=W\" is useless in a non-upper mount, ignore"});
+    // Parse-time (§1.1-§1.3) refusals come before any note.
+    CHECK(mount("workdir=W,lowerdir=A,bogus").notes.empty());
+    CHECK(mount("lowerdir=A,workdir=W,upperdir=missing").notes.empty());
+    // An accepted mount keeps its notes on the layer stack.
+    const memory_fs fs = make_fs();
+    auto s = make_layer_stack(fs, "lowerdir=A:B,workdir=W");
+    REQUIRE(s);
+    CHECK(s->notes() ==
+          std::vector<std::string>{"option \"workdir=W\" is useless in a non-upper mount, ignore"});
+}
+
+TEST_CASE("1 layer stack: the error carries errno, message and notes; errno helpers work on it",
+          "[spec.1][layer_stack]") {
+    const memory_fs fs = make_fs();
+    auto s = make_layer_stack(fs, "lowerdir=A:A");
+    REQUIRE_FALSE(s);
+    static_assert(std::is_same_v<decltype(s)::error_type, mount_error>);
+    CHECK(errno_value(s.error()) == ELOOP);
+    CHECK(errno_name(s.error()) == "ELOOP");
+    CHECK(s.error() == eloop);
+    CHECK_FALSE(s.error() == einval);
+    // Through OVLCORE_TRY_ASSIGN into an errno-only result: the errno survives.
+    const auto layers = [&](std::string_view options) -> result<std::size_t> {
+        OVLCORE_TRY_ASSIGN(stack, make_layer_stack(fs, options));
+        return stack.lowers().size();
+    };
+    CHECK(layers("lowerdir=A:A").error() == eloop);
+    CHECK(layers("lowerdir=A:B:C").value() == 3);
+    // ...and into a mount_error result: everything survives.
+    const auto upper_path = [&](std::string_view options) -> result<std::string, mount_error> {
+        OVLCORE_TRY_ASSIGN(stack, make_layer_stack(fs, options));
+        if (!stack.upper())
+            return fail(mount_error{.code = enoent, .message = "no upper", .notes = {}});
+        return stack.upper()->path;
+    };
+    CHECK(upper_path("lowerdir=A,upperdir=U,workdir=W").value() == "U");
+    CHECK(upper_path("lowerdir=A:B").error().message == "no upper");
+    CHECK(upper_path("lowerdir=A,upperdir=U").error() ==
+          mount_error{.code = einval, .message = "overlayfs: missing 'workdir'", .notes = {}});
+}
+
 TEST_CASE("1.4 layer stack: option errors come before superblock errors",
           "[spec.1.4][spec.1.5][layer_stack]") {
     // Both a conflict and a missing workdir: the conflict is reported (§1.4 runs first).
@@ -311,9 +370,10 @@ TEST_CASE("1.5 layer stack: the 500-layer limit through lowerdir=",
     auto ok = make_layer_stack(fs, options);
     REQUIRE(ok);
     CHECK(ok->lowers().size() == 500);
-    mount_error e;
-    CHECK(make_layer_stack(fs, options + ":/500", {}, &e).error() == einval);
-    CHECK(e.message == "overlayfs: too many lower directories, limit is 500");
+    const auto refused = make_layer_stack(fs, options + ":/500");
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error() == einval);
+    CHECK(refused.error().message == "overlayfs: too many lower directories, limit is 500");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -331,7 +391,7 @@ TEST_CASE("1.5 layer stack: posix_fs agrees on plain directories",
     REQUIRE(backend);
     const auto code = [&](std::string_view options) {
         auto s = make_layer_stack(*backend, options);
-        return s ? std::errc{} : s.error();
+        return s ? std::errc{} : s.error().code;
     };
     CHECK(code("lowerdir=A:B") == std::errc{});
     CHECK(code("lowerdir=A:B,upperdir=U,workdir=W") == std::errc{});
@@ -345,16 +405,18 @@ TEST_CASE("1.5 layer stack: posix_fs agrees on plain directories",
     fs::remove_all(base, ec);
 }
 
-TEST_CASE("1 layer stack: the kernel-recorded opt_* scenarios", "[spec.1.2][spec.1.5][layer_stack]") {
-    // /work/shared/scenarios/opt_*.json with their expected/*.jsonl answers, layers at /ROOT/<name>.
+TEST_CASE("1 layer stack: the kernel-recorded opt_* scenarios",
+          "[spec.1.2][spec.1.5][layer_stack]") {
+    // tests/data/kernel/scenarios/opt_*.json with their expected/*.jsonl answers, layers at
+    // /ROOT/<name>.
     memory_fs fs;
     for (const char* d : {"/ROOT/A", "/ROOT/B", "/ROOT/C", "/ROOT/a:x", "/ROOT/b,y", "/ROOT/a"})
         fs.add_dir(d);
     fs.set_cwd("/ROOT");
     const auto run = [&](std::string_view options) {
-        mount_error e;
-        auto s = make_layer_stack(fs, options, {}, &e);
-        return s ? outcome{} : outcome{s.error(), e.message};
+        auto s = make_layer_stack(fs, options);
+        return s ? outcome{}
+                 : outcome{.code = s.error().code, .message = s.error().message, .notes = {}};
     };
     auto data_then_regular = run("lowerdir=/ROOT/A::/ROOT/B:/ROOT/C,metacopy=on");
     CHECK(data_then_regular.code == einval);

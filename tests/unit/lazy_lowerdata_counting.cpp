@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
-// Lazy lowerdata, proved by counting backend calls (spec §6, style rule 25): on a composefs-like
-// stack (a metacopy layer over a data-only layer, memory backend) a full stat walk never calls
-// into the data-only layer; open resolves the data once per object, concurrent openers share one
-// resolution, and a failed resolution is not cached (the next open retries).
+// Lazy lowerdata, proved by counting backend calls (spec §6, docs/contributing.md §25): on a
+// composefs-like stack (a metacopy layer over a data-only layer, memory backend) a full stat walk
+// never calls into the data-only layer; open resolves the data once per object, concurrent openers
+// share one resolution, and a failed resolution is not cached (the next open retries).
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -27,7 +27,8 @@ using ovlcore::test::fs_op;
 
 namespace {
 
-constexpr std::string_view stack_options = "lowerdir=/ROOT/M::/ROOT/D"; // §6: A::C, metacopy off is fine
+constexpr std::string_view stack_options =
+    "lowerdir=/ROOT/M::/ROOT/D"; // §6: A::C, metacopy off is fine
 
 /// A composefs-like image: /ROOT/M holds the tree as metacopy files (empty metacopy xattr,
 /// absolute redirect into the data-only layer /ROOT/D, st_size of the real file), symlinks and
@@ -166,8 +167,8 @@ TEST_CASE("6 lazy lowerdata: open resolves the data in the data-only layer",
     SECTION("after resolution st_blocks comes from the data file (§6, §10 Q3)") {
         auto before = ov.lstat("/usr/bin/other");
         REQUIRE(before.has_value());
-        const std::uint64_t estimate = (5000 + before->blksize - 1) / before->blksize *
-                                       before->blksize / 512;
+        const std::uint64_t estimate =
+            (5000 + before->blksize - 1) / before->blksize * before->blksize / 512;
         CHECK(before->blocks == estimate);
         CHECK(read_all(ov, "/usr/bin/other") == std::string(5000, 'x'));
         auto data_st = base.lstat(base.resolve_dir("/ROOT/D")->ref, "12/345678");
@@ -180,7 +181,7 @@ TEST_CASE("6 lazy lowerdata: open resolves the data in the data-only layer",
 }
 
 TEST_CASE("6 lazy lowerdata: concurrent opens share one resolution",
-          "[spec.6][lowerdata][counting][threads]") {
+          "[spec.6][lowerdata][counting][threads][concurrency]") {
     constexpr int threads = 8;
     const memory_fs base = composefs_like();
     for (int round = 0; round < 20; ++round) {
@@ -211,7 +212,7 @@ TEST_CASE("6 lazy lowerdata: concurrent opens share one resolution",
 }
 
 TEST_CASE("6 lazy lowerdata: concurrent first lookups and opens share one resolution",
-          "[spec.6][lowerdata][counting][threads]") {
+          "[spec.6][lowerdata][counting][threads][concurrency]") {
     constexpr int threads = 8;
     const memory_fs base = composefs_like();
     for (int round = 0; round < 20; ++round) {
@@ -259,7 +260,11 @@ TEST_CASE("6 lazy lowerdata: a failed resolution is retried by the next open",
         const auto data_root = fs.root_id("/ROOT/D");
         REQUIRE(data_root.has_value());
         auto ov = make_overlay(fs);
-        failing.arm(failure_plan{1, std::errc::io_error, fs_op::lookup_beneath, *data_root, false});
+        failing.arm(failure_plan{.nth = 1,
+                                 .error = std::errc::io_error,
+                                 .op = fs_op::lookup_beneath,
+                                 .layer = *data_root,
+                                 .sticky = false});
         fs.reset();
 
         auto first = ov.open("/usr/bin/tool");
@@ -276,11 +281,14 @@ TEST_CASE("6 lazy lowerdata: a failed resolution is retried by the next open",
     }
 }
 
-TEST_CASE("test doubles: failing_fs fails exactly the planned call",
-          "[support][counting]") {
+TEST_CASE("test doubles: failing_fs fails exactly the planned call", "[support][counting]") {
     memory_fs base;
     base.add_file("/L/a", "x").add_file("/L/b", "y");
-    failing_fs<memory_fs> fs(base, failure_plan{2, std::errc::permission_denied, fs_op::lstat, {}, false});
+    failing_fs<memory_fs> fs(base, failure_plan{.nth = 2,
+                                                .error = std::errc::permission_denied,
+                                                .op = fs_op::lstat,
+                                                .layer = {},
+                                                .sticky = false});
     auto layer = fs.resolve_dir("/L");
     REQUIRE(layer.has_value());
     CHECK(fs.lstat(layer->ref, "a").has_value());
@@ -290,7 +298,8 @@ TEST_CASE("test doubles: failing_fs fails exactly the planned call",
     CHECK(fs.matched() == 3);
     CHECK(fs.failed() == 1);
 
-    fs.arm(failure_plan{1, std::errc::io_error, {}, {}, true});
+    fs.arm(failure_plan{
+        .nth = 1, .error = std::errc::io_error, .op = {}, .layer = {}, .sticky = true});
     CHECK(fs.read_dir(layer->ref, "").error() == std::errc::io_error);
     CHECK(fs.lstat(layer->ref, "a").error() == std::errc::io_error);
     fs.disarm();

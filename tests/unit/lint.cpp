@@ -128,7 +128,8 @@ TEST_CASE("6 lint: each data object is looked up once however many metacopy file
     CHECK(report.data_lookups == 10);
     CHECK(spy.lookup_beneath_calls == 10);
     CHECK(spy.open_calls == 0); // file contents are never read
-    CHECK(report.exit_status() == 0);
+    CHECK(report.worst() == lint_severity::info);
+    CHECK_FALSE(report.refused());
 }
 
 TEST_CASE("1 lint: a refused stack is one error with the mount errno and the kernel's message",
@@ -142,30 +143,36 @@ TEST_CASE("1 lint: a refused stack is one error with the mount errno and the ker
     CHECK(f.error == std::errc::invalid_argument);
     CHECK(f.message.find("at least 2 lowerdir are needed while upperdir nonexistent") !=
           std::string::npos);
-    CHECK(report.exit_status() == 2);
+    CHECK(report.worst() == lint_severity::error);
+    CHECK(report.refused());
 }
 
-TEST_CASE("lint: text and JSON renderings, exit status by the worst severity", "[lint][json]") {
+TEST_CASE("lint: text and JSON renderings, the worst severity", "[lint][json]") {
     const lint_finding f{"/m", lint_severity::error, lint_code::dangling_data_redirect,
-                         "data '/x' is in no data-only layer", std::errc::no_such_file_or_directory};
+                         "data '/x' is in no data-only layer",
+                         std::errc::no_such_file_or_directory};
     CHECK(to_text(f) == "error /m dangling-data-redirect: data '/x' is in no data-only layer");
     CHECK(nlohmann::json::parse(to_json(f)) ==
-          nlohmann::json{{"path", "/m"}, {"severity", "error"}, {"code", "dangling-data-redirect"},
-                         {"message", "data '/x' is in no data-only layer"}, {"errno", "ENOENT"}});
+          nlohmann::json{{"path", "/m"},
+                         {"severity", "error"},
+                         {"code", "dangling-data-redirect"},
+                         {"message", "data '/x' is in no data-only layer"},
+                         {"errno", "ENOENT"}});
     lint_report r;
-    CHECK(r.exit_status() == 0);
+    CHECK(r.worst() == lint_severity::info);
     r.findings.push_back({"/a", lint_severity::info, lint_code::lookup_failed, "i", {}});
-    CHECK(r.exit_status() == 0);
+    CHECK(r.worst() == lint_severity::info);
     r.findings.push_back({"/b", lint_severity::warning, lint_code::order_dependent, "w", {}});
-    CHECK(r.exit_status() == 1);
+    CHECK(r.worst() == lint_severity::warning);
     r.findings.push_back(f);
-    CHECK(r.exit_status() == 2);
+    CHECK(r.worst() == lint_severity::error);
+    CHECK_FALSE(r.refused());
 }
 
 TEST_CASE("8 lint: a directory that cannot be listed is readdir-failed", "[lint][spec.8]") {
     test::fs_tree<memory_fs> t;
     t.add_file("A/d/a", "a").add_file("B/d/b", "b");
-    // A spy that fails every listing of "d" (rule 25: failing backend).
+    // A spy that fails every listing of "d" (docs/contributing.md §25: failing backend).
     struct failing_listing : test::spy_fs<memory_fs> {
         using spy_fs::spy_fs;
         [[nodiscard]] result<std::vector<dir_entry>> read_dir(const layer_ref& l,

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Listing-driven negative lookups, proved by counting backend calls (spec §5.1 step 2, §8.2,
-// style rule 25): once a dir has been listed, a lookup in it skips the lstat of every real dir
-// whose listing lacks the name (that lstat would fail with ENOENT: "not found, continue"), and
-// every answer stays the one of spec §5.3. Also: cached lookups from many threads at once.
+// docs/contributing.md §25): once a dir has been listed, a lookup in it skips the lstat of every
+// real dir whose listing lacks the name (that lstat would fail with ENOENT: "not found, continue"),
+// and every answer stays the one of spec §5.3. Also: cached lookups from many threads at once.
 #include <catch2/catch.hpp>
 
 #include <cstdint>
@@ -53,7 +53,8 @@ struct layer_roots {
 };
 
 layer_roots roots_of(const counting_fs<memory_fs>& fs) {
-    const auto l0 = fs.root_id("/ROOT/l0"), l1 = fs.root_id("/ROOT/l1"), l2 = fs.root_id("/ROOT/l2");
+    const auto l0 = fs.root_id("/ROOT/l0"), l1 = fs.root_id("/ROOT/l1"),
+               l2 = fs.root_id("/ROOT/l2");
     REQUIRE(l0.has_value());
     REQUIRE(l1.has_value());
     REQUIRE(l2.has_value());
@@ -68,7 +69,8 @@ std::vector<std::uint64_t> lstats_for(const Ov& ov, const counting_fs<memory_fs>
     fs.reset();
     auto st = ov.lstat(path);
     if (answer) *answer = st;
-    return {fs.calls(r.l0, fs_op::lstat), fs.calls(r.l1, fs_op::lstat), fs.calls(r.l2, fs_op::lstat)};
+    return {fs.calls(r.l0, fs_op::lstat), fs.calls(r.l1, fs_op::lstat),
+            fs.calls(r.l2, fs_op::lstat)};
 }
 
 using counts = std::vector<std::uint64_t>;
@@ -163,11 +165,12 @@ TEST_CASE("5.1 lookup: a traced lookup after a listing consults every layer, pro
     CHECK(consulted == 3); // the trace still shows the top-down search of §5.3
 }
 
-TEST_CASE("5.3 lookup: cached lookups from many threads agree", "[spec.5.3][lookup][threads]") {
+TEST_CASE("5.3 lookup: cached lookups from many threads agree",
+          "[spec.5.3][lookup][threads][concurrency]") {
     const memory_fs fs = three_lowers();
     auto ov = make_overlay(fs);
-    const std::vector<std::string> paths = {"/d/top", "/d/mid", "/d/bottom", "/d/sub", "/d/wh",
-                                            "/d/nothing", "/d/sub/x", "/d/top/x"};
+    const std::vector<std::string> paths = {"/d/top", "/d/mid",     "/d/bottom", "/d/sub",
+                                            "/d/wh",  "/d/nothing", "/d/sub/x",  "/d/top/x"};
     std::vector<std::thread> pool;
     std::vector<int> failures(4, 0);
     for (int t = 0; t < 4; ++t)
@@ -175,8 +178,8 @@ TEST_CASE("5.3 lookup: cached lookups from many threads agree", "[spec.5.3][look
             for (int round = 0; round < 200; ++round)
                 for (const auto& p : paths) {
                     const auto st = ov.lstat(p);
-                    const bool positive = p == "/d/top" || p == "/d/mid" || p == "/d/bottom" ||
-                                          p == "/d/sub";
+                    const bool positive =
+                        p == "/d/top" || p == "/d/mid" || p == "/d/bottom" || p == "/d/sub";
                     if (st.has_value() != positive) ++failures[static_cast<std::size_t>(t)];
                 }
         });

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Tests of ovlcore/lookup.hpp through overlay<B>: the per-component lookup of spec §5 (single
 // step, layer walk, stack search, redirects, metacopy, type interaction, errno catalogue) and the
-// §12 edge cases about lookup. Every case runs on memory_fs and posix_fs (style rule 20); expected
-// values come from the spec.
+// §12 edge cases about lookup. Every case runs on memory_fs and posix_fs
+// (docs/contributing.md §20); expected values come from the spec.
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -28,8 +28,8 @@ constexpr auto opaque = "trusted.overlay.opaque";
 } // namespace
 
 #define OVL_FIXTURE(f)                                                                             \
-    test::overlay_fixture<TestType> f;                                                             \
-    if (!f.privileged()) return
+  test::overlay_fixture<TestType> f;                                                               \
+  if (!f.privileged()) return
 
 TEMPLATE_TEST_CASE("5.3 lookup: names merge top-down, the first layer holding a name wins",
                    "[spec.5.3]", memory_fs, posix_fs) {
@@ -64,8 +64,8 @@ TEMPLATE_TEST_CASE("3 lookup: an xwhiteout hides the name in any layer, upper in
     f.tree.add_file("B/f", "B").add_file("B/g", "B").add_file("B/big", "B");
     f.mount("lowerdir=A:B,upperdir=U,workdir=W");
     CHECK(f.lstat_error("/f") == enoent);
-    CHECK(f.lstat_error("/g") == enoent);  // parent without opaque=x: still a whiteout
-    CHECK(f.content("/big") == "data");    // size != 0: an ordinary file
+    CHECK(f.lstat_error("/g") == enoent); // parent without opaque=x: still a whiteout
+    CHECK(f.content("/big") == "data");   // size != 0: an ordinary file
 }
 
 TEMPLATE_TEST_CASE("5.1 lookup: opaque=y stops the search below a dir", "[spec.5.1][opaque]",
@@ -102,8 +102,8 @@ TEMPLATE_TEST_CASE("12.8 opaque: opaque=y on a layer root directory has no effec
     CHECK(f.lstat_error("/b") == ok);
 }
 
-TEMPLATE_TEST_CASE("5.5 lookup: a dir over a file is not merged and stops the search",
-                   "[spec.5.5]", memory_fs, posix_fs) {
+TEMPLATE_TEST_CASE("5.5 lookup: a dir over a file is not merged and stops the search", "[spec.5.5]",
+                   memory_fs, posix_fs) {
     OVL_FIXTURE(f);
     f.tree.add_file("A/x/a", "a").add_file("B/x", "file").add_file("C/x/c", "c");
     f.mount("lowerdir=A:B:C");
@@ -161,8 +161,9 @@ TEMPLATE_TEST_CASE("5.4 lookup: an upper redirect continues below at the root st
     CHECK(f.content("/r/u") == "u");
 }
 
-TEMPLATE_TEST_CASE("5.4 lookup: a redirect whose target is missing or not a dir yields the dir alone",
-                   "[spec.5.4][redirect]", memory_fs, posix_fs) {
+TEMPLATE_TEST_CASE(
+    "5.4 lookup: a redirect whose target is missing or not a dir yields the dir alone",
+    "[spec.5.4][redirect]", memory_fs, posix_fs) {
     OVL_FIXTURE(f);
     f.tree.add_dir("A/r1").set_xattr("A/r1", redirect, "/missing").add_file("A/r1/a", "a");
     f.tree.add_dir("A/r2").set_xattr("A/r2", redirect, "/file").add_file("A/r2/a", "a");
@@ -197,8 +198,8 @@ TEMPLATE_TEST_CASE("12.11 redirect: invalid values give EINVAL, . and .. compone
                    "[spec.12][spec.2.3][redirect]", memory_fs, posix_fs) {
     OVL_FIXTURE(f);
     const std::pair<const char*, const char*> cases[] = {
-        {"empty", ""}, {"dslash", "//data"}, {"root", "/"}, {"trail", "/a/"},
-        {"rel", "a/b"}, {"dot", "/./a"},     {"dotdot", "/../a"}};
+        {"empty", ""},  {"dslash", "//data"}, {"root", "/"},      {"trail", "/a/"},
+        {"rel", "a/b"}, {"dot", "/./a"},      {"dotdot", "/../a"}};
     for (const auto& [name, value] : cases) {
         const std::string d = std::string("A/") + name;
         f.tree.add_dir(d).set_xattr(d, redirect, value);
@@ -214,8 +215,9 @@ TEMPLATE_TEST_CASE("12.11 redirect: invalid values give EINVAL, . and .. compone
     CHECK(f.lstat_error("/dotdot") == eacces);
 }
 
-TEMPLATE_TEST_CASE("12.13 redirect: an invalid redirect in the bottom layer is ignored without data layers",
-                   "[spec.12][spec.5.3][redirect]", memory_fs, posix_fs) {
+TEMPLATE_TEST_CASE(
+    "12.13 redirect: an invalid redirect in the bottom layer is ignored without data layers",
+    "[spec.12][spec.5.3][redirect]", memory_fs, posix_fs) {
     OVL_FIXTURE(f);
     f.tree.add_file("A/a", "a").add_dir("B/d").set_xattr("B/d", redirect, "//bad");
     f.tree.add_dir("B/v").set_xattr("B/v", redirect, "/a").add_file("C/data", "c");
@@ -275,7 +277,8 @@ TEMPLATE_TEST_CASE("5.5 metacopy: over a dir, symlink, device, whiteout or nothi
                    "[spec.5.5][metacopy]", memory_fs, posix_fs) {
     OVL_FIXTURE(f);
     for (const char* n : {"dir", "lnk", "chr", "wh", "none"})
-        f.tree.add_file(std::string("A/") + n, "", {.size = 1}).set_xattr(std::string("A/") + n, mc, "");
+        f.tree.add_file(std::string("A/") + n, "", {.size = 1})
+            .set_xattr(std::string("A/") + n, mc, "");
     f.tree.add_dir("B/dir").add_symlink("B/lnk", "x").add_whiteout("B/wh");
     f.tree.add_device("B/chr", file_type::char_device, 1, 3);
     f.mount("lowerdir=A:B,metacopy=on");
@@ -288,15 +291,18 @@ TEMPLATE_TEST_CASE("5.5 metacopy: over a dir, symlink, device, whiteout or nothi
 TEMPLATE_TEST_CASE("5.4 metacopy: an absolute redirect takes data from the redirect target",
                    "[spec.5.4][metacopy][redirect]", memory_fs, posix_fs) {
     OVL_FIXTURE(f);
-    f.tree.add_file("A/f", "", {.size = 5}).set_xattr("A/f", mc, "").set_xattr("A/f", redirect, "/x/g");
+    f.tree.add_file("A/f", "", {.size = 5})
+        .set_xattr("A/f", mc, "")
+        .set_xattr("A/f", redirect, "/x/g");
     f.tree.add_file("B/f", "B:f\n").add_file("B/x/g", "B:x/g\n");
     f.mount("lowerdir=A:B,metacopy=on");
     CHECK(f.content("/f") == "B:x/g\n");
     CHECK(f.ov->lstat("/f")->size == 5);
 }
 
-TEMPLATE_TEST_CASE("12.14 metacopy: an upper metacopy with metacopy=off is EPERM even with no lower",
-                   "[spec.12][spec.5.3][metacopy]", memory_fs, posix_fs) {
+TEMPLATE_TEST_CASE(
+    "12.14 metacopy: an upper metacopy with metacopy=off is EPERM even with no lower",
+    "[spec.12][spec.5.3][metacopy]", memory_fs, posix_fs) {
     OVL_FIXTURE(f);
     f.tree.add_file("U/m", "", {.size = 4}).set_xattr("U/m", mc, "").add_dir("W");
     f.tree.add_file("U/withlower", "", {.size = 4}).set_xattr("U/withlower", mc, "");
@@ -335,7 +341,9 @@ TEMPLATE_TEST_CASE("5.3 metacopy: with metacopy=off a lower metacopy above a nor
 TEMPLATE_TEST_CASE("12.16 data-only: B's regular file wins; B's dir without the file is EIO (Q1)",
                    "[spec.12][spec.10][spec.5.3][dataonly]", memory_fs, posix_fs) {
     OVL_FIXTURE(f);
-    f.tree.add_file("A/m", "", {.size = 3}).set_xattr("A/m", mc, "").set_xattr("A/m", redirect, "/d/f");
+    f.tree.add_file("A/m", "", {.size = 3})
+        .set_xattr("A/m", mc, "")
+        .set_xattr("A/m", redirect, "/d/f");
     f.tree.add_file("C/d/f", "C:d/f");
     SECTION("B has d/f") {
         f.tree.add_file("B/d/f", "B:d/f");
@@ -354,10 +362,13 @@ TEMPLATE_TEST_CASE("12.16 data-only: B's regular file wins; B's dir without the 
     }
 }
 
-TEMPLATE_TEST_CASE("12.17 data-only: lower->data needs no metacopy=on, but only from the bottom layer",
-                   "[spec.12][spec.5.3][dataonly][metacopy]", memory_fs, posix_fs) {
+TEMPLATE_TEST_CASE(
+    "12.17 data-only: lower->data needs no metacopy=on, but only from the bottom layer",
+    "[spec.12][spec.5.3][dataonly][metacopy]", memory_fs, posix_fs) {
     OVL_FIXTURE(f);
-    f.tree.add_file("A/m", "", {.size = 3}).set_xattr("A/m", mc, "").set_xattr("A/m", redirect, "/data");
+    f.tree.add_file("A/m", "", {.size = 3})
+        .set_xattr("A/m", mc, "")
+        .set_xattr("A/m", redirect, "/data");
     f.tree.add_file("C/data", "C:data").add_file("B/b", "b");
     SECTION("lowerdir=A::C") {
         f.mount("lowerdir=A::C");
@@ -389,14 +400,16 @@ TEMPLATE_TEST_CASE("5.6 lookup: a name longer than every layer's name_max is ENA
     CHECK(ov.trace().events().size() == 1); // no layer consulted
 }
 
-TEMPLATE_TEST_CASE("5.6 lookup: below a non-directory is ENOTDIR", "[spec.5.6]", memory_fs, posix_fs) {
+TEMPLATE_TEST_CASE("5.6 lookup: below a non-directory is ENOTDIR", "[spec.5.6]", memory_fs,
+                   posix_fs) {
     OVL_FIXTURE(f);
     f.tree.add_file("A/f", "f").add_file("B/b", "b");
     f.mount("lowerdir=A:B");
     CHECK(f.lstat_error("/f/x") == std::errc::not_a_directory);
 }
 
-TEST_CASE("5.1 lookup: a weird object (not a POSIX type) in a layer is EREMOTE", "[spec.5.1][spec.5.6]") {
+TEST_CASE("5.1 lookup: a weird object (not a POSIX type) in a layer is EREMOTE",
+          "[spec.5.1][spec.5.6]") {
     test::overlay_fixture<memory_fs, true> f;
     f.tree.add_file("A/auto", "x").add_file("A/a", "a").add_file("B/b", "b");
     f.spy.weird.insert("auto");
@@ -408,7 +421,9 @@ TEST_CASE("5.1 lookup: a weird object (not a POSIX type) in a layer is EREMOTE",
 TEMPLATE_TEST_CASE("5.3 trace: the resolution path of a metacopy with an absolute redirect",
                    "[spec.5.3][trace]", memory_fs, posix_fs) {
     OVL_FIXTURE(f);
-    f.tree.add_file("A/f", "", {.size = 5}).set_xattr("A/f", mc, "").set_xattr("A/f", redirect, "/x/g");
+    f.tree.add_file("A/f", "", {.size = 5})
+        .set_xattr("A/f", mc, "")
+        .set_xattr("A/f", redirect, "/x/g");
     f.tree.add_file("B/x/g", "g").add_whiteout("A/w").add_file("B/w", "w");
     auto& ov = f.mount("lowerdir=A:B,metacopy=on");
     REQUIRE(f.lstat_error("/f") == ok);

@@ -25,7 +25,8 @@ constexpr auto eio = std::errc::io_error;
 
 /// A lower metacopy file `A/<name>` of st_size `size` redirecting to `target`.
 template <class Tree>
-void lazy_file(Tree& t, const std::string& name, const std::string& target, std::uint64_t size = 12) {
+void lazy_file(Tree& t, const std::string& name, const std::string& target,
+               std::uint64_t size = 12) {
     t.add_file("A/" + name, "", {.size = size}).set_xattr("A/" + name, mc, "");
     t.set_xattr("A/" + name, redirect, target);
 }
@@ -42,8 +43,8 @@ std::string sha256_metacopy() {
 } // namespace
 
 #define OVL_FIXTURE(f)                                                                             \
-    test::overlay_fixture<TestType> f;                                                             \
-    if (!f.privileged()) return
+  test::overlay_fixture<TestType> f;                                                               \
+  if (!f.privileged()) return
 
 TEMPLATE_TEST_CASE("6 data-only: a lower metacopy with an absolute redirect reads data-only data",
                    "[spec.6][dataonly]", memory_fs, posix_fs) {
@@ -56,7 +57,7 @@ TEMPLATE_TEST_CASE("6 data-only: a lower metacopy with an absolute redirect read
     REQUIRE(st);
     CHECK(st->mode == 0600);
     CHECK(st->uid == 1234);
-    CHECK(st->size == 100);         // st_size from the metacopy file
+    CHECK(st->size == 100);                  // st_size from the metacopy file
     CHECK(f.content("/meta") == "C:data\n"); // reads end at the data file's end
 }
 
@@ -180,7 +181,8 @@ TEST_CASE("6 data-only: a failed lazy lookup is not cached, every open retries",
     CHECK(ov.stat(*ov.resolve("/m")).has_value());
 }
 
-TEST_CASE("6 data-only: many threads opening one lazy file resolve it once", "[spec.6][lazy][threads]") {
+TEST_CASE("6 data-only: many threads opening one lazy file resolve it once",
+          "[spec.6][lazy][threads][concurrency]") {
     test::overlay_fixture<memory_fs, true> f;
     lazy_file(f.tree, "m", "/data");
     f.tree.add_file("C/data", "C:data");
@@ -209,12 +211,17 @@ TEMPLATE_TEST_CASE("6 data-only: a metacopy file found in a data layer is used a
     CHECK(f.content("/m") == std::string(4, '\0'));
 }
 
-TEMPLATE_TEST_CASE("6 data-only: upper metacopy direct, relative or no redirect never reach data: EIO",
-                   "[spec.6][dataonly]", memory_fs, posix_fs) {
+TEMPLATE_TEST_CASE(
+    "6 data-only: upper metacopy direct, relative or no redirect never reach data: EIO",
+    "[spec.6][dataonly]", memory_fs, posix_fs) {
     OVL_FIXTURE(f);
-    f.tree.add_file("U/up", "", {.size = 2}).set_xattr("U/up", mc, "").set_xattr("U/up", redirect, "/data");
+    f.tree.add_file("U/up", "", {.size = 2})
+        .set_xattr("U/up", mc, "")
+        .set_xattr("U/up", redirect, "/data");
     f.tree.add_dir("W").add_file("A/a", "a").add_file("C/data", "d").add_file("C/rel", "r");
-    f.tree.add_file("A/rel", "", {.size = 2}).set_xattr("A/rel", mc, "").set_xattr("A/rel", redirect, "rel");
+    f.tree.add_file("A/rel", "", {.size = 2})
+        .set_xattr("A/rel", mc, "")
+        .set_xattr("A/rel", redirect, "rel");
     f.tree.add_file("A/none", "", {.size = 2}).set_xattr("A/none", mc, "");
     f.tree.add_file("C/none", "n");
     f.mount("lowerdir=A::C,upperdir=U,workdir=W,metacopy=on");
@@ -297,10 +304,13 @@ TEST_CASE("6 lowerdata_cache: invariant holds before and after resolution", "[sp
     lowerdata_cache<memory_fs::layer_ref> cache;
     CHECK(cache.valid());
     CHECK(cache.peek() == nullptr);
-    auto failed = cache.get([] { return result<real_entry<memory_fs::layer_ref>>(fail(std::errc::io_error)); });
+    auto failed = cache.get(
+        [] { return result<real_entry<memory_fs::layer_ref>>(fail(std::errc::io_error)); });
     CHECK_FALSE(failed.has_value());
     CHECK(cache.peek() == nullptr);
-    auto got = cache.get([] { return result<real_entry<memory_fs::layer_ref>>(real_entry<memory_fs::layer_ref>{}); });
+    auto got = cache.get([] {
+        return result<real_entry<memory_fs::layer_ref>>(real_entry<memory_fs::layer_ref>{});
+    });
     REQUIRE(got.has_value());
     CHECK(cache.peek() == *got);
     CHECK(cache.valid());

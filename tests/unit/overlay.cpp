@@ -18,8 +18,8 @@
 using namespace ovlcore;
 
 #define OVL_FIXTURE(f)                                                                             \
-    test::overlay_fixture<TestType> f;                                                             \
-    if (!f.privileged()) return
+  test::overlay_fixture<TestType> f;                                                               \
+  if (!f.privileged()) return
 
 static_assert(tree_view<overlay<memory_fs>>, "overlay<B> is a tree view for dump.hpp");
 static_assert(backing_filesystem<test::spy_fs<memory_fs>>);
@@ -42,8 +42,9 @@ TEMPLATE_TEST_CASE("overlay: path syntax: empty is ENOENT, below a file ENOTDIR,
     CHECK(f.ov->lstat("/")->type == file_type::directory);
 }
 
-TEMPLATE_TEST_CASE("overlay: path syntax: a symlink before the last component is ELOOP, never followed",
-                   "[overlay][path]", memory_fs, posix_fs) {
+TEMPLATE_TEST_CASE(
+    "overlay: path syntax: a symlink before the last component is ELOOP, never followed",
+    "[overlay][path]", memory_fs, posix_fs) {
     OVL_FIXTURE(f);
     f.tree.add_file("A/d/f", "f").add_symlink("A/lnk", "d").add_file("B/b", "b");
     f.mount("lowerdir=A:B");
@@ -70,7 +71,8 @@ TEMPLATE_TEST_CASE("overlay: open: EISDIR for dirs, ELOOP for symlinks, ENXIO fo
 TEMPLATE_TEST_CASE("6 overlay: reads of a metacopy return the data file's bytes up to its end",
                    "[overlay][spec.6][metacopy]", memory_fs, posix_fs) {
     OVL_FIXTURE(f);
-    f.tree.add_file("A/meta", "", {.size = 100}).set_xattr("A/meta", "trusted.overlay.metacopy", "");
+    f.tree.add_file("A/meta", "", {.size = 100})
+        .set_xattr("A/meta", "trusted.overlay.metacopy", "");
     f.tree.set_xattr("A/meta", "trusted.overlay.redirect", "/data").add_file("C/data", "C:data\n");
     f.mount("lowerdir=A::C,metacopy=on");
     auto file = f.ov->open("/meta");
@@ -106,6 +108,43 @@ TEMPLATE_TEST_CASE("overlay: which_layers reports provenance without resolving l
     CHECK_FALSE(after.pending_lowerdata.has_value());
 }
 
+TEMPLATE_TEST_CASE("overlay: node API: handles are opaque, the overlay answers for them",
+                   "[overlay][node]", memory_fs, posix_fs) {
+    OVL_FIXTURE(f);
+    f.tree.add_file("A/d/f", "upper f")
+        .add_symlink("A/lnk", "d")
+        .add_file("B/d/g", "g")
+        .add_dir("B/e");
+    auto& ov = f.mount("lowerdir=A:B");
+    const auto root = ov.root().value();
+    const auto d = ov.resolve("/d").value();
+    const auto g = ov.resolve("/d/g").value();
+    const auto lnk = ov.resolve("/lnk").value();
+    const auto e = ov.resolve("/e").value();
+    CHECK(ov.is_root(root));
+    CHECK_FALSE(ov.is_root(d));
+    CHECK(ov.parent(root) == root); // as ".." of the root
+    CHECK(ov.parent(d) == root);
+    CHECK(ov.parent(g) == d);
+    CHECK(ov.is_dir(root));
+    CHECK(ov.is_dir(d));
+    CHECK(ov.is_dir(e));
+    CHECK_FALSE(ov.is_dir(g));
+    CHECK_FALSE(ov.is_dir(lnk));
+    CHECK(ov.type(d) == file_type::directory);
+    CHECK(ov.type(g) == file_type::regular);
+    CHECK(ov.type(lnk) == file_type::symlink);
+    // entry(): the lookup result, here a dir merged from both layers and a file from layer 2.
+    CHECK(ov.entry(d).is_dir);
+    CHECK(ov.entry(d).lowers.size() == 2);
+    CHECK_FALSE(ov.entry(d).upper.has_value());
+    CHECK(ov.entry(g).real().index == 2);
+    CHECK(ov.entry(e).real().index == 2);
+    // The accessors agree with the stat and provenance answers.
+    CHECK(ov.stat(g)->type == ov.type(g));
+    CHECK(ov.which_layers(d).dir_layers == std::vector<std::size_t>{1, 2});
+}
+
 TEMPLATE_TEST_CASE("overlay: node API: lookups are cached and handles stay stable",
                    "[overlay][node]", memory_fs, posix_fs) {
     OVL_FIXTURE(f);
@@ -132,7 +171,7 @@ TEMPLATE_TEST_CASE("overlay: node API: lookups are cached and handles stay stabl
 }
 
 TEST_CASE("overlay: concurrent walks of one overlay agree with a sequential walk",
-          "[overlay][threads]") {
+          "[overlay][threads][concurrency]") {
     test::overlay_fixture<memory_fs> f;
     for (int i = 0; i < 20; ++i) {
         const std::string n = std::to_string(i);
@@ -178,10 +217,12 @@ TEMPLATE_TEST_CASE("12.24 overlay: two names for one lower dir cannot coexist (E
     }
 }
 
-TEMPLATE_TEST_CASE("10 Q2 overlay: a lower file looked up after an upper metacopy of it is that inode",
-                   "[spec.10][overlay][metacopy]", memory_fs, posix_fs) {
+TEMPLATE_TEST_CASE(
+    "10 Q2 overlay: a lower file looked up after an upper metacopy of it is that inode",
+    "[spec.10][overlay][metacopy]", memory_fs, posix_fs) {
     OVL_FIXTURE(f);
-    f.tree.add_file("U/m", "", {.mode = 0600, .size = 4}).set_xattr("U/m", "trusted.overlay.metacopy", "");
+    f.tree.add_file("U/m", "", {.mode = 0600, .size = 4})
+        .set_xattr("U/m", "trusted.overlay.metacopy", "");
     f.tree.set_xattr("U/m", "trusted.overlay.redirect", "/dat").add_dir("W");
     f.tree.add_file("A/dat", "data", {.mode = 0755});
     f.mount("lowerdir=A,upperdir=U,workdir=W,metacopy=on");

@@ -31,8 +31,8 @@ std::map<std::string, file_type> types(const Fixture& f, std::string_view path) 
 } // namespace
 
 #define OVL_FIXTURE(f)                                                                             \
-    test::overlay_fixture<TestType> f;                                                             \
-    if (!f.privileged()) return
+  test::overlay_fixture<TestType> f;                                                               \
+  if (!f.privileged()) return
 
 TEMPLATE_TEST_CASE("8.2 readdir: the union of all layers, without . and ..", "[spec.8.2][readdir]",
                    memory_fs, posix_fs) {
@@ -77,15 +77,20 @@ TEMPLATE_TEST_CASE("8.2 readdir: char 0:0 whiteouts are dropped and hide the nam
     CHECK(f.names("/") == names{"blk0", "keep", "keep2"});
 }
 
-TEMPLATE_TEST_CASE("12.9 readdir: an xwhiteout is listed unless its lower dir has opaque=x and is not lowest",
-                   "[spec.12][spec.3][readdir][whiteout]", memory_fs, posix_fs) {
+TEMPLATE_TEST_CASE(
+    "12.9 readdir: an xwhiteout is listed unless its lower dir has opaque=x and is not lowest",
+    "[spec.12][spec.3][readdir][whiteout]", memory_fs, posix_fs) {
     OVL_FIXTURE(f);
     // marked: A/d has opaque=x and A is not the lowest layer -> filtered.
     f.tree.add_dir("A/marked").set_xattr("A/marked", opaque, "x");
-    f.tree.add_file("A/marked/f", "").set_xattr("A/marked/f", wh_xattr, "").add_file("A/marked/a", "a");
+    f.tree.add_file("A/marked/f", "")
+        .set_xattr("A/marked/f", wh_xattr, "")
+        .add_file("A/marked/a", "a");
     f.tree.add_file("B/marked/f", "B").add_file("B/marked/g", "g");
     // unmarked: no opaque=x -> listed as a regular file although lstat says ENOENT.
-    f.tree.add_file("A/plain/f", "").set_xattr("A/plain/f", wh_xattr, "").add_file("B/plain/g", "g");
+    f.tree.add_file("A/plain/f", "")
+        .set_xattr("A/plain/f", wh_xattr, "")
+        .add_file("B/plain/g", "g");
     // lowest: the marker is never read in the lowest normal layer -> listed.
     f.tree.add_dir("B/low").set_xattr("B/low", opaque, "x");
     f.tree.add_file("B/low/f", "").set_xattr("B/low/f", wh_xattr, "").add_file("A/low/a", "a");
@@ -112,18 +117,27 @@ TEMPLATE_TEST_CASE("3 readdir: an xwhiteout in the upper layer is listed even un
 TEMPLATE_TEST_CASE("3 readdir: opaque=x on a non-lowest lower root filters the root listing",
                    "[spec.3][readdir][whiteout]", memory_fs, posix_fs) {
     OVL_FIXTURE(f);
-    f.tree.add_dir("A").set_xattr("A", opaque, "x").add_file("A/f", "").set_xattr("A/f", wh_xattr, "");
+    f.tree.add_dir("A")
+        .set_xattr("A", opaque, "x")
+        .add_file("A/f", "")
+        .set_xattr("A/f", wh_xattr, "");
     f.tree.add_file("B/f", "B").add_file("B/g", "g");
-    f.tree.add_dir("C").set_xattr("C", opaque, "x").add_file("C/h", "").set_xattr("C/h", wh_xattr, "");
+    f.tree.add_dir("C")
+        .set_xattr("C", opaque, "x")
+        .add_file("C/h", "")
+        .set_xattr("C/h", wh_xattr, "");
     f.mount("lowerdir=A:B:C");
     CHECK(f.names("/") == names{"g", "h"}); // C is the lowest: its marker is not read
 }
 
-TEMPLATE_TEST_CASE("12.10 readdir: a whiteout in a non-merged dir is listed raw; an origin xattr merges",
-                   "[spec.12][spec.8.1][readdir][whiteout]", memory_fs, posix_fs) {
+TEMPLATE_TEST_CASE(
+    "12.10 readdir: a whiteout in a non-merged dir is listed raw; an origin xattr merges",
+    "[spec.12][spec.8.1][readdir][whiteout]", memory_fs, posix_fs) {
     OVL_FIXTURE(f);
     f.tree.add_whiteout("A/raw/w").add_file("A/raw/f", "f");
-    f.tree.add_whiteout("A/orig/w").add_file("A/orig/f", "f").set_xattr("A/orig", "trusted.overlay.origin", "");
+    f.tree.add_whiteout("A/orig/w")
+        .add_file("A/orig/f", "f")
+        .set_xattr("A/orig", "trusted.overlay.origin", "");
     f.tree.add_file("B/b", "b");
     f.mount("lowerdir=A:B");
     CHECK(f.names("/raw") == names{"f", "w"});
@@ -132,16 +146,16 @@ TEMPLATE_TEST_CASE("12.10 readdir: a whiteout in a non-merged dir is listed raw;
     CHECK(f.names("/orig") == names{"f"});
 }
 
-TEMPLATE_TEST_CASE("8.1 readdir: the root is always listed merged", "[spec.8.1][readdir]", memory_fs,
-                   posix_fs) {
+TEMPLATE_TEST_CASE("8.1 readdir: the root is always listed merged", "[spec.8.1][readdir]",
+                   memory_fs, posix_fs) {
     OVL_FIXTURE(f);
     f.tree.add_whiteout("A/w").add_file("A/a", "a").add_file("C/c", "c");
     f.mount("lowerdir=A::C"); // a single normal lower: the root is not a merged dir
     CHECK(f.names("/") == names{"a"});
 }
 
-TEMPLATE_TEST_CASE("8.2 readdir: an opaque dir lists only its own entries", "[spec.8.2][readdir][opaque]",
-                   memory_fs, posix_fs) {
+TEMPLATE_TEST_CASE("8.2 readdir: an opaque dir lists only its own entries",
+                   "[spec.8.2][readdir][opaque]", memory_fs, posix_fs) {
     OVL_FIXTURE(f);
     f.tree.add_dir("U/d").set_xattr("U/d", opaque, "y").add_file("U/d/u", "u").add_dir("W");
     f.tree.add_file("A/d/a", "a");
@@ -164,8 +178,9 @@ TEMPLATE_TEST_CASE("8.2 readdir: in an impure upper dir, entries whose lookup fa
 // contradict spec §8.2 step 6 ("a failing lookup drops the entry"), the kernel wins.
 constexpr auto metacopy = "trusted.overlay.metacopy";
 
-TEMPLATE_TEST_CASE("8.2 readdir: an impure upper dir listed raw fails with the errno of a failing lookup",
-                   "[spec.8.2][readdir]", memory_fs, posix_fs) {
+TEMPLATE_TEST_CASE(
+    "8.2 readdir: an impure upper dir listed raw fails with the errno of a failing lookup",
+    "[spec.8.2][readdir]", memory_fs, posix_fs) {
     OVL_FIXTURE(f);
     // readdir_impure_lookup_error, readdir_impure_raw_lookup_eio, readdir_impure_raw_negative_listed
     f.tree.add_dir("U/d").set_xattr("U/d", "trusted.overlay.impure", "y").add_dir("W");
@@ -181,8 +196,9 @@ TEMPLATE_TEST_CASE("8.2 readdir: an impure upper dir listed raw fails with the e
     CHECK(f.lstat_error("/p/m") == std::errc::operation_not_permitted);
 }
 
-TEMPLATE_TEST_CASE("8.2 readdir: a failing lookup fails the listing only when it is first in its getdents call",
-                   "[spec.8.2][readdir]", memory_fs, posix_fs) {
+TEMPLATE_TEST_CASE(
+    "8.2 readdir: a failing lookup fails the listing only when it is first in its getdents call",
+    "[spec.8.2][readdir]", memory_fs, posix_fs) {
     OVL_FIXTURE(f);
     // readdir_impure_merged_two_failures: . .. a are emitted, m1's failure is swallowed (dropped),
     // the next getdents call starts with m2 and fails.
@@ -191,7 +207,10 @@ TEMPLATE_TEST_CASE("8.2 readdir: a failing lookup fails the listing only when it
     f.tree.add_file("U/d/m2", "").set_xattr("U/d/m2", metacopy, "").add_file("A/d/a", "a");
     // readdir_xwhiteout_check_error_dropped_subdir: the xwhiteout check of the refused metacopy
     // A/x/b fails after B/x's . and .. were emitted: b is dropped without error.
-    f.tree.add_dir("A/x").set_xattr("A/x", opaque, "x").add_file("A/x/b", "").set_xattr("A/x/b", metacopy, "");
+    f.tree.add_dir("A/x")
+        .set_xattr("A/x", opaque, "x")
+        .add_file("A/x/b", "")
+        .set_xattr("A/x/b", metacopy, "");
     f.tree.add_dir("B/x").add_file("B/b", "b");
     f.mount("lowerdir=A:B,upperdir=U,workdir=W");
     CHECK(f.ov->read_dir("/d").error() == std::errc::operation_not_permitted);
@@ -206,7 +225,10 @@ TEST_CASE("8.2 readdir: a failing xwhiteout check in the dir's lowest layer, aft
     // hash order puts b before the dots; posix_fs reports that order through dot_positions).
     test::overlay_fixture<memory_fs> f;
     f.tree.add_dir("U/a").add_dir("W").add_dir("A/a").set_xattr("A/a", opaque, "x");
-    f.tree.add_file("A/a/b", "").set_xattr("A/a/b", metacopy, "").add_file("A/a/c", "c").add_dir("B");
+    f.tree.add_file("A/a/b", "")
+        .set_xattr("A/a/b", metacopy, "")
+        .add_file("A/a/c", "c")
+        .add_dir("B");
     f.mount("lowerdir=A:B,upperdir=U,workdir=W");
     CHECK(f.names("/a") == names{"c"});
 }
@@ -216,7 +238,10 @@ TEMPLATE_TEST_CASE("3 readdir: only DT_REG names of an x-marked dir get the xwhi
     OVL_FIXTURE(f);
     // readdir_xwhiteout_check_not_regular, readdir_xwhiteout_check_positive_listed,
     // readdir_xwhiteout_unmarked_error_listed
-    f.tree.add_dir("A/d").set_xattr("A/d", opaque, "x").add_symlink("A/d/l", "nowhere").add_dir("A/d/s");
+    f.tree.add_dir("A/d")
+        .set_xattr("A/d", opaque, "x")
+        .add_symlink("A/d/l", "nowhere")
+        .add_dir("A/d/s");
     f.tree.add_file("A/d/x", "").set_xattr("A/d/x", wh_xattr, "").add_file("A/d/f", "f");
     f.tree.add_file("B/d/g", "g");
     f.tree.add_file("A/u/b", "").set_xattr("A/u/b", metacopy, "").add_file("B/u/g", "g");

@@ -43,8 +43,8 @@ void add_metacopy(Tree& t, const std::string& path, std::string_view target) {
 } // namespace
 
 #define OVL_FIXTURE(f)                                                                             \
-    test::overlay_fixture<TestType> f;                                                             \
-    if (!f.privileged()) return
+  test::overlay_fixture<TestType> f;                                                               \
+  if (!f.privileged()) return
 
 TEST_CASE("2.3 extensions: parse_redirect is validate_redirect unless scoped on a lower metacopy",
           "[spec.2.3][scoped]") {
@@ -76,7 +76,8 @@ TEMPLATE_TEST_CASE("12.16 scoped: '//d/f' skips B/d/f and takes C/d/f; the kerne
 
     auto& ov = f.mount("lowerdir=A:B::C,metacopy=on", scoped);
     REQUIRE(f.lstat_error("/m") == ok);
-    // No normal lower is consulted after the scoped redirect (rule 26: the trace is the proof).
+    // No normal lower is consulted after the scoped redirect (docs/contributing.md §26: the trace
+    // is the proof).
     CHECK(ov.trace().to_string() ==
           "layer L1 . m\n"
           "found L1 m reg\n"
@@ -149,8 +150,9 @@ TEMPLATE_TEST_CASE("5.3 scoped: without data-only layers '//d/f' finds no data: 
           "failed m EIO\n");
 }
 
-TEMPLATE_TEST_CASE("5.3 scoped: needs neither metacopy=on nor redirect following (like lower->data)",
-                   "[spec.5.3][scoped]", memory_fs, posix_fs) {
+TEMPLATE_TEST_CASE(
+    "5.3 scoped: needs neither metacopy=on nor redirect following (like lower->data)",
+    "[spec.5.3][scoped]", memory_fs, posix_fs) {
     OVL_FIXTURE(f);
     add_metacopy(f.tree, "A/m", "//d/f");
     add_metacopy(f.tree, "A/k", "/d/f");
@@ -193,7 +195,10 @@ TEMPLATE_TEST_CASE("10 Q1 strict: '/x' of a lower metacopy is read as '//x'; the
 
     test::overlay_fixture<TestType> g;
     add_metacopy(g.tree, "U/um", "/d/f");
-    g.tree.add_whiteout("U/d").add_file("A/d/f", "A:d/f\n").add_file("C/d/f", "C:d/f\n").add_dir("W");
+    g.tree.add_whiteout("U/d")
+        .add_file("A/d/f", "A:d/f\n")
+        .add_file("C/d/f", "C:d/f\n")
+        .add_dir("W");
     g.mount("lowerdir=A::C,upperdir=U,workdir=W,metacopy=on,redirect_dir=on", strict);
     CHECK(g.content("/um") == "A:d/f\n");
 }

@@ -15,8 +15,8 @@
 using namespace ovlcore;
 
 #define OVL_FIXTURE(f)                                                                             \
-    test::overlay_fixture<TestType> f;                                                             \
-    if (!f.privileged()) return
+  test::overlay_fixture<TestType> f;                                                               \
+  if (!f.privileged()) return
 
 namespace {
 template <class Fixture>
@@ -54,7 +54,8 @@ TEMPLATE_TEST_CASE("9 stat: a merged dir shows the top layer's attributes", "[sp
 TEMPLATE_TEST_CASE("12.23 stat: a merged dir has nlink 1 and the top lower dir's st_ino",
                    "[spec.12][spec.9][stat]", memory_fs, posix_fs) {
     OVL_FIXTURE(f);
-    f.tree.add_dir("U/d").add_dir("U/d/sub").add_dir("W").add_dir("A/d").add_dir("A/d/x").add_dir("B/d");
+    f.tree.add_dir("U/d").add_dir("U/d/sub").add_dir("W").add_dir("A/d").add_dir("A/d/x").add_dir(
+        "B/d");
     f.tree.add_dir("U/pure").add_dir("U/pure/s");
     f.mount("lowerdir=A:B,upperdir=U,workdir=W", {.overlay_dev = overlay_dev});
     const auto st = f.ov->lstat("/d").value();
@@ -70,7 +71,8 @@ TEMPLATE_TEST_CASE("12.23 stat: a merged dir has nlink 1 and the top lower dir's
 TEMPLATE_TEST_CASE("12.23 stat: an upper metacopy reports the lower data's st_ino and its own mode",
                    "[spec.12][spec.9][stat][metacopy]", memory_fs, posix_fs) {
     OVL_FIXTURE(f);
-    f.tree.add_file("U/m", "", {.mode = 0600, .size = 11}).set_xattr("U/m", "trusted.overlay.metacopy", "");
+    f.tree.add_file("U/m", "", {.mode = 0600, .size = 11})
+        .set_xattr("U/m", "trusted.overlay.metacopy", "");
     f.tree.add_dir("W").add_file("A/m", "lower data\n", {.mode = 0755});
     f.mount("lowerdir=A,upperdir=U,workdir=W,metacopy=on");
     const auto st = f.ov->lstat("/m").value();
@@ -91,14 +93,16 @@ TEMPLATE_TEST_CASE("9 stat: without upper the top lower entry's ino is used, roo
     CHECK(f.ov->lstat("/g")->dev == overlay_dev);
 }
 
-TEMPLATE_TEST_CASE("9 stat: the root has the upper root's ino", "[spec.9][stat]", memory_fs, posix_fs) {
+TEMPLATE_TEST_CASE("9 stat: the root has the upper root's ino", "[spec.9][stat]", memory_fs,
+                   posix_fs) {
     OVL_FIXTURE(f);
     f.tree.add_dir("U").add_dir("W").add_file("A/a", "a");
     f.mount("lowerdir=A,upperdir=U,workdir=W");
     CHECK(f.ov->lstat("/")->ino == real_stat(f, "U", "").ino);
 }
 
-TEMPLATE_TEST_CASE("9 stat: lower hardlinks keep their shared ino", "[spec.9][stat]", memory_fs, posix_fs) {
+TEMPLATE_TEST_CASE("9 stat: lower hardlinks keep their shared ino", "[spec.9][stat]", memory_fs,
+                   posix_fs) {
     OVL_FIXTURE(f);
     f.tree.add_file("A/f", "a").add_hardlink("A/f", "A/g").add_file("B/b", "b");
     f.mount("lowerdir=A:B");
@@ -122,7 +126,8 @@ TEMPLATE_TEST_CASE("9 stat: symlinks, devices: size, target and rdev of the real
     CHECK(f.ov->lstat("/b")->rdev_major == 7);
 }
 
-TEST_CASE("9 stat: compose_stat on a hand-built entry (blocks estimate, nlink)", "[spec.9][spec.6][stat]") {
+TEST_CASE("9 stat: compose_stat on a hand-built entry (blocks estimate, nlink)",
+          "[spec.9][spec.6][stat]") {
     overlay_entry<int> e;
     real_entry<int> meta;
     meta.st.type = file_type::regular;

@@ -24,7 +24,8 @@ stat_info device(file_type t, std::uint32_t major, std::uint32_t minor, std::uin
 }
 } // namespace
 
-TEST_CASE("3 whiteout: a char device 0:0 of any mode or owner is a whiteout", "[spec.3][whiteout]") {
+TEST_CASE("3 whiteout: a char device 0:0 of any mode or owner is a whiteout",
+          "[spec.3][whiteout]") {
     CHECK(is_char_whiteout(device(file_type::char_device, 0, 0)));
     auto st = device(file_type::char_device, 0, 0, 0644);
     st.uid = 1000;
@@ -37,7 +38,8 @@ TEST_CASE("3 whiteout: block 0:0, char 1:3 and char 0:1 are not whiteouts", "[sp
     CHECK_FALSE(is_char_whiteout(device(file_type::char_device, 0, 1)));
 }
 
-TEST_CASE("2.1 opaque: only the single byte y or x has an effect (12.7)", "[spec.2.1][spec.3][opaque]") {
+TEST_CASE("2.1 opaque: only the single byte y or x has an effect (12.7)",
+          "[spec.2.1][spec.3][opaque]") {
     CHECK(interpret_opaque(std::string_view("y")) == opaque_value::y);
     CHECK(interpret_opaque(std::string_view("x")) == opaque_value::x);
     for (std::string_view v : {"yes", "Y", "n", "", "yy", "X"})

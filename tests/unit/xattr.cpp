@@ -84,7 +84,8 @@ TEST_CASE("2.2 metacopy: open-time parsing: ERANGE above 68 bytes, EIO for versi
     CHECK(parse_metacopy_at_open("\0\0"sv).error() == std::errc::io_error);
 }
 
-TEST_CASE("2.3 redirect: validation of absolute and relative values (12.11)", "[spec.2.3][redirect]") {
+TEST_CASE("2.3 redirect: validation of absolute and relative values (12.11)",
+          "[spec.2.3][redirect]") {
     const auto error_of = [](std::string_view v) { return validate_redirect(v).error(); };
     CHECK(error_of("") == std::errc::invalid_argument);
     CHECK(error_of("//data") == std::errc::invalid_argument);

@@ -76,13 +76,14 @@ TEST_CASE("2.1 xattr view: trusted mode hides private names and unescapes overla
     REQUIRE(names);
     // Linux 6.18: ['trusted.overlay.foo', 'user.x', 'user.overlay.y', 'user.overlay.overlayq',
     //              'user.overlay.overlay.z', 'trusted.other'] (ext4's order; compared as a set)
-    CHECK(sorted(*names) == sorted({"trusted.overlay.foo", "user.x", "user.overlay.y",
-                                    "user.overlay.overlayq", "user.overlay.overlay.z",
-                                    "trusted.other"}));
+    CHECK(sorted(*names) ==
+          sorted({"trusted.overlay.foo", "user.x", "user.overlay.y", "user.overlay.overlayq",
+                  "user.overlay.overlay.z", "trusted.other"}));
 
     CHECK(get(ov, "/f", "trusted.overlay.foo") == "1");
-    CHECK(get(ov, "/f", "trusted.overlay.overlayfoo") == std::nullopt); // reads ...overlay.overlayfoo
-    CHECK(get(ov, "/f", "trusted.overlay.bar") == std::nullopt);        // private: never readable
+    CHECK(get(ov, "/f", "trusted.overlay.overlayfoo") ==
+          std::nullopt);                                         // reads ...overlay.overlayfoo
+    CHECK(get(ov, "/f", "trusted.overlay.bar") == std::nullopt); // private: never readable
     CHECK(get(ov, "/f", "trusted.overlay.overlay.foo") == std::nullopt); // escaped twice
     CHECK(get(ov, "/f", "trusted.overlay.oo") == std::nullopt);
     CHECK(get(ov, "/f", "trusted.other") == "4");
@@ -100,9 +101,9 @@ TEST_CASE("2.1 xattr view: userxattr mode escapes user.overlay.* and passes trus
     REQUIRE(names);
     // Linux 6.18: ['trusted.overlay.overlay.foo', 'trusted.overlay.overlayfoo', 'user.x',
     //              'user.overlay.z', 'trusted.other', 'trusted.overlay.bar']
-    CHECK(sorted(*names) == sorted({"trusted.overlay.overlay.foo", "trusted.overlay.overlayfoo",
-                                    "user.x", "user.overlay.z", "trusted.other",
-                                    "trusted.overlay.bar"}));
+    CHECK(sorted(*names) ==
+          sorted({"trusted.overlay.overlay.foo", "trusted.overlay.overlayfoo", "user.x",
+                  "user.overlay.z", "trusted.other", "trusted.overlay.bar"}));
     CHECK(get(ov, "/f", "user.overlay.y") == std::nullopt);
     CHECK(get(ov, "/f", "user.overlay.z") == "7");
     CHECK(get(ov, "/f", "user.overlay.overlayq") == std::nullopt);
@@ -116,8 +117,8 @@ TEST_CASE("2.1 xattr view: trusted.* is listed only for CAP_SYS_ADMIN callers",
     const overlay<memory_fs> ov(fs, stack_of(fs, "lowerdir=L:L2"));
     auto names = list_overlay_xattrs(ov, "/f", /*caller_sees_trusted=*/false);
     REQUIRE(names);
-    CHECK(sorted(*names) == sorted({"user.x", "user.overlay.y", "user.overlay.overlayq",
-                                    "user.overlay.overlay.z"}));
+    CHECK(sorted(*names) ==
+          sorted({"user.x", "user.overlay.y", "user.overlay.overlayq", "user.overlay.overlay.z"}));
 }
 
 TEST_CASE("2.1 xattr view: a zero-size listxattr answers the unfiltered size",
@@ -201,8 +202,7 @@ TEST_CASE("2.1 xattr view: name mapping helpers", "[spec.2.1][xattr_view]") {
     CHECK(overlay_xattr_read_name("user.overlay.", true).error() == std::errc::invalid_argument);
     // 16 + 8 + 232 = 256 > XATTR_NAME_MAX
     const std::string long_name = "trusted.overlay." + std::string(232, 'x');
-    CHECK(overlay_xattr_read_name(long_name, false).error() ==
-          std::errc::operation_not_supported);
+    CHECK(overlay_xattr_read_name(long_name, false).error() == std::errc::operation_not_supported);
     CHECK(overlay_xattr_list_name("trusted.overlay.opaque", false, true) == std::nullopt);
     CHECK(overlay_xattr_list_name("trusted.overlay.overlay.opaque", false, true) ==
           "trusted.overlay.opaque");
@@ -221,11 +221,14 @@ TEST_CASE("2.1 xattr view on posix_fs: the kernel recording, on real files",
     std::filesystem::create_directories(root / "L2");
     const std::string file = (root / "L" / "f").string();
     std::ofstream(file).close();
-    for (const auto& [name, value] :
-         {std::pair{"trusted.overlay.overlay.foo", "1"}, {"trusted.overlay.overlayfoo", "2"},
-          {"trusted.overlay.bar", "3"}, {"trusted.other", "4"}, {"user.x", "5"},
-          {"user.overlay.y", "6"}, {"user.overlay.overlay.z", "7"},
-          {"user.overlay.overlayq", "8"}}) {
+    for (const auto& [name, value] : {std::pair{"trusted.overlay.overlay.foo", "1"},
+                                      {"trusted.overlay.overlayfoo", "2"},
+                                      {"trusted.overlay.bar", "3"},
+                                      {"trusted.other", "4"},
+                                      {"user.x", "5"},
+                                      {"user.overlay.y", "6"},
+                                      {"user.overlay.overlay.z", "7"},
+                                      {"user.overlay.overlayq", "8"}}) {
         const std::string_view v = value;
         if (::setxattr(file.c_str(), name, v.data(), v.size(), 0) != 0) {
             WARN("not run: setxattr " << name << " failed (filesystem without xattrs?)");
@@ -240,9 +243,9 @@ TEST_CASE("2.1 xattr view on posix_fs: the kernel recording, on real files",
         const overlay<posix_fs> ov(*fs, std::move(*stack));
         auto names = list_overlay_xattrs(ov, "/f");
         REQUIRE(names);
-        CHECK(sorted(*names) == sorted({"trusted.overlay.foo", "user.x", "user.overlay.y",
-                                        "user.overlay.overlayq", "user.overlay.overlay.z",
-                                        "trusted.other"}));
+        CHECK(sorted(*names) ==
+              sorted({"trusted.overlay.foo", "user.x", "user.overlay.y", "user.overlay.overlayq",
+                      "user.overlay.overlay.z", "trusted.other"}));
         auto foo = get_overlay_xattr(ov, "/f", "trusted.overlay.foo");
         REQUIRE(foo);
         CHECK(*foo == "1");
@@ -256,9 +259,9 @@ TEST_CASE("2.1 xattr view on posix_fs: the kernel recording, on real files",
         const overlay<posix_fs> ov(*fs, std::move(*stack));
         auto names = list_overlay_xattrs(ov, "/f");
         REQUIRE(names);
-        CHECK(sorted(*names) == sorted({"trusted.overlay.overlay.foo", "trusted.overlay.overlayfoo",
-                                        "user.x", "user.overlay.z", "trusted.other",
-                                        "trusted.overlay.bar"}));
+        CHECK(sorted(*names) ==
+              sorted({"trusted.overlay.overlay.foo", "trusted.overlay.overlayfoo", "user.x",
+                      "user.overlay.z", "trusted.other", "trusted.overlay.bar"}));
         auto z = get_overlay_xattr(ov, "/f", "user.overlay.z");
         REQUIRE(z);
         CHECK(*z == "7");

@@ -217,7 +217,7 @@ public:
             return *this;
         }
         const std::size_t m = m_mounts.size();
-        m_mounts.push_back(mount{0x10000 + m, 100 + m, attrs});
+        m_mounts.push_back(mount{.dev = 0x10000 + m, .id = 100 + m, .attrs = attrs});
         m_nodes[idx].mount_root = true;
         assign_mount(idx, m);
         return *this;
@@ -266,7 +266,8 @@ public:
         std::vector<dir_entry> out;
         out.reserve(d.children.size());
         for (const auto& [name, idx] : d.children)
-            out.push_back(dir_entry{name, m_nodes[idx].type, m_nodes[idx].ino});
+            out.push_back(
+                dir_entry{.name = name, .type = m_nodes[idx].type, .ino = m_nodes[idx].ino});
         return out;
     }
 
@@ -330,7 +331,7 @@ public:
         }
         if (trailing && m_nodes[cur].type != file_type::directory)
             return fail(std::errc::not_a_directory);
-        return beneath_result{stat_of(cur), detail::join_path(names)};
+        return beneath_result{.st = stat_of(cur), .path = detail::join_path(names)};
     }
 
     /// Opens a regular file for reading. Like open(O_RDONLY | O_NOFOLLOW) restricted to regular
@@ -401,7 +402,7 @@ private:
     std::uint64_t m_next_ino = 2;
 
     [[nodiscard]] file_id id_of(std::size_t idx) const {
-        return file_id{m_mounts[m_nodes[idx].mount].dev, m_nodes[idx].ino};
+        return file_id{.dev = m_mounts[m_nodes[idx].mount].dev, .ino = m_nodes[idx].ino};
     }
 
     [[nodiscard]] stat_info stat_of(std::size_t idx) const {
@@ -479,7 +480,7 @@ private:
         }
         if (must_dir && m_nodes[cur].type != file_type::directory)
             return fail(std::errc::not_a_directory);
-        return walk_hit{cur, dir};
+        return walk_hit{.node = cur, .dir = dir};
     }
 
     // ---- builder internals ---------------------------------------------------------------------

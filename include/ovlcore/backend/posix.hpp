@@ -17,6 +17,7 @@
 // - All const members are thread-safe: they only issue system calls on shared, immutable fds.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -99,43 +100,27 @@ private:
 
 [[nodiscard]] constexpr file_type type_from_mode(std::uint32_t mode) noexcept {
     switch (mode & S_IFMT) {
-    case S_IFREG:
-        return file_type::regular;
-    case S_IFDIR:
-        return file_type::directory;
-    case S_IFLNK:
-        return file_type::symlink;
-    case S_IFCHR:
-        return file_type::char_device;
-    case S_IFBLK:
-        return file_type::block_device;
-    case S_IFIFO:
-        return file_type::fifo;
-    case S_IFSOCK:
-        return file_type::socket;
-    default:
-        return file_type::unknown;
+    case S_IFREG: return file_type::regular;
+    case S_IFDIR: return file_type::directory;
+    case S_IFLNK: return file_type::symlink;
+    case S_IFCHR: return file_type::char_device;
+    case S_IFBLK: return file_type::block_device;
+    case S_IFIFO: return file_type::fifo;
+    case S_IFSOCK: return file_type::socket;
+    default: return file_type::unknown;
     }
 }
 
 [[nodiscard]] constexpr file_type type_from_dtype(unsigned char d) noexcept {
     switch (d) {
-    case DT_REG:
-        return file_type::regular;
-    case DT_DIR:
-        return file_type::directory;
-    case DT_LNK:
-        return file_type::symlink;
-    case DT_CHR:
-        return file_type::char_device;
-    case DT_BLK:
-        return file_type::block_device;
-    case DT_FIFO:
-        return file_type::fifo;
-    case DT_SOCK:
-        return file_type::socket;
-    default:
-        return file_type::unknown;
+    case DT_REG: return file_type::regular;
+    case DT_DIR: return file_type::directory;
+    case DT_LNK: return file_type::symlink;
+    case DT_CHR: return file_type::char_device;
+    case DT_BLK: return file_type::block_device;
+    case DT_FIFO: return file_type::fifo;
+    case DT_SOCK: return file_type::socket;
+    default: return file_type::unknown;
     }
 }
 
@@ -155,9 +140,9 @@ private:
     }
     st.blocks = sx.stx_blocks;
     st.blksize = sx.stx_blksize;
-    st.atime = timestamp{sx.stx_atime.tv_sec, sx.stx_atime.tv_nsec};
-    st.mtime = timestamp{sx.stx_mtime.tv_sec, sx.stx_mtime.tv_nsec};
-    st.ctime = timestamp{sx.stx_ctime.tv_sec, sx.stx_ctime.tv_nsec};
+    st.atime = timestamp{.sec = sx.stx_atime.tv_sec, .nsec = sx.stx_atime.tv_nsec};
+    st.mtime = timestamp{.sec = sx.stx_mtime.tv_sec, .nsec = sx.stx_mtime.tv_nsec};
+    st.ctime = timestamp{.sec = sx.stx_ctime.tv_sec, .nsec = sx.stx_ctime.tv_nsec};
     return st;
 }
 
@@ -347,8 +332,9 @@ public:
                 const auto dtype = static_cast<unsigned char>(buf[off + 18]);
                 const std::string_view name(buf + off + 19);
                 if (name != "." && name != "..")
-                    out.push_back(
-                        dir_entry{std::string(name), detail::type_from_dtype(dtype), ino});
+                    out.push_back(dir_entry{.name = std::string(name),
+                                            .type = detail::type_from_dtype(dtype),
+                                            .ino = ino});
                 off += reclen;
             }
         }
@@ -465,7 +451,7 @@ public:
             }
             names.emplace_back(c);
         }
-        return beneath_result{detail::from_statx(sx), detail::join_path(names)};
+        return beneath_result{.st = detail::from_statx(sx), .path = detail::join_path(names)};
     }
 
     /// Opens a regular file read-only without following a final symlink. EISDIR for a directory,
@@ -499,6 +485,26 @@ public:
         });
         if (n < 0) return fail_errno(detail::last_errno());
         return static_cast<std::size_t>(n);
+    }
+
+    /// The first stored range at or after `offset` (backend.hpp): lseek(2) SEEK_DATA, then
+    /// SEEK_HOLE (a filesystem without hole tracking reports the whole file as data). No data
+    /// after `offset` (ENXIO): {size, size}. Moves the descriptor's file offset, which read
+    /// (pread) does not use.
+    [[nodiscard]] result<data_extent> next_data(const file& f, std::uint64_t offset) const {
+        const off_t data = ::lseek(f.fd(), static_cast<off_t>(offset), SEEK_DATA);
+        if (data < 0) {
+            const int err = detail::last_errno();
+            if (err != ENXIO) return fail_errno(err);
+            struct stat st {};
+            if (::fstat(f.fd(), &st) != 0) return fail_errno(detail::last_errno());
+            const std::uint64_t end = std::max(static_cast<std::uint64_t>(st.st_size), offset);
+            return data_extent{.begin = end, .end = end};
+        }
+        const off_t hole = ::lseek(f.fd(), data, SEEK_HOLE);
+        if (hole < 0) return fail_errno(detail::last_errno());
+        return data_extent{.begin = static_cast<std::uint64_t>(data),
+                           .end = static_cast<std::uint64_t>(hole)};
     }
 
 private:
@@ -602,5 +608,8 @@ private:
 
 static_assert(backing_filesystem<posix_fs>,
               "posix_fs must model backing_filesystem (ovlcore/backend.hpp)");
+static_assert(detail::has_next_data<posix_fs>,
+              "posix_fs::next_data must match the optional call of backend.hpp, else the dump "
+              "reads holes");
 
 } // namespace ovlcore

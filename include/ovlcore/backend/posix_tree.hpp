@@ -62,6 +62,10 @@ public:
                                            std::span<char> buffer) const {
         return m_fs.read(f, offset, buffer);
     }
+    /// The first stored range at or after `offset` (posix_fs::next_data: SEEK_DATA/SEEK_HOLE).
+    [[nodiscard]] result<data_extent> next_data(const file& f, std::uint64_t offset) const {
+        return m_fs.next_data(f, offset);
+    }
 
 private:
     mounted_tree(posix_fs fs, posix_fs::layer_ref root)

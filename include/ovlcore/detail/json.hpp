@@ -61,22 +61,14 @@ inline void append_json_u_escape(std::string& out, std::uint32_t unit) {
 /// The two-character escape of `c` ("\\n" for a newline...), or nullptr if it has none.
 [[nodiscard]] constexpr const char* json_short_escape(unsigned char c) noexcept {
     switch (c) {
-    case '"':
-        return "\\\"";
-    case '\\':
-        return "\\\\";
-    case '\b':
-        return "\\b";
-    case '\f':
-        return "\\f";
-    case '\n':
-        return "\\n";
-    case '\r':
-        return "\\r";
-    case '\t':
-        return "\\t";
-    default:
-        return nullptr;
+    case '"': return "\\\"";
+    case '\\': return "\\\\";
+    case '\b': return "\\b";
+    case '\f': return "\\f";
+    case '\n': return "\\n";
+    case '\r': return "\\r";
+    case '\t': return "\\t";
+    default: return nullptr;
     }
 }
 

@@ -56,7 +56,8 @@ public:
 
 private:
     std::vector<bool> m_known; ///< per position: listed and searchable by all
-    std::unordered_map<std::string, std::vector<std::uint32_t>, string_hash, std::equal_to<>> m_names;
+    std::unordered_map<std::string, std::vector<std::uint32_t>, string_hash, std::equal_to<>>
+        m_names;
 };
 
 /// Can a listing prove this search name absent? Only a plain name can be: not empty, "." or ".."
@@ -100,7 +101,7 @@ public:
 
 private:
     const listed_names* m_names;
-    std::optional<std::string> m_name;            ///< the name m_positions answers for
+    std::optional<std::string> m_name; ///< the name m_positions answers for
     const std::vector<std::uint32_t>* m_positions = nullptr;
 };
 

@@ -55,7 +55,8 @@ public:
             if (const Value* found = find_in(*current, name, hash)) return *found;
         }
         if (!current || (m_items.size() + 1) * 2 > current->slots.size()) current = grow();
-        m_items.push_back(std::make_unique<const item>(item{std::string(name), hash, std::move(value)}));
+        m_items.push_back(std::make_unique<const item>(
+            item{.name = std::string(name), .hash = hash, .value = std::move(value)}));
         place(*current, m_items.back().get());
         return m_items.back()->value;
     }
@@ -100,8 +101,8 @@ private:
 
     std::atomic<const table*> m_table{nullptr};
     std::mutex m_write;
-    std::vector<std::unique_ptr<table>> m_tables;      ///< every table ever published, live one last
-    std::vector<std::unique_ptr<const item>> m_items;  ///< insertion order
+    std::vector<std::unique_ptr<table>> m_tables;     ///< every table ever published, live one last
+    std::vector<std::unique_ptr<const item>> m_items; ///< insertion order
 };
 
 } // namespace ovlcore::detail

@@ -54,16 +54,7 @@ public:
     }
 
     /// The digest as 64 lowercase hex digits (the dump's spelling).
-    [[nodiscard]] std::string hex_digest() {
-        constexpr std::string_view digits = "0123456789abcdef";
-        std::string out;
-        out.reserve(64);
-        for (const std::uint8_t b : digest()) {
-            out.push_back(digits[b >> 4]);
-            out.push_back(digits[b & 0x0FU]);
-        }
-        return out;
-    }
+    [[nodiscard]] std::string hex_digest();
 
 private:
     static constexpr std::uint32_t rotr(std::uint32_t x, int n) noexcept {
@@ -131,6 +122,20 @@ private:
     std::size_t m_block_len = 0;
     std::uint64_t m_total_bytes = 0;
 };
+
+/// A digest as 64 lowercase hex digits (the dump's spelling).
+[[nodiscard]] inline std::string hex_digest(const sha256::digest_type& digest) {
+    constexpr std::string_view digits = "0123456789abcdef";
+    std::string out;
+    out.reserve(64);
+    for (const std::uint8_t b : digest) {
+        out.push_back(digits[b >> 4U]);
+        out.push_back(digits[b & 0x0FU]);
+    }
+    return out;
+}
+
+inline std::string sha256::hex_digest() { return detail::hex_digest(digest()); }
 
 /// One-shot digest of `data`, usable in constant expressions.
 [[nodiscard]] constexpr sha256::digest_type sha256_of(std::string_view data) noexcept {

@@ -1,0 +1,502 @@
+// SPDX-License-Identifier: MIT
+// ovlcore/fuse/server.hpp: fuse::server<B>, a read-only libfuse3 low-level file system serving an
+// overlay<B> for any backend B, and its operations table, which an embedder may patch op by op.
+// Implements docs/fuse.md §1-§5; spec §2.1 (xattrs), §5 (lookup), §6 (open), §8 (readdir), §9.
+//
+// Shape: node ids are the overlay's stable node handles (root = FUSE_ROOT_ID) with the kernel's
+// lookup counts in an inode_table; directory handles snapshot the merged listing at the first
+// readdir, so offsets are stable indices; one reply per request; errnos straight from result<T>.
+// Everything is read-only: opens for writing fail with EROFS, as on an overlay without upperdir.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "../backend.hpp"
+#include "../overlay.hpp"
+#include "../result.hpp"
+#include "../trace.hpp"
+#include "../types.hpp"
+#include "../xattr_view.hpp"
+#include "attributes.hpp"
+#include "capabilities.hpp"
+#include "handles.hpp"
+#include "inode_table.hpp"
+#include "known_names.hpp"
+#include "libfuse.hpp"
+#include "options.hpp"
+
+namespace ovlcore::fuse {
+
+/// The state behind a FUSE session serving one overlay, and the operations that answer the
+/// kernel's requests (docs/fuse.md §2).
+///
+/// Use: build the overlay, a server over it, then a session (session.hpp) with operations() and
+/// the server as userdata. The overlay (and its backend) must outlive the server, the server the
+/// session. To change one operation, patch the table before creating the session; the replacement
+/// finds the server with server::from(req) and may call the adapter's own op_* for the rest:
+///
+///     fuse_lowlevel_ops ops = server_type::operations();
+///     ops.statfs = [](fuse_req_t req, fuse_ino_t ino) { ...; server_type::op_statfs(req, ino); };
+///
+/// A replacement init must call server::op_init (it negotiates the capabilities the others rely
+/// on). Not copyable or movable: libfuse keeps its address.
+template <backing_filesystem B, class Trace = null_trace>
+class server {
+public:
+    using overlay_type = overlay<B, Trace>;
+    using node_handle = typename overlay_type::node_handle;
+    using dir_handle_type = dir_handle<node_handle>;
+    using file_handle_type = file_handle<typename overlay_type::overlay_file>;
+
+    explicit server(const overlay_type& ov OVLCORE_LIFETIME_BOUND, server_options options = {})
+        : m_overlay(&ov), m_options(options), m_inodes(root_of(ov)) {
+        if (auto root = ov.root(); !root) m_root_error = root.error();
+    }
+    server(const server&) = delete;
+    server& operator=(const server&) = delete;
+
+    [[nodiscard]] const overlay_type& ov() const noexcept { return *m_overlay; }
+    [[nodiscard]] const server_options& options() const noexcept { return m_options; }
+
+    /// Node ids and the kernel's lookup counts (docs/fuse.md §3).
+    [[nodiscard]] inode_table<node_handle>& inodes() noexcept { return m_inodes; }
+    [[nodiscard]] const inode_table<node_handle>& inodes() const noexcept { return m_inodes; }
+
+    /// Names the kernel has looked up (readdirplus=known answers only these, docs/fuse.md §4).
+    [[nodiscard]] known_names<node_handle>& known() noexcept { return m_known; }
+
+    /// Open directory and file handles (what the kernel has not released yet).
+    [[nodiscard]] handle_registry<dir_handle_type>& dirs() noexcept { return m_dirs; }
+    [[nodiscard]] handle_registry<file_handle_type>& files() noexcept { return m_files; }
+
+    /// The session serving this server, for notifications (e.g. inode invalidation after a lazy
+    /// lowerdata open); session.hpp sets it. nullptr: no notifications are sent.
+    void set_session(fuse_session* se) noexcept { m_session = se; }
+    [[nodiscard]] fuse_session* session() const noexcept { return m_session; }
+
+    /// The server of a request (the session's userdata).
+    [[nodiscard]] static server& from(fuse_req_t req) noexcept {
+        return *static_cast<server*>(fuse_req_userdata(req));
+    }
+
+    /// The adapter's operations table: libfuse's own struct, every other member null. Patch
+    /// members to override single operations (see the class comment).
+    [[nodiscard]] static fuse_lowlevel_ops operations() noexcept {
+        fuse_lowlevel_ops ops{};
+        ops.init = op_init;
+        ops.lookup = op_lookup;
+        ops.forget = op_forget;
+        ops.forget_multi = op_forget_multi;
+        ops.getattr = op_getattr;
+        ops.readlink = op_readlink;
+        ops.opendir = op_opendir;
+        ops.readdir = op_readdir;
+        ops.readdirplus = op_readdirplus;
+        ops.releasedir = op_releasedir;
+        ops.open = op_open;
+        ops.read = op_read;
+        ops.release = op_release;
+        ops.statfs = op_statfs;
+        ops.getxattr = op_getxattr;
+        ops.listxattr = op_listxattr;
+        return ops;
+    }
+
+    // ---- the operations (docs/fuse.md §2) ----------------------------------------------------
+
+    /// Capabilities: cached symlinks, readdirplus (always, for eager and preload; else adaptive),
+    /// parallel dirops; no automatic page cache invalidation (nothing changes under us), no NFS
+    /// export (lookups of "." and ".." are never needed).
+    static void op_init(void* userdata, fuse_conn_info* conn) {
+        const auto& self = *static_cast<server*>(userdata);
+        if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+        if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
+        // eager/preload: plus for every getdents (with AUTO the kernel falls back to plain readdir
+        // after a batch none of whose entries was looked up, then LOOKUPs each name again).
+        if (looks_up_listed_names(self.m_options.readdirplus))
+            conn->want &= ~static_cast<unsigned>(FUSE_CAP_READDIRPLUS_AUTO); // libfuse sets it
+        else if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO)
+            conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
+        if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+        conn->want &= ~static_cast<unsigned>(FUSE_CAP_AUTO_INVAL_DATA);
+        conn->want &= ~static_cast<unsigned>(FUSE_CAP_EXPORT_SUPPORT);
+    }
+
+    /// LOOKUP (spec §5.3): a positive entry counts one kernel reference (docs/fuse.md §3); ENOENT
+    /// is a negative entry the kernel may cache (spec §5.6).
+    static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+        auto& self = from(req);
+        const node_handle p = self.node_or_reply(req, parent);
+        if (!p) return;
+        auto child = self.ov().lookup(p, name);
+        self.m_known.mark(p, name);
+        if (!child) {
+            if (child.error() == std::errc::no_such_file_or_directory) {
+                fuse_entry_param e{};
+                e.ino = 0;
+                e.entry_timeout = self.m_options.cache_timeout;
+                fuse_reply_entry(req, &e);
+                return;
+            }
+            fuse_reply_err(req, errno_value(child.error()));
+            return;
+        }
+        fuse_entry_param e{};
+        if (const std::errc error = self.fill_entry(*child, e); error != std::errc{}) {
+            fuse_reply_err(req, errno_value(error));
+            return;
+        }
+        self.m_inodes.remember(*child);
+        fuse_reply_entry(req, &e);
+    }
+
+    static void op_forget(fuse_req_t req, fuse_ino_t ino, std::uint64_t nlookup) {
+        auto& self = from(req);
+        self.m_inodes.forget(self.m_inodes.from_ino(ino), nlookup);
+        fuse_reply_none(req);
+    }
+
+    static void op_forget_multi(fuse_req_t req, std::size_t count, fuse_forget_data* forgets) {
+        auto& self = from(req);
+        for (const fuse_forget_data& f : std::span(forgets, count))
+            self.m_inodes.forget(self.m_inodes.from_ino(f.ino), f.nlookup);
+        fuse_reply_none(req);
+    }
+
+    /// GETATTR (spec §9).
+    static void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* /*fi*/) {
+        auto& self = from(req);
+        const node_handle n = self.node_or_reply(req, ino);
+        if (!n) return;
+        auto st = self.ov().stat(n);
+        if (!st) {
+            fuse_reply_err(req, errno_value(st.error()));
+            return;
+        }
+        const struct stat attr = to_stat(*st);
+        fuse_reply_attr(req, &attr, self.m_options.cache_timeout);
+    }
+
+    static void op_readlink(fuse_req_t req, fuse_ino_t ino) {
+        auto& self = from(req);
+        const node_handle n = self.node_or_reply(req, ino);
+        if (!n) return;
+        auto target = self.ov().read_link(n);
+        if (!target) {
+            fuse_reply_err(req, errno_value(target.error()));
+            return;
+        }
+        fuse_reply_readlink(req, target->c_str());
+    }
+
+    /// OPENDIR: a handle whose listing is taken at the first readdir; the kernel may cache it.
+    static void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+        auto& self = from(req);
+        const node_handle n = self.node_or_reply(req, ino);
+        if (!n) return;
+        auto st = self.ov().stat(n);
+        if (!st) {
+            fuse_reply_err(req, errno_value(st.error()));
+            return;
+        }
+        if (st->type != file_type::directory) {
+            fuse_reply_err(req, ENOTDIR);
+            return;
+        }
+        auto handle = std::make_unique<dir_handle_type>();
+        handle->node = n;
+        fi->fh = self.m_dirs.adopt(std::move(handle));
+        fi->cache_readdir = 1; // the listing never changes
+        fi->keep_cache = 1;
+        if (fuse_reply_open(req, fi) != 0) self.m_dirs.drop(fi->fh); // interrupted: no releasedir
+    }
+
+    static void op_readdir(fuse_req_t req, fuse_ino_t ino, std::size_t size, off_t off,
+                           fuse_file_info* fi) {
+        from(req).do_readdir(req, ino, size, off, fi, false);
+    }
+
+    static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, std::size_t size, off_t off,
+                               fuse_file_info* fi) {
+        from(req).do_readdir(req, ino, size, off, fi, true);
+    }
+
+    static void op_releasedir(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi) {
+        from(req).m_dirs.drop(fi->fh);
+        fuse_reply_err(req, 0);
+    }
+
+    /// OPEN, read-only (EROFS otherwise, as an overlay without upperdir; spec §6: refused before
+    /// any lazy lowerdata lookup). The first open of a lazy metacopy resolves its data (spec §6),
+    /// after which st_blocks is known: the kernel's cached attributes are dropped.
+    static void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+        auto& self = from(req);
+        const node_handle n = self.node_or_reply(req, ino);
+        if (!n) return;
+        if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC) != 0) {
+            fuse_reply_err(req, EROFS);
+            return;
+        }
+        const auto& ov = self.ov();
+        const bool was_lazy = ov.which_layers(n).pending_lowerdata.has_value();
+        auto file = ov.open(n);
+        if (!file) {
+            fuse_reply_err(req, errno_value(file.error()));
+            return;
+        }
+        auto handle =
+            std::make_unique<file_handle_type>(file_handle_type{.file = std::move(*file)});
+        // The page cache stops at st_size; a data file of another size is read directly
+        // (docs/fuse.md §5).
+        if (data_matches_size(ov, handle->file))
+            fi->keep_cache = 1;
+        else
+            fi->direct_io = 1;
+        fi->fh = self.m_files.adopt(std::move(handle));
+        if (fuse_reply_open(req, fi) != 0) { // interrupted: no release will come
+            self.m_files.drop(fi->fh);
+            return;
+        }
+        if (was_lazy && self.m_session)
+            (void)fuse_lowlevel_notify_inval_inode(self.m_session, ino, -1, 0);
+    }
+
+    /// READ: as many bytes as asked unless the data ends (short reads of the backend retried).
+    static void op_read(fuse_req_t req, fuse_ino_t /*ino*/, std::size_t size, off_t offset,
+                        fuse_file_info* fi) {
+        auto& self = from(req);
+        const auto& handle = handle_registry<file_handle_type>::get(fi->fh);
+        thread_local std::vector<char> buf;
+        if (buf.size() < size) buf.resize(size);
+        std::size_t got = 0;
+        while (got < size) {
+            auto n = self.ov().read(handle.file, static_cast<std::uint64_t>(offset) + got,
+                                    std::span<char>(buf.data() + got, size - got));
+            if (!n) {
+                if (got == 0) {
+                    fuse_reply_err(req, errno_value(n.error()));
+                    return;
+                }
+                break;
+            }
+            if (*n == 0) break;
+            got += *n;
+        }
+        fuse_reply_buf(req, buf.data(), got);
+    }
+
+    static void op_release(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi) {
+        from(req).m_files.drop(fi->fh);
+        fuse_reply_err(req, 0);
+    }
+
+    /// STATFS: the upper (else top lower) layer's filesystem with the stack's name_max (spec
+    /// §1.5), as far as the backend can tell (docs/fuse.md §5).
+    static void op_statfs(fuse_req_t req, fuse_ino_t /*ino*/) {
+        const auto& ov = from(req).ov();
+        const auto sv = overlay_statfs(ov.engine().fs(), ov.stack());
+        if (!sv) {
+            fuse_reply_err(req, errno_value(sv.error()));
+            return;
+        }
+        fuse_reply_statfs(req, &*sv);
+    }
+
+    /// GETXATTR (spec §2.1): the overlay's view, overlay-private names hidden.
+    static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, std::size_t size) {
+        auto& self = from(req);
+        const node_handle n = self.node_or_reply(req, ino);
+        if (!n) return;
+        auto value = get_overlay_xattr(self.ov(), n, name);
+        if (!value) {
+            fuse_reply_err(req, errno_value(value.error()));
+            return;
+        }
+        if (!*value) {
+            fuse_reply_err(req, ENODATA);
+            return;
+        }
+        const std::string& v = **value;
+        if (size == 0)
+            fuse_reply_xattr(req, v.size());
+        else if (v.size() > size)
+            fuse_reply_err(req, ERANGE);
+        else
+            fuse_reply_buf(req, v.data(), v.size());
+    }
+
+    /// LISTXATTR (spec §2.1). Like the kernel: a size query answers the real, unfiltered size,
+    /// and a buffer smaller than that is ERANGE. trusted.* names are listed to uid 0 only (FUSE
+    /// does not tell the caller's capabilities; the kernel asks for CAP_SYS_ADMIN).
+    static void op_listxattr(fuse_req_t req, fuse_ino_t ino, std::size_t size) {
+        auto& self = from(req);
+        const node_handle n = self.node_or_reply(req, ino);
+        if (!n) return;
+        auto capacity = overlay_xattr_list_capacity(self.ov(), n);
+        if (!capacity) {
+            fuse_reply_err(req, errno_value(capacity.error()));
+            return;
+        }
+        if (size == 0) {
+            fuse_reply_xattr(req, *capacity);
+            return;
+        }
+        if (*capacity > size) {
+            fuse_reply_err(req, ERANGE);
+            return;
+        }
+        const fuse_ctx* ctx = fuse_req_ctx(req);
+        auto names = list_overlay_xattrs(self.ov(), n, ctx != nullptr && ctx->uid == 0);
+        if (!names) {
+            fuse_reply_err(req, errno_value(names.error()));
+            return;
+        }
+        std::string list;
+        for (const auto& name : *names) {
+            list += name;
+            list += '\0';
+        }
+        fuse_reply_buf(req, list.data(), list.size());
+    }
+
+    // ---- building blocks for replacement operations -------------------------------------------
+
+    /// The node of a request's inode, or nullptr after replying the root's errno (an overlay whose
+    /// layer roots could not be read answers every request with that errno).
+    [[nodiscard]] node_handle node_or_reply(fuse_req_t req, fuse_ino_t ino) const {
+        const node_handle n = m_inodes.from_ino(ino);
+        if (!n) fuse_reply_err(req, errno_value(m_root_error));
+        return n;
+    }
+
+    /// The entry reply for `n`: its node id and attributes (the caller counts the reference).
+    [[nodiscard]] std::errc fill_entry(node_handle n, fuse_entry_param& e) const {
+        auto st = ov().stat(n);
+        if (!st) return st.error();
+        e = fuse_entry_param{};
+        e.ino = m_inodes.to_ino(n);
+        e.generation = 1;
+        e.attr = to_stat(*st);
+        e.attr_timeout = m_options.cache_timeout;
+        e.entry_timeout = m_options.cache_timeout;
+        return std::errc{};
+    }
+
+private:
+    [[nodiscard]] static node_handle root_of(const overlay_type& ov) {
+        auto root = ov.root();
+        return root ? *root : nullptr;
+    }
+
+    /// Loads the snapshot: ".", ".." and the merged listing (spec §8).
+    [[nodiscard]] std::errc load_listing(dir_handle_type& d) const {
+        const auto& ov = this->ov();
+        auto listing = ov.read_dir(d.node);
+        if (!listing) return listing.error();
+        auto self_st = ov.stat(d.node);
+        if (!self_st) return self_st.error();
+        std::uint64_t parent_ino = self_st->ino;
+        if (auto parent = ov.lookup(d.node, ".."); parent) {
+            if (auto parent_st = ov.stat(*parent); parent_st) parent_ino = parent_st->ino;
+        }
+        d.entries.clear();
+        d.entries.reserve(listing->size() + 2);
+        d.entries.push_back({.name = ".", .type = file_type::directory, .ino = self_st->ino});
+        d.entries.push_back({.name = "..", .type = file_type::directory, .ino = parent_ino});
+        for (auto& e : *listing) d.entries.push_back(std::move(e));
+        d.loaded = true;
+        return std::errc{};
+    }
+
+    /// readdir and readdirplus (docs/fuse.md §4): entries from index `offset` of the snapshot;
+    /// each entry's offset is the index of the next one. readdirplus gives attributes only for
+    /// names the kernel has already looked up (known), or looks up every listed name that fits in
+    /// this reply (eager, preload), so that lookups happen exactly in the order the kernel
+    /// receives the names (spec §10 Q2).
+    void do_readdir(fuse_req_t req, fuse_ino_t /*ino*/, std::size_t size, off_t offset,
+                    fuse_file_info* fi, bool plus) {
+        auto& d = handle_registry<dir_handle_type>::get(fi->fh);
+        std::vector<char> buf(size);
+        std::vector<node_handle> remembered; // children given to the kernel with this reply
+        std::size_t used = 0;
+        // The reply must come after the lock is released: once the kernel has it, a releasedir
+        // may free the handle.
+        std::unique_lock lock(d.mutex);
+        if (!d.loaded || offset == 0) {
+            if (const std::errc e = load_listing(d); e != std::errc{}) {
+                lock.unlock();
+                fuse_reply_err(req, errno_value(e));
+                return;
+            }
+        }
+        const bool eager = looks_up_listed_names(m_options.readdirplus);
+        for (std::size_t i = static_cast<std::size_t>(std::max<off_t>(offset, 0));
+             i < d.entries.size(); ++i) {
+            const dir_entry& entry = d.entries[i];
+            const auto next = static_cast<off_t>(i + 1);
+            std::size_t needed = 0;
+            if (!plus) {
+                const struct stat st = entry_stat(entry);
+                needed = fuse_add_direntry(req, buf.data() + used, size - used, entry.name.c_str(),
+                                           &st, next);
+            } else {
+                fuse_entry_param e{};
+                // The size depends on the name only (a zero-sized buffer is left untouched): stop
+                // before the lookup of an entry that would not fit.
+                needed =
+                    fuse_add_direntry_plus(req, buf.data() + used, 0, entry.name.c_str(), &e, next);
+                if (needed > size - used) break;
+                node_handle child = nullptr;
+                const bool dots = entry.name == "." || entry.name == "..";
+                if (!dots && (eager || m_known.contains(d.node, entry.name))) {
+                    if (auto c = ov().lookup(d.node, entry.name);
+                        c && fill_entry(*c, e) == std::errc{})
+                        child = *c;
+                }
+                if (!child) { // the kernel will LOOKUP it, which answers the errno
+                    e = fuse_entry_param{};
+                    e.attr = entry_stat(entry);
+                }
+                (void)fuse_add_direntry_plus(req, buf.data() + used, size - used,
+                                             entry.name.c_str(), &e, next);
+                if (child) {
+                    m_inodes.remember(child); // one kernel reference per entry sent with a node id
+                    remembered.push_back(child);
+                }
+            }
+            if (needed > size - used) break;
+            used += needed;
+        }
+        lock.unlock();
+        // The references count once the kernel has the reply (remembered before it, since a
+        // FORGET may follow at once); a reply that never arrives (an interrupted request) takes
+        // them back.
+        if (fuse_reply_buf(req, buf.data(), used) != 0)
+            for (const node_handle child : remembered) m_inodes.forget(child, 1);
+    }
+
+    const overlay_type* m_overlay;
+    server_options m_options;
+    inode_table<node_handle> m_inodes;
+    std::errc m_root_error{};
+    known_names<node_handle> m_known;
+    handle_registry<dir_handle_type> m_dirs;
+    handle_registry<file_handle_type> m_files;
+    fuse_session* m_session = nullptr;
+};
+
+} // namespace ovlcore::fuse

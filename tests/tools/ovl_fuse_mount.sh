@@ -1,0 +1,150 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# ovl-fuse's mount point and its lifetime (issue 12; docs/tools/ovl-fuse.md, docs/fuse.md §6):
+#   1. a regular file, a missing path and a directory the caller cannot search are refused like
+#      mount(2) refuses them (ENOTDIR, ENOENT, EACCES), exit 1, "ovl-fuse: cannot mount on PATH:
+#      ERRNO: text", nothing mounted;
+#   2. auto_unmount is the default: after SIGKILL the mount is gone within 5 s; with
+#      -o noauto_unmount it stays (the opt-out works);
+#   3. SIGTERM, SIGINT and SIGHUP each unmount and exit 0.
+# Everything runs in a private mount namespace (unshare -m), as root: exit 77 (ctest: Skipped,
+# never Passed) when not root, or /dev/fuse, unshare, setpriv or fusermount3 are missing.
+#
+#   ovl_fuse_mount.sh OVL_FUSE WORK_DIR
+# Exit status: 0 passed, 1 failed, 64 usage error, 77 skipped.
+set -u
+if [ $# -ne 2 ]; then
+    echo "usage: $0 OVL_FUSE WORK_DIR" >&2
+    exit 64
+fi
+OVL_FUSE=$1 WORK=$2
+
+skip() {
+    echo "=================================================================="
+    echo "SKIPPED: $*: ovl-fuse mount point and signal tests not run"
+    echo "=================================================================="
+    exit 77
+}
+[ "$(id -u)" -eq 0 ] || skip "not root"
+{ [ -c /dev/fuse ] && [ -r /dev/fuse ] && [ -w /dev/fuse ]; } || skip "/dev/fuse is not usable"
+for tool in unshare setpriv fusermount3 timeout; do
+    command -v "$tool" > /dev/null || skip "$tool is missing"
+done
+unshare -m --propagation private true 2> /dev/null || skip "unshare -m does not work here"
+
+rm -rf "$WORK" && mkdir -p "$WORK" || { echo "FAIL: cannot make $WORK" >&2; exit 1; }
+WORK=$(cd "$WORK" && pwd -P)
+chmod 755 "$WORK" # setpriv'd runs below must reach it
+mkdir -p "$WORK/lower1" "$WORK/lower2" "$WORK/mnt" "$WORK/locked/inner" "$WORK/closed"
+echo upper > "$WORK/lower1/file"
+echo lower > "$WORK/lower2/file"
+: > "$WORK/regular"
+chmod 700 "$WORK/locked"  # nobody cannot look up locked/inner
+chmod 600 "$WORK/closed"  # nobody can stat it but not search it
+
+cat > "$WORK/inner.sh" <<'EOF'
+OVL_FUSE=$1 WORK=$2
+OPTS="lowerdir=$WORK/lower1:$WORK/lower2"
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+mounted() { grep -q " $1 " /proc/self/mountinfo; }
+# Whatever a failing ovl-fuse left behind is removed, so the next check starts clean.
+cleanup() { umount -l "$1" 2> /dev/null; }
+
+# 1. Mount points refused like mount(2). `timeout`: an ovl-fuse that mounts anyway would serve
+# in the foreground forever.
+refused() { # NAME EXPECTED_ERRNO RUN_AS PATH
+    name=$1 errno=$2 as=$3 path=$4
+    if [ "$as" = root ]; then
+        timeout 10 "$OVL_FUSE" -f -o "$OPTS" "$path" > "$WORK/$name.out" 2>&1
+    else
+        timeout 10 setpriv --reuid=65534 --regid=65534 --clear-groups \
+            "$OVL_FUSE" -f -o "$OPTS" "$path" > "$WORK/$name.out" 2>&1
+    fi
+    status=$?
+    text=$(cat "$WORK/$name.out")
+    [ "$status" -eq 1 ] || fail "$name: exit $status, expected 1 ($text)"
+    case "$text" in
+    *"ovl-fuse: cannot mount on $path: $errno: "*) ;;
+    *) fail "$name: expected 'ovl-fuse: cannot mount on $path: $errno: ...', got '$text'" ;;
+    esac
+    if mounted "$path"; then
+        fail "$name: something was mounted on $path"
+        cleanup "$path"
+    fi
+}
+refused "regular file" ENOTDIR root "$WORK/regular"
+refused "regular file, trailing slash" ENOTDIR root "$WORK/regular/"
+refused "missing" ENOENT root "$WORK/missing"
+refused "missing parent" ENOENT root "$WORK/missing/mnt"
+refused "parent not searchable" EACCES nobody "$WORK/locked/inner"
+refused "not searchable" EACCES nobody "$WORK/closed"
+
+# Starts ovl-fuse in the background (SIGINT and SIGHUP at their defaults: sh makes background
+# jobs ignore SIGINT, and libfuse keeps an ignored signal ignored) and waits for the mount.
+start() { # NAME EXTRA_OPTIONS
+    env --default-signal=INT,HUP,TERM "$OVL_FUSE" -f -o "$OPTS$2" "$WORK/mnt" \
+        2> "$WORK/$1.err" &
+    pid=$!
+    i=0
+    while [ "$(stat -f -c %t "$WORK/mnt" 2> /dev/null)" != "65735546" ]; do
+        i=$((i + 1))
+        if [ $i -gt 200 ] || ! kill -0 $pid 2> /dev/null; then
+            fail "$1: ovl-fuse did not mount: $(cat "$WORK/$1.err")"
+            kill -9 $pid 2> /dev/null
+            wait $pid
+            return 1
+        fi
+        sleep 0.05
+    done
+    [ "$(cat "$WORK/mnt/file")" = upper ] || fail "$1: the mount does not serve lower1/file"
+    return 0
+}
+# Polls /proc/self/mountinfo for up to 5 s; true when the mount is gone.
+gone_within_5s() {
+    i=0
+    while mounted "$WORK/mnt"; do
+        i=$((i + 1))
+        [ $i -gt 100 ] && return 1
+        sleep 0.05
+    done
+    return 0
+}
+
+# 2. auto_unmount by default: SIGKILL leaves no "Transport endpoint is not connected" mount.
+if start "SIGKILL"; then
+    kill -KILL $pid
+    wait $pid
+    if ! gone_within_5s; then
+        fail "SIGKILL: the mount is still there after 5 s (auto_unmount is not on)"
+        cleanup "$WORK/mnt"
+    fi
+fi
+# The opt-out: with -o noauto_unmount the dead mount stays (as it does without auto_unmount).
+if start "SIGKILL, noauto_unmount" ",noauto_unmount"; then
+    kill -KILL $pid
+    wait $pid
+    sleep 1
+    mounted "$WORK/mnt" || fail "-o noauto_unmount: the mount went away after SIGKILL"
+    cleanup "$WORK/mnt"
+fi
+
+# 3. SIGTERM, SIGINT, SIGHUP: unmounted, exit 0.
+for sig in TERM INT HUP; do
+    if start "SIG$sig"; then
+        kill -$sig $pid
+        wait $pid
+        status=$?
+        [ "$status" -eq 0 ] || fail "SIG$sig: exit $status, expected 0 ($(cat "$WORK/SIG$sig.err"))"
+        if mounted "$WORK/mnt"; then
+            fail "SIG$sig: still mounted after ovl-fuse exited"
+            cleanup "$WORK/mnt"
+        fi
+    fi
+done
+exit $((failures > 0))
+EOF
+unshare -m --propagation private sh "$WORK/inner.sh" "$OVL_FUSE" "$WORK" ||
+    { echo "FAIL: ovl-fuse mount point / signal tests failed (see above)" >&2; exit 1; }
+echo "ovl-fuse mount point and signal tests passed"
+exit 0
