@@ -355,12 +355,12 @@ parse_uncut(std::string_view data, const module_defaults& defaults, Resolver&& r
         return fail(mount_einval("overlay: Bad value for '" + std::string(key) + "'"));
     };
     // Resolves one directory: the "empty lowerdir" rule, then the caller's checks (§1.3).
-    const auto resolve_one = [&](layer_option opt, std::string path, std::string_view name,
+    const auto resolve_one = [&](layer_option opt, std::string_view path, std::string_view name,
                                  bool data_only) -> result<layer_spec<Handle>, mount_error> {
         if (path.empty()) return fail(mount_einval("overlayfs: empty lowerdir"));
         layer_spec<Handle> spec{.option = opt,
                                 .name = std::string(name),
-                                .path = std::move(path),
+                                .path = std::string(path),
                                 .data_only = data_only,
                                 .handle = Handle{}};
         if (auto e = resolve(path_request{opt, spec.path, spec.name}, spec.handle))

@@ -170,11 +170,13 @@ private:
 
 /// Propagates the error of a result into the enclosing function's result (an errno, or a richer
 /// error when both sides carry the same error type).
-// NOLINTNEXTLINE(bugprone-macro-parentheses): `var` names a new variable; it cannot be parenthesised.
+// `var` names a new variable, so it cannot be parenthesised.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define OVLCORE_TRY_ASSIGN(var, expr)                                                              \
   auto var##_ovlcore_result = (expr);                                                              \
   if (!var##_ovlcore_result) return ::ovlcore::fail(std::move(var##_ovlcore_result).error());      \
   auto var = std::move(*var##_ovlcore_result)
+// NOLINTEND(bugprone-macro-parentheses)
 
 #define OVLCORE_TRY(expr)                                                                          \
   do {                                                                                             \

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdio>
+#include <exception>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -178,7 +179,7 @@ public:
 
     /// Prints "<tool>: <message>" (made safe for a terminal, docs/cli.md §9), the synopsis and a
     /// pointer to --help on stderr; returns 64.
-    int usage_error(std::string_view message) const {
+    [[nodiscard]] int usage_error(std::string_view message) const {
         std::string out(page_.name);
         out.append(": ").append(shell_escape_text(message)).append("\n").append(usage_text());
         out.append("Try '").append(page_.name).append(" --help' for more information.\n");
@@ -274,5 +275,25 @@ private:
     std::string module_defaults_;
     std::string data_redirects_;
 };
+
+/// Runs a tool's `main` body: an exception escaping it (std::bad_alloc, a library error) is
+/// reported as "<tool>: <what>" and exit status 1 (docs/cli.md §6) instead of std::terminate.
+template <class Body>
+int guarded_main(std::string_view tool, Body&& body) noexcept {
+    try {
+        return std::forward<Body>(body)();
+    } catch (const std::exception& e) {
+        try {
+            std::fprintf(stderr, "%.*s: %s\n", static_cast<int>(tool.size()), tool.data(),
+                         shell_escape_text(e.what()).c_str());
+        } catch (...) {
+            std::fputs("out of memory\n", stderr);
+        }
+    } catch (...) {
+        std::fprintf(stderr, "%.*s: unknown exception\n", static_cast<int>(tool.size()),
+                     tool.data());
+    }
+    return exit_code::failure;
+}
 
 } // namespace ovlcore::cli

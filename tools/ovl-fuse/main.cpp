@@ -376,8 +376,12 @@ int run(const cli_options& cli, const char* argv0) {
 
 } // namespace
 
-int main(int argc, char** argv) {
+int tool_main(int argc, char** argv) {
     const auto parsed = parse_args(argc, argv);
     if (const int* status = std::get_if<int>(&parsed)) return *status;
     return run(std::get<cli_options>(parsed), argv[0]);
+}
+
+int main(int argc, char** argv) {
+    return ovlcore::cli::guarded_main("ovl-fuse", [&] { return tool_main(argc, argv); });
 }

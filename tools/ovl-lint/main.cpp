@@ -137,7 +137,7 @@ int run(const cli_options& cli) {
 
 } // namespace
 
-int main(int argc, char** argv) {
+int tool_main(int argc, char** argv) {
     const auto parsed = parse_args(argc, argv);
     if (const int* status = std::get_if<int>(&parsed)) return *status;
     const int status = run(std::get<cli_options>(parsed));
@@ -146,4 +146,8 @@ int main(int argc, char** argv) {
         return exit_code::failure;
     }
     return status;
+}
+
+int main(int argc, char** argv) {
+    return ovlcore::cli::guarded_main("ovl-lint", [&] { return tool_main(argc, argv); });
 }

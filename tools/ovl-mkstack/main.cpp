@@ -55,7 +55,7 @@ int fail(const std::string& message) {
 
 } // namespace
 
-int main(int argc, char** argv) {
+int tool_main(int argc, char** argv) {
     ovlcore::cli::command_line cl(manual);
     std::string extra_options, scenario_arg, dir_arg;
     const auto* extra =
@@ -105,4 +105,8 @@ int main(int argc, char** argv) {
         return fail(scenario_file.string() + ": " + e.what());
     }
     return std::cout.flush() ? exit_code::success : exit_code::failure;
+}
+
+int main(int argc, char** argv) {
+    return ovlcore::cli::guarded_main("ovl-mkstack", [&] { return tool_main(argc, argv); });
 }

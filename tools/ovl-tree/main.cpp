@@ -435,7 +435,7 @@ int run_stack(const cli_options& cli) {
 
 } // namespace
 
-int main(int argc, char** argv) {
+int tool_main(int argc, char** argv) {
     const auto parsed = parse_args(argc, argv);
     if (const int* status = std::get_if<int>(&parsed)) return *status;
     const auto& cli = std::get<cli_options>(parsed);
@@ -443,4 +443,8 @@ int main(int argc, char** argv) {
     if (std::fflush(stdout) != 0 || std::ferror(stdout))
         die(exit_code::failure, "error writing to stdout");
     return status;
+}
+
+int main(int argc, char** argv) {
+    return ovlcore::cli::guarded_main("ovl-tree", [&] { return tool_main(argc, argv); });
 }

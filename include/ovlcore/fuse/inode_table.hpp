@@ -24,7 +24,7 @@ namespace ovlcore::fuse {
 /// Thread-safe.
 template <class NodeHandle>
 class inode_table {
-    static_assert(std::is_pointer_v<NodeHandle> && sizeof(NodeHandle) <= sizeof(fuse_ino_t),
+    static_assert(std::is_pointer_v<NodeHandle> && sizeof(std::uintptr_t) <= sizeof(fuse_ino_t),
                   "node ids are node handles: pointer-sized");
 
 public:

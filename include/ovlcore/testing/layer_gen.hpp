@@ -72,15 +72,15 @@ inline void gen_entry(const layer_gen_options& o, json& entries, const std::stri
     const std::size_t w_meta = ovl ? (o.data_only ? 3u : (o.data_targets.empty() ? 12u : 24u)) : 0u;
     const std::size_t w_dev = o.devices ? 1u : 0u;
     enum kind_t { k_dir, k_reg, k_lnk, k_wh, k_xwh, k_meta, k_chr, k_blk, k_fifo };
-    const kind_t kind = pick<kind_t>({{w_dir, k_dir},
-                                      {w_reg, k_reg},
-                                      {w_lnk, k_lnk},
-                                      {w_wh, k_wh},
-                                      {w_xwh, k_xwh},
-                                      {w_meta, k_meta},
-                                      {w_dev, k_chr},
-                                      {w_dev, k_blk},
-                                      {w_dev, k_fifo}});
+    const auto kind = pick<kind_t>({{w_dir, k_dir},
+                                    {w_reg, k_reg},
+                                    {w_lnk, k_lnk},
+                                    {w_wh, k_wh},
+                                    {w_xwh, k_xwh},
+                                    {w_meta, k_meta},
+                                    {w_dev, k_chr},
+                                    {w_dev, k_blk},
+                                    {w_dev, k_fifo}});
     json e = {{"path", path}};
     json xattrs = json::object();
     switch (kind) {
@@ -185,7 +185,8 @@ inline void gen_tree(const layer_gen_options& o, json& entries, const std::strin
     const int p = present_permille[std::min(child_depth, 5)];
     for (const std::string& name : stack_gen_alphabet()) {
         if (!chance(o.data_only ? p + 100 : p)) continue;
-        gen_entry(o, entries, dir.empty() ? name : dir + "/" + name, child_depth);
+        gen_entry(o, entries, dir.empty() ? name : std::string(dir).append("/").append(name),
+                  child_depth);
     }
 }
 
@@ -207,7 +208,7 @@ inline json gen_layer_entries(const layer_gen_options& o) {
 }
 
 /// gen_layer_entries as a generator.
-inline rc::Gen<json> gen_layer(layer_gen_options o) {
+inline rc::Gen<json> gen_layer(const layer_gen_options& o) {
     return rc::gen::exec([o]() { return gen_layer_entries(o); });
 }
 

@@ -51,17 +51,15 @@ inline std::string random_options(const option_gen_input& in) {
         if (chance(300)) std::swap(tokens.front(), tokens.back());
     }
     // features (§1.4)
-    std::optional<std::string> redirect =
-        pick<std::optional<std::string>>({{50, std::nullopt},
-                                          {15, std::string("on")},
-                                          {12, std::string("follow")},
-                                          {12, std::string("nofollow")},
-                                          {11, std::string("off")}});
+    auto redirect = pick<std::optional<std::string>>({{50, std::nullopt},
+                                                      {15, std::string("on")},
+                                                      {12, std::string("follow")},
+                                                      {12, std::string("nofollow")},
+                                                      {11, std::string("off")}});
     // with data-only layers, lazy lowerdata mostly needs metacopy=on (spec §5.3, §6)
-    std::optional<std::string> metacopy =
-        pick<std::optional<std::string>>({{data ? 25u : 45u, std::nullopt},
-                                          {data ? 70u : 40u, std::string("on")},
-                                          {data ? 5u : 15u, std::string("off")}});
+    auto metacopy = pick<std::optional<std::string>>({{data ? 25u : 45u, std::nullopt},
+                                                      {data ? 70u : 40u, std::string("on")},
+                                                      {data ? 5u : 15u, std::string("off")}});
     const bool keep_conflicts = in.allow_bad_options && chance(200);
     if (!keep_conflicts) {
         // §1.4 steps 5 and 8: drop what would make the mount fail
@@ -86,7 +84,7 @@ inline std::string random_options(const option_gen_input& in) {
 }
 
 /// random_options as a generator.
-inline rc::Gen<std::string> gen_options(option_gen_input in) {
+inline rc::Gen<std::string> gen_options(const option_gen_input& in) {
     return rc::gen::exec([in]() { return random_options(in); });
 }
 

@@ -314,7 +314,7 @@ inline rc::Gen<json> gen_stack(stack_gen_options opt = {}) {
                     switch (pick<int>({{14, 0}, {3, 1}, {1, 2}, {1, 3}, {1, 4}})) {
                     case 0:
                         e["type"] = "reg";
-                        e["content"] = name + ":" + p + "\n";
+                        e["content"] = std::string(name).append(":").append(p).append("\n");
                         break;
                     case 1: continue; // absent: ENOENT here, maybe found in the next layer
                     case 2: e["type"] = "dir"; break;
