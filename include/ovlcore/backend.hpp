@@ -9,6 +9,7 @@
 // and must be safe to call from several threads at once.
 #pragma once
 
+#include <array>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -61,6 +62,15 @@ struct data_extent {
     std::uint64_t begin = 0;
     std::uint64_t end = 0;
     friend constexpr bool operator==(const data_extent&, const data_extent&) = default;
+};
+
+/// Backends that know where "." and ".." sit in a dir's native order (posix_fs: the order of
+/// getdents64, e.g. ext4 hash order, where they need not come first, nor together) provide
+/// `dot_positions(layer, path)`: for each dot, how many of read_dir's entries come before it.
+template <class B>
+concept knows_dot_positions = requires(const B& fs, const typename B::layer_ref& layer,
+                                       std::string_view path) {
+    { fs.dot_positions(layer, path) } -> std::same_as<result<std::array<std::size_t, 2>>>;
 };
 
 /// The operations overlay lookup needs from the filesystems behind the layers, and no more.

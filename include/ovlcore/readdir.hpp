@@ -86,15 +86,6 @@ template <class IsPositive>
     return result<bool>(is_positive(name));
 }
 
-/// Backends that know where "." and ".." sit in a dir's native order (posix_fs: the order of
-/// getdents64, e.g. ext4 hash order, where they need not come first, nor together) provide
-/// `dot_positions(layer, path)`: for each dot, how many of read_dir's entries come before it.
-template <class B>
-concept knows_dot_positions = requires(const B& fs, const typename B::layer_ref& layer,
-                                       std::string_view path) {
-    { fs.dot_positions(layer, path) } -> std::same_as<result<std::array<std::size_t, 2>>>;
-};
-
 /// For "." and ".." of the real dir `dir`, how many of its entries come before each: {0, 0}
 /// (dots first, as on tmpfs and memory_fs) unless the backend says otherwise; a failing call
 /// reads as {0, 0} (noted in `backend_failed`, spec §5.6.1).

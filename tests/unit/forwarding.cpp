@@ -31,10 +31,10 @@ static_assert(backing_filesystem<rooted_forwarding_fs<memory_fs>>);
 static_assert(backing_filesystem<rooted_forwarding_fs<posix_fs>>);
 static_assert(backing_filesystem<forwarding_fs<forwarding_fs<memory_fs>>>); // wrappers compose
 // dot_positions (§8.2) exactly when the wrapped backend has it
-static_assert(detail::knows_dot_positions<forwarding_fs<posix_fs>>);
-static_assert(detail::knows_dot_positions<rooted_forwarding_fs<posix_fs>>);
-static_assert(!detail::knows_dot_positions<memory_fs>);
-static_assert(!detail::knows_dot_positions<forwarding_fs<memory_fs>>);
+static_assert(knows_dot_positions<forwarding_fs<posix_fs>>);
+static_assert(knows_dot_positions<rooted_forwarding_fs<posix_fs>>);
+static_assert(!knows_dot_positions<memory_fs>);
+static_assert(!knows_dot_positions<forwarding_fs<memory_fs>>);
 
 namespace {
 
@@ -44,7 +44,7 @@ struct dots_first_fs : forwarding_fs<posix_fs> {
     void dot_positions(const layer_ref&, std::string_view) const = delete;
 };
 static_assert(backing_filesystem<dots_first_fs>);
-static_assert(!detail::knows_dot_positions<dots_first_fs>);
+static_assert(!knows_dot_positions<dots_first_fs>);
 
 /// Overrides get_xattr only: hides one attribute name, forwards the rest.
 template <backing_filesystem B>

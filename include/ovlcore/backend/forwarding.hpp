@@ -77,13 +77,6 @@ struct rooted_file {
 
 namespace detail {
 
-/// Does B provide the optional dot_positions (backend.hpp, readdir.hpp)?
-template <class B>
-concept has_dot_positions = requires(const B& fs, const typename B::layer_ref& layer,
-                                     std::string_view path) {
-    { fs.dot_positions(layer, path) } -> std::same_as<result<std::array<std::size_t, 2>>>;
-};
-
 /// The handle types of a forwarding_fs and their conversions to and from Inner's.
 template <class Inner, class Handles>
 struct forwarding_handles;
@@ -177,7 +170,7 @@ public:
     /// Only when Inner knows where "." and ".." sit in its native order (§8.2).
     [[nodiscard]] result<std::array<std::size_t, 2>>
     dot_positions(const layer_ref& l,
-                  std::string_view path) const requires detail::has_dot_positions<Inner> {
+                  std::string_view path) const requires knows_dot_positions<Inner> {
         return m_inner->dot_positions(handles::unwrap(l), path);
     }
     /// Only when Inner can tell where a file's holes are (backend.hpp, sparse files).

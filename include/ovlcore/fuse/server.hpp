@@ -160,8 +160,10 @@ public:
             fuse_reply_err(req, errno_value(error));
             return;
         }
+        // Counted before the reply (a FORGET may follow at once); taken back when the reply never
+        // arrives (an interrupted request), as for readdirplus (docs/fuse.md §3).
         self.m_inodes.remember(*child);
-        fuse_reply_entry(req, &e);
+        if (fuse_reply_entry(req, &e) != 0) self.m_inodes.forget(*child, 1);
     }
 
     static void op_forget(fuse_req_t req, fuse_ino_t ino, std::uint64_t nlookup) {
