@@ -142,7 +142,7 @@ template <class B>
 std::uint64_t data_layer_calls(const B& fs, const std::string& options) {
     auto objects = fs.resolve_dir("objects");
     if (!objects) return ~std::uint64_t{0};
-    layer_counting_fs<B> counting(fs, ovlcore::file_id{objects->st.dev, objects->st.ino});
+    layer_counting_fs<B> counting(fs, ovlcore::file_id_of(objects->st));
     auto ov = make_overlay(counting, options);
     if (!ov) return ~std::uint64_t{0};
     const auto before = counting.calls();

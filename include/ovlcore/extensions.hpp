@@ -109,14 +109,15 @@ parse_redirect(std::string_view raw, data_redirect_scope scope, bool lower_metac
         if (text.starts_with("//")) {
             const std::string_view rest = text.substr(1);
             if (!is_valid_absolute_redirect(rest)) return fail(std::errc::invalid_argument);
-            return parsed_redirect{redirect_form::data_only, rest};
+            return parsed_redirect{.form = redirect_form::data_only, .path = rest};
         }
     }
     OVLCORE_TRY_ASSIGN(text, validate_redirect(raw));
-    if (!is_absolute_redirect(text)) return parsed_redirect{redirect_form::relative, text};
+    if (!is_absolute_redirect(text))
+        return parsed_redirect{.form = redirect_form::relative, .path = text};
     if (scope == data_redirect_scope::strict && lower_metacopy)
-        return parsed_redirect{redirect_form::data_only, text};
-    return parsed_redirect{redirect_form::absolute, text};
+        return parsed_redirect{.form = redirect_form::data_only, .path = text};
+    return parsed_redirect{.form = redirect_form::absolute, .path = text};
 }
 
 namespace detail {

@@ -150,7 +150,7 @@ template <class Ref>
 
 template <class Ref>
 [[nodiscard]] file_id layer_root_id(const resolved_dir<Ref>& d) noexcept {
-    return file_id{d.st.dev, d.st.ino};
+    return file_id_of(d.st);
 }
 
 } // namespace detail

@@ -396,10 +396,10 @@ private:
     void check_identity(const std::string& path, const entry_type& e) {
         const auto key = overlay_inode_key(m_stack, e);
         if (!key) return;
-        const auto id_of = [](const auto& r) { return file_id{.dev = r.st.dev, .ino = r.st.ino}; };
-        const identity id{e.upper ? std::optional<file_id>(id_of(*e.upper)) : std::nullopt,
-                          e.lowers.empty() ? std::nullopt
-                                           : std::optional<file_id>(id_of(e.lowers.front()))};
+        const identity id{e.upper ? std::optional<file_id>(file_id_of(e.upper->st)) : std::nullopt,
+                          e.lowers.empty()
+                              ? std::nullopt
+                              : std::optional<file_id>(file_id_of(e.lowers.front().st))};
         const auto [it, fresh] = m_identities.try_emplace(*key, path, id);
         if (fresh || it->second.second == id) return;
         add(path, lint_severity::warning, lint_code::order_dependent,

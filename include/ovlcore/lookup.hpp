@@ -235,14 +235,13 @@ private:
         const std::string path = unescape(*workdir);
         for (const std::string& dir : {path, path + "/work"})
             if (auto r = m_fs->resolve_dir(dir); r && r->st.type == file_type::directory)
-                m_layer_roots.push_back(file_id{.dev = r->st.dev, .ino = r->st.ino});
+                m_layer_roots.push_back(file_id_of(r->st));
     }
 
     /// Is this real dir the root of one of the overlay's layers, or the workdir (the kernel's
     /// lookup traps, spec §5.1 step 7)?
     [[nodiscard]] bool is_layer_root(const stat_info& st) const noexcept {
-        return std::binary_search(m_layer_roots.begin(), m_layer_roots.end(),
-                                  file_id{.dev = st.dev, .ino = st.ino});
+        return std::binary_search(m_layer_roots.begin(), m_layer_roots.end(), file_id_of(st));
     }
 
     [[nodiscard]] bool is_bottom_normal_layer(std::size_t index) const noexcept {

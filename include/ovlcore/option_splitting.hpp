@@ -78,9 +78,9 @@ struct option_item {
 [[nodiscard]] constexpr std::optional<option_item> split_key_value(std::string_view item) noexcept {
     if (item.empty()) return std::nullopt;
     const auto eq = item.find('=');
-    if (eq == std::string_view::npos) return option_item{item, std::nullopt};
+    if (eq == std::string_view::npos) return option_item{.key = item, .value = std::nullopt};
     if (eq == 0) return std::nullopt;
-    return option_item{item.substr(0, eq), item.substr(eq + 1)};
+    return option_item{.key = item.substr(0, eq), .value = item.substr(eq + 1)};
 }
 
 /// Drops every backslash and keeps the character after it; a trailing backslash disappears

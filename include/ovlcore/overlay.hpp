@@ -123,7 +123,7 @@ struct file_id_hash {
 template <class LayerRef>
 [[nodiscard]] std::optional<file_id> id_of(const real_entry<LayerRef>* e) {
     if (!e) return std::nullopt;
-    return file_id{e->st.dev, e->st.ino};
+    return file_id_of(e->st);
 }
 
 /// The kernel's inode verification when a lookup finds an overlay inode already cached under

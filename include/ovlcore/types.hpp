@@ -73,6 +73,11 @@ struct file_id {
     friend constexpr auto operator<=>(const file_id&, const file_id&) = default;
 };
 
+/// The (st_dev, st_ino) of a stat.
+[[nodiscard]] constexpr file_id file_id_of(const stat_info& st) noexcept {
+    return file_id{.dev = st.dev, .ino = st.ino};
+}
+
 /// One name in a directory listing. `.` and `..` are never part of a backend listing.
 struct dir_entry {
     std::string name;

@@ -159,7 +159,7 @@ public:
     [[nodiscard]] result<file_id> root_id(std::string_view path) const {
         auto r = this->inner().resolve_dir(path);
         if (!r) return fail(r.error());
-        return file_id{r->st.dev, r->st.ino};
+        return file_id_of(r->st);
     }
     /// Forgets every count (const: counters are not part of the backend's state).
     void reset() const {

@@ -642,9 +642,7 @@ TEMPLATE_TEST_CASE("1.5 backend resolve_dir: ancestors, mount and identity", "[b
     REQUIRE(err(b) == "ok");
     REQUIRE(err(c) == "ok");
     REQUIRE(err(slash) == "ok");
-    const auto id = [](const auto& r) {
-        return ovlcore::file_id{.dev = r->st.dev, .ino = r->st.ino};
-    };
+    const auto id = [](const auto& r) { return ovlcore::file_id_of(r->st); };
 
     // Parent first, then up to and including "/".
     REQUIRE(c->ancestors.size() >= 4u);

@@ -224,8 +224,8 @@ TEST_CASE("1.5 memory_fs: mounts have their own st_dev, mount id and attributes"
     auto ro_root = fs.resolve_dir("/ro");
     REQUIRE(err(ro_root) == "ok");
     REQUIRE(ro->ancestors.size() == 2u);
-    CHECK(ro->ancestors[0] == (ovlcore::file_id{.dev = ro_root->st.dev, .ino = ro_root->st.ino}));
-    CHECK(ro->ancestors[1] == (ovlcore::file_id{.dev = root->st.dev, .ino = root->st.ino}));
+    CHECK(ro->ancestors[0] == ovlcore::file_id_of(ro_root->st));
+    CHECK(ro->ancestors[1] == ovlcore::file_id_of(root->st));
 
     // A name longer than the mount's name_max.
     CHECK(err(fs.lstat(shortfs->ref, "fifteen-chars-x")) == "ENAMETOOLONG");

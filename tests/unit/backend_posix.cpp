@@ -286,8 +286,7 @@ TEST_CASE("6 posix_fs lookup_beneath: mount crossings are EXDEV (private mount n
         if (M->fs_magic != 0x01021994u) out += "tmpfs f_type is not TMPFS_MAGIC\n";
         if (M->read_only || C->read_only) out += "a writable mount reported read-only\n";
         if (!R->read_only) out += "read-only bind mount not reported read-only\n";
-        if (M->ancestors.empty() ||
-            M->ancestors[0] != (ovlcore::file_id{.dev = C->st.dev, .ino = C->st.ino}))
+        if (M->ancestors.empty() || M->ancestors[0] != ovlcore::file_id_of(C->st))
             out += "the first ancestor of a mount root is not its mount point's parent\n";
         ::umount2(ro.c_str(), MNT_DETACH);
         ::umount2(mnt.c_str(), MNT_DETACH);

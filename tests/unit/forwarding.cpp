@@ -115,7 +115,7 @@ TEST_CASE("forwarding_fs: rooted handles carry the layer root", "[backend][forwa
     auto direct = base.resolve_dir("/L/upper");
     REQUIRE(upper.has_value());
     REQUIRE(direct.has_value());
-    CHECK(upper->ref.root == file_id{direct->st.dev, direct->st.ino});
+    CHECK(upper->ref.root == file_id_of(direct->st));
     CHECK(upper->ref.inner == direct->ref);
     CHECK(upper->st.ino == direct->st.ino);
     auto f = fs.open_file(upper->ref, "f");

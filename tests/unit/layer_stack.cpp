@@ -95,7 +95,7 @@ TEST_CASE("0 layer stack: upper, normal lowers top to bottom, data-only lowers",
     CHECK(s->workdir() == std::optional<std::string>("W"));
     auto a = fs.resolve_dir("/r/A");
     REQUIRE(a);
-    CHECK(s->lowers()[0].id == file_id{a->st.dev, a->st.ino});
+    CHECK(s->lowers()[0].id == file_id_of(a->st));
     CHECK(s->describe().find("data-only 4: D") != std::string::npos);
 }
 

@@ -102,7 +102,7 @@ struct forwarding_handles<Inner, rooted_handles> {
     static result<resolved_dir<layer_ref>> wrap(result<resolved_dir<typename Inner::layer_ref>> r) {
         if (!r) return fail(r.error());
         return resolved_dir<layer_ref>{
-            .ref = layer_ref{.inner = std::move(r->ref), .root = file_id{r->st.dev, r->st.ino}},
+            .ref = layer_ref{.inner = std::move(r->ref), .root = file_id_of(r->st)},
             .st = r->st,
             .ancestors = std::move(r->ancestors),
             .mount_id = r->mount_id,
