@@ -172,6 +172,15 @@ template <content_hasher Hasher, tree_view View>
         for (;;) {
             const auto extent = view.next_data(file, offset);
             if (!extent || extent->begin < offset || extent->end < extent->begin) break;
+            // A hole that runs to the end of the file counts only as far as reads reach: an
+            // overlay metacopy file may claim a larger size than its data file holds (§6), and
+            // its reads stop at the data's end. One byte read at the hole's end tells.
+            if (extent->begin == extent->end && extent->begin > offset) {
+                char last = 0;
+                OVLCORE_TRY_ASSIGN(got,
+                                   view.read(file, extent->begin - 1, std::span<char>(&last, 1)));
+                if (got != 1 || last != 0) break;
+            }
             hash_zeros(hash, extent->begin - offset, zeros);
             offset = extent->begin;
             if (extent->begin == extent->end) break; // no data after the hole: end of file
