@@ -29,38 +29,14 @@
 #include <ovlcore/backend/forwarding.hpp>
 #include <ovlcore/backend/memory.hpp>
 #include <ovlcore/result.hpp>
+#include <ovlcore/testing/fault_injection.hpp>
 #include <ovlcore/types.hpp>
 
 namespace ovlcore::test {
 
-/// The operations of the backing_filesystem concept (backend.hpp).
-enum class fs_op : std::uint8_t {
-    resolve_dir,
-    lstat,
-    read_dir,
-    get_xattr,
-    list_xattr,
-    read_link,
-    lookup_beneath,
-    open_file,
-    read,
-};
-inline constexpr std::size_t fs_op_count = 9;
-
-[[nodiscard]] constexpr std::string_view to_string(fs_op op) noexcept {
-    switch (op) {
-    case fs_op::resolve_dir: return "resolve_dir";
-    case fs_op::lstat: return "lstat";
-    case fs_op::read_dir: return "read_dir";
-    case fs_op::get_xattr: return "get_xattr";
-    case fs_op::list_xattr: return "list_xattr";
-    case fs_op::read_link: return "read_link";
-    case fs_op::lookup_beneath: return "lookup_beneath";
-    case fs_op::open_file: return "open_file";
-    case fs_op::read: return "read";
-    }
-    return "?";
-}
+/// The operations of the backing_filesystem concept (backend.hpp): the fault injector's names.
+using fs_op = testing::fault_op;
+inline constexpr std::size_t fs_op_count = testing::fault_op_count;
 
 /// Calls and failed calls of each operation.
 struct op_counts {
