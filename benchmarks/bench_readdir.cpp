@@ -130,7 +130,7 @@ void floor_layers(benchmark::State& state) {
     for (auto _ : state) {
         raw = 0;
         for (const auto& l : layers)
-            if (auto r = fs->read_dir(l, "big")) raw += r->size();
+            if (auto r = ovlcore::read_dir_path(*fs, l, "big")) raw += r->size();
     }
     counts c;
     c.entries = raw;

@@ -14,6 +14,9 @@ one lister (os.scandir walks of random subtrees, every directory compared with t
 entry lstat'ed). Every --interval seconds it samples the ovl-fuse process (VmRSS, VmHWM, open
 fds, threads) and the workers' cumulative operations and errors, prints a table row, and at the
 end writes DIR/soak-<date>.json (raw) and DIR/soak-<date>.md (summary, no machine paths).
+After the load it makes the kernel forget (`echo 2 > /proc/sys/vm/drop_caches`: FORGET for every
+unused inode, docs/fuse.md §3) and samples the RSS again once it settles, to compare with the RSS
+right after the mount (--no-drop-caches skips this).
 Not a CI test: a long run for memory, descriptor and thread growth and for wrong answers.
 
 The stack (DIR/stack-N<N>-s<K>/, mounted as lowerdir=0:1:2:3::objects,metacopy=on):
@@ -453,6 +456,27 @@ def proc_sample(pid):
     return out
 
 
+def drop_caches_rss(pid, settle_s=60):
+    """VmRSS (KiB) of `pid` once settled after `echo 2 > drop_caches`, or None if it cannot."""
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("2\n")
+    except OSError as e:
+        print(f"soak: cannot drop caches: {e}", flush=True)
+        return None
+    last, deadline = None, time.monotonic() + settle_s
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        try:
+            rss = proc_sample(pid)["VmRSS"]
+        except OSError:
+            return None
+        if last is not None and abs(rss - last) <= max(256, last // 200):
+            return rss  # two samples a second apart within 0.5% (or 256 KiB)
+        last = rss
+    return last
+
+
 def fmt_row(r):
     return (f"{r['minute']:>6.1f} {r['rss_kib'] / 1024:>9.1f} {r['hwm_kib'] / 1024:>9.1f} "
             f"{r['fds']:>5} {r['threads']:>7} {r['reads']:>10} {r['read_ops_s']:>8.0f} "
@@ -497,6 +521,8 @@ def parse(argv):
                     help="its arguments ({options}, {mnt}; default '-f -o {options} {mnt}')")
     ap.add_argument("--seed", type=int, default=1, help="stack and workload seed (default 1)")
     ap.add_argument("--nice", type=int, default=10, help="niceness of the workers and the build (default 10)")
+    ap.add_argument("--no-drop-caches", action="store_true",
+                    help="do not measure the RSS after the kernel forgets (drop_caches) at the end")
     ap.add_argument("--keep-going", action="store_true",
                     help="do not stop early when ovl-fuse dies (default: stop)")
     a = ap.parse_args(argv)
@@ -658,6 +684,15 @@ def run(a):
             w.join()
     drain()
     final = totals()
+    # The kernel forgets every unused dentry and inode (FORGET, docs/fuse.md §3): ovl-fuse frees
+    # the nodes; its RSS, once settled, compared with the RSS after the mount.
+    forgotten = None
+    if not a.no_drop_caches and fuse.poll() is None:
+        forgotten = drop_caches_rss(fuse.pid)
+        if forgotten is not None:
+            print(f"soak: RSS after drop_caches {forgotten / 1024:.1f} MiB (after mount "
+                  f"{base['VmRSS'] / 1024:.1f} MiB, {100.0 * forgotten / base['VmRSS']:.0f}%)",
+                  flush=True)
     # unmount: fusermount3 -u, then ovl-fuse must exit 0 by itself
     umount_rc = None
     if fuse.poll() is None:
@@ -690,7 +725,8 @@ def run(a):
         duration_s=round(t_end - t0, 1), interval_s=a.interval, nice=a.nice, seed=a.seed,
         mount_s=round(mount_s, 2), host=_host(), totals=final, errors=errors,
         error_samples=errors_seen, died_status=died, umount_status=umount_rc,
-        ovl_fuse_exit=fuse_rc, still_mounted=still, log="DATA/" + rel_log, samples=samples)
+        ovl_fuse_exit=fuse_rc, still_mounted=still, log="DATA/" + rel_log, samples=samples,
+        rss_after_mount_kib=base["VmRSS"], rss_after_drop_caches_kib=forgotten)
     with open(os.path.join(a.data, f"soak-{stamp}.json"), "w") as f:
         json.dump(result, f, indent=1)
     md = markdown(result)
@@ -775,6 +811,10 @@ def markdown(r):
         f"- RSS: start {rss[0] / 1024:.1f} MiB, peak {max(x['hwm_kib'] for x in s) / 1024:.1f} MiB "
         f"(VmHWM), end {rss[-1] / 1024:.1f} MiB{slope}",
         f"- open fds: {min(fds)}–{max(fds)}",
+    ] + ([f"- RSS after the kernel forgot (drop_caches): {r['rss_after_drop_caches_kib'] / 1024:.1f} "
+          f"MiB, {100.0 * r['rss_after_drop_caches_kib'] / r['rss_after_mount_kib']:.0f}% of the "
+          f"{r['rss_after_mount_kib'] / 1024:.1f} MiB after the mount"]
+         if r.get("rss_after_drop_caches_kib") else []) + [
         f"- threads: {min(thr)}–{max(thr)}",
         f"- operations: {tot['reads']:,} verified reads ({tot['read_bytes'] / 2**20:,.0f} MiB, "
         f"{tot['enoent_expected']:,} of them expected ENOENT), {tot['dirs']:,} directory listings "

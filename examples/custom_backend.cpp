@@ -3,9 +3,10 @@
 // served to the overlay engine through the backing_filesystem concept (docs/overlayfs-semantics.md
 // §0, §6). Built and run under ctest ("example: custom backend"); exits non-zero on a wrong answer.
 //
-// A backend answers nine questions about the filesystems behind the layers, each about one layer
-// and a path relative to its root: resolve_dir (a mount-option path), lstat, read_dir, get_xattr,
-// list_xattr, read_link, lookup_beneath (the data-only walk of §6), open_file and read. The
+// A backend answers a few questions about the filesystems behind the layers: resolve_dir (a
+// mount-option path), root (a layer's root object), lookup (one name in a directory), and, about
+// an object it handed out (a *handle*), read_dir, get_xattr, list_xattr, read_link, open_file and
+// read; lookup_beneath is the data-only walk of §6, path_of names an object for messages. The
 // engine does the rest: whiteouts, opaque dirs, redirects, metacopy, lazy lowerdata, merged
 // listings, errnos. To change one call of an existing backend instead, derive from
 // ovlcore::forwarding_fs (ovlcore/backend/forwarding.hpp).
@@ -33,10 +34,16 @@ struct manifest_entry {
 
 /// Layers named "/<name>", each a table from layer-relative path ("" = root, "a/b") to entry.
 class manifest_fs {
+    using table = std::map<std::string, manifest_entry, std::less<>>;
+
 public:
     struct layer_ref {
-        const std::map<std::string, manifest_entry, std::less<>>* table = nullptr;
-        std::uint64_t dev = 0;
+        const table* entries = nullptr;
+    };
+    /// An object: its row in its layer's table (rows never move, so a pointer is a handle).
+    struct handle {
+        const table* entries = nullptr;
+        const table::value_type* row = nullptr;
     };
     struct file {
         const manifest_entry* entry = nullptr;
@@ -45,14 +52,14 @@ public:
     /// Adds an object; parent directories must have been added first.
     manifest_fs& add(std::string_view layer_name, std::string path, manifest_entry e) {
         auto& l = m_layers[std::string(layer_name)];
-        if (l.entries.empty()) { // a new layer: give it a root directory and a device number
-            l.dev = m_layers.size();
-            l.entries[""].st = {.type = file_type::directory, .mode = 0755, .ino = 1, .dev = l.dev};
+        if (l.empty()) { // a new layer: give it a root directory and a device number
+            const std::uint64_t dev = m_layers.size();
+            l[""].st = {.type = file_type::directory, .mode = 0755, .ino = 1, .dev = dev};
         }
-        e.st.ino = l.entries.size() + 1;
-        e.st.dev = l.dev;
+        e.st.ino = l.size() + 1;
+        e.st.dev = l.at("").st.dev;
         if (e.st.type == file_type::regular && e.st.size == 0) e.st.size = e.data.size();
-        l.entries[std::move(path)] = std::move(e);
+        l[std::move(path)] = std::move(e);
         return *this;
     }
 
@@ -63,22 +70,25 @@ public:
         if (path.size() < 2 || path[0] != '/') return fail(std::errc::no_such_file_or_directory);
         auto it = m_layers.find(path.substr(1));
         if (it == m_layers.end()) return fail(std::errc::no_such_file_or_directory);
-        const layer& l = it->second;
-        return resolved_dir<layer_ref>{.ref = {.table = &l.entries, .dev = l.dev},
-                                       .st = l.entries.at("").st,
+        const stat_info& st = it->second.at("").st;
+        return resolved_dir<layer_ref>{.ref = {.entries = &it->second},
+                                       .st = st,
                                        .ancestors = {file_id{.dev = 0, .ino = 1}}, // a common "/"
-                                       .mount_id = l.dev};
+                                       .mount_id = st.dev};
     }
-    result<stat_info> lstat(const layer_ref& l, std::string_view path) const {
-        OVLCORE_TRY_ASSIGN(e, find(l, path));
-        return e->st;
+    result<real_object<handle>> root(const layer_ref& l) const { return find(*l.entries, ""); }
+    /// One name in a directory: one table lookup (the real filesystem's one stat).
+    result<real_object<handle>> lookup(const handle& dir, std::string_view name) const {
+        if (dir.row->second.st.type != file_type::directory)
+            return fail(std::errc::not_a_directory);
+        return find(*dir.entries, child(dir, name));
     }
-    result<std::vector<dir_entry>> read_dir(const layer_ref& l, std::string_view path) const {
-        OVLCORE_TRY_ASSIGN(d, find(l, path));
-        if (d->st.type != file_type::directory) return fail(std::errc::not_a_directory);
-        const std::string prefix = path.empty() ? "" : std::string(path) + "/";
+    result<std::vector<dir_entry>> read_dir(const handle& dir) const {
+        if (dir.row->second.st.type != file_type::directory)
+            return fail(std::errc::not_a_directory);
+        const std::string prefix = child(dir, "");
         std::vector<dir_entry> out;
-        for (auto it = l.table->lower_bound(prefix); it != l.table->end(); ++it) {
+        for (auto it = dir.entries->lower_bound(prefix); it != dir.entries->end(); ++it) {
             std::string_view key = it->first;
             if (!key.starts_with(prefix)) break;
             std::string_view name = key.substr(prefix.size());
@@ -88,53 +98,49 @@ public:
         }
         return out;
     }
-    result<std::optional<std::string>> get_xattr(const layer_ref& l, std::string_view path,
-                                                 std::string_view name) const {
-        OVLCORE_TRY_ASSIGN(e, find(l, path));
-        auto it = e->xattrs.find(name);
-        if (it == e->xattrs.end()) return std::optional<std::string>();
+    result<std::optional<std::string>> get_xattr(const handle& h, std::string_view name) const {
+        const auto& xattrs = h.row->second.xattrs;
+        auto it = xattrs.find(name);
+        if (it == xattrs.end()) return std::optional<std::string>();
         return std::optional<std::string>(it->second);
     }
-    result<std::vector<std::string>> list_xattr(const layer_ref& l, std::string_view path) const {
-        OVLCORE_TRY_ASSIGN(e, find(l, path));
+    result<std::vector<std::string>> list_xattr(const handle& h) const {
         std::vector<std::string> out;
-        for (const auto& kv : e->xattrs) out.push_back(kv.first);
+        for (const auto& kv : h.row->second.xattrs) out.push_back(kv.first);
         return out;
     }
-    result<std::string> read_link(const layer_ref& l, std::string_view path) const {
-        OVLCORE_TRY_ASSIGN(e, find(l, path));
-        if (e->st.type != file_type::symlink) return fail(std::errc::invalid_argument);
-        return e->data;
+    result<std::string> read_link(const handle& h) const {
+        if (h.row->second.st.type != file_type::symlink) return fail(std::errc::invalid_argument);
+        return h.row->second.data;
     }
     /// §6: from the layer root, no symlink followed (ELOOP in the middle), "." and ".." physical
     /// but never above the root (EXDEV), ENOENT, ENOTDIR.
-    result<beneath_result> lookup_beneath(const layer_ref& l, std::string_view path) const {
-        std::vector<std::string_view> names;
-        std::size_t pos = 0;
-        while (pos < path.size()) {
+    result<real_object<handle>> lookup_beneath(const layer_ref& l, std::string_view path) const {
+        std::vector<real_object<handle>> walked; // the dirs entered, for ".."
+        OVLCORE_TRY_ASSIGN(cur, root(l));
+        for (std::size_t pos = 0; pos < path.size();) {
             const std::size_t end = std::min(path.find('/', pos), path.size());
             const std::string_view comp = path.substr(pos, end - pos);
             pos = end + 1;
             if (comp.empty() || comp == ".") continue;
+            if (cur.st.type == file_type::symlink)
+                return fail(std::errc::too_many_symbolic_link_levels);
+            if (cur.st.type != file_type::directory) return fail(std::errc::not_a_directory);
             if (comp == "..") {
-                if (names.empty()) return fail(std::errc::cross_device_link);
-                names.pop_back();
+                if (walked.empty()) return fail(std::errc::cross_device_link);
+                cur = walked.back();
+                walked.pop_back();
                 continue;
             }
-            OVLCORE_TRY_ASSIGN(parent, find(l, join(names)));
-            if (parent->st.type == file_type::symlink)
-                return fail(std::errc::too_many_symbolic_link_levels);
-            if (parent->st.type != file_type::directory) return fail(std::errc::not_a_directory);
-            names.push_back(comp);
+            OVLCORE_TRY_ASSIGN(next, lookup(cur.handle, comp));
+            walked.push_back(cur);
+            cur = next;
         }
-        std::string rel = join(names);
-        OVLCORE_TRY_ASSIGN(e, find(l, rel));
-        return beneath_result{.st = e->st, .path = std::move(rel)};
+        return cur;
     }
-    result<file> open_file(const layer_ref& l, std::string_view path) const {
-        OVLCORE_TRY_ASSIGN(e, find(l, path));
-        if (const auto refused = open_file_refusal(e->st.type)) return fail(*refused);
-        return file{.entry = e};
+    result<file> open_file(const handle& h) const {
+        if (const auto refused = open_file_refusal(h.row->second.st.type)) return fail(*refused);
+        return file{.entry = &h.row->second};
     }
     result<std::size_t> read(const file& f, std::uint64_t offset, std::span<char> buffer) const {
         const std::string& d = f.entry->data;
@@ -143,25 +149,20 @@ public:
         std::memcpy(buffer.data(), d.data() + offset, n);
         return n;
     }
+    std::string path_of(const handle& h) const { return h.row->first; }
 
 private:
-    struct layer {
-        std::map<std::string, manifest_entry, std::less<>> entries;
-        std::uint64_t dev = 0;
-    };
-
-    static std::string join(const std::vector<std::string_view>& names) {
-        std::string out;
-        for (auto n : names) (out.empty() ? out : out += '/') += n;
-        return out;
+    static std::string child(const handle& dir, std::string_view name) {
+        return dir.row->first.empty() ? std::string(name)
+                                      : dir.row->first + "/" + std::string(name);
     }
-    static result<const manifest_entry*> find(const layer_ref& l, std::string_view path) {
-        auto it = l.table->find(path);
-        if (it == l.table->end()) return fail(std::errc::no_such_file_or_directory);
-        return &it->second;
+    static result<real_object<handle>> find(const table& t, std::string_view path) {
+        auto it = t.find(path);
+        if (it == t.end()) return fail(std::errc::no_such_file_or_directory);
+        return real_object<handle>{.handle = {.entries = &t, .row = &*it}, .st = it->second.st};
     }
 
-    std::map<std::string, layer, std::less<>> m_layers;
+    std::map<std::string, table, std::less<>> m_layers;
 };
 
 static_assert(backing_filesystem<manifest_fs>); // a drifting backend fails here, not far away

@@ -48,7 +48,8 @@ public:
             .read_dir = [t](std::string_view p) { return t->read_dir(p); },
             .read_link = [t](std::string_view p) -> result<std::string> {
                 OVLCORE_TRY_ASSIGN(found, t->lookup(p));
-                return t->m_fs.read_link(t->m_layers[found.layers.front()], found.rel);
+                return ovlcore::read_link_path(t->m_fs, t->m_layers[found.layers.front()],
+                                               found.rel);
             },
             .content = [t](std::string_view p) { return t->content(p); },
             .xattrs = [t](std::string_view p) { return t->xattrs(p); },
@@ -69,7 +70,8 @@ private:
     }
 
     [[nodiscard]] result<found_object> lookup(std::string_view path) const {
-        found_object cur{.st = *m_fs.lstat(m_layers.front(), ""), .rel = "", .layers = {}};
+        found_object cur{
+            .st = *ovlcore::lstat_path(m_fs, m_layers.front(), ""), .rel = "", .layers = {}};
         for (std::size_t i = 0; i < m_layers.size(); ++i) cur.layers.push_back(i);
         for (const auto name : ovlcore::detail::split_path(path)) {
             if (cur.st.type != file_type::directory) return fail(std::errc::not_a_directory);
@@ -77,7 +79,7 @@ private:
                 cur.rel.empty() ? std::string(name) : cur.rel + "/" + std::string(name);
             found_object next{.st = {}, .rel = rel, .layers = {}};
             for (const std::size_t l : cur.layers) {
-                auto st = m_fs.lstat(m_layers[l], rel);
+                auto st = ovlcore::lstat_path(m_fs, m_layers[l], rel);
                 if (!st) continue;
                 if (m_whiteouts && is_whiteout(*st)) break; // hides everything below
                 if (next.layers.empty())
@@ -98,7 +100,7 @@ private:
         if (dir.st.type != file_type::directory) return fail(std::errc::not_a_directory);
         std::set<std::string> names;
         for (const std::size_t l : dir.layers) {
-            OVLCORE_TRY_ASSIGN(entries, m_fs.read_dir(m_layers[l], dir.rel));
+            OVLCORE_TRY_ASSIGN(entries, ovlcore::read_dir_path(m_fs, m_layers[l], dir.rel));
             for (const auto& e : entries) names.insert(e.name);
         }
         std::vector<dir_entry> out;
@@ -111,7 +113,8 @@ private:
 
     [[nodiscard]] result<std::string> content(std::string_view path) const {
         OVLCORE_TRY_ASSIGN(found, lookup(path));
-        OVLCORE_TRY_ASSIGN(file, m_fs.open_file(m_layers[found.layers.front()], found.rel));
+        OVLCORE_TRY_ASSIGN(
+            file, ovlcore::open_file_path(m_fs, m_layers[found.layers.front()], found.rel));
         std::string out;
         char buf[4096];
         for (;;) {
@@ -125,10 +128,10 @@ private:
     xattrs(std::string_view path) const {
         OVLCORE_TRY_ASSIGN(found, lookup(path));
         const auto& layer = m_layers[found.layers.front()];
-        OVLCORE_TRY_ASSIGN(names, m_fs.list_xattr(layer, found.rel));
+        OVLCORE_TRY_ASSIGN(names, ovlcore::list_xattr_path(m_fs, layer, found.rel));
         std::vector<std::pair<std::string, std::string>> out;
         for (const auto& n : names) {
-            OVLCORE_TRY_ASSIGN(value, m_fs.get_xattr(layer, found.rel, n));
+            OVLCORE_TRY_ASSIGN(value, ovlcore::get_xattr_path(m_fs, layer, found.rel, n));
             if (value) out.emplace_back(n, *value);
         }
         return out;

@@ -133,6 +133,18 @@ struct lint_report {
     }
 };
 
+/// The message of a mount-refused finding: the errno, the kernel's message and, after it, the
+/// info lines the kernel logged before refusing (§1.4), so the finding stays one line.
+[[nodiscard]] inline std::string refusal_message(const mount_error& error) {
+    std::string out = "the kernel would refuse this mount: " + std::string(errno_name(error.code));
+    if (!error.message.empty()) out += ": " + error.message;
+    if (error.notes.empty()) return out;
+    out += " (logged before it:";
+    for (std::size_t i = 0; i < error.notes.size(); ++i)
+        out += (i == 0 ? " " : "; ") + ("overlayfs: " + error.notes[i]);
+    return out + ")";
+}
+
 /// "error /m dir-blocks-data-redirect: <message>" (no newline): always one line of printable
 /// text, the path quoted by shell_quote() and the message by shell_escape_text() (docs/cli.md §9).
 [[nodiscard]] inline std::string to_text(const lint_finding& f) {
@@ -166,7 +178,7 @@ template <backing_filesystem B>
 class linter {
 public:
     using ref = typename B::layer_ref;
-    using entry_type = overlay_entry<ref>;
+    using entry_type = overlay_entry<B>;
 
     linter(const B& fs, const layer_stack<B>& stack, const lint_options& options)
         : m_stack(stack), m_engine(fs, stack, options.ext), m_options(options),
@@ -181,42 +193,87 @@ public:
             return finish();
         }
         m_root = std::move(*root);
-        scan_dir("/", m_root);
+        scan_tree();
         return finish();
     }
 
 private:
-    /// Lists one dir and checks every name in it, depth first in byte order (the kernel oracle's
-    /// walk, so that order-dependent answers, §10 Q2, are reported where a walk would meet them).
-    void scan_dir(const std::string& path, const entry_type& dir) {
-        const auto is_positive = [&](std::string_view name) -> result<bool> {
-            const auto found = m_engine.lookup(m_root, dir, name, m_quiet);
-            if (found) return true;
-            if (found.error() == std::errc::no_such_file_or_directory) return false;
-            return fail(found.error());
+    /// Lists every dir and checks every name in it, depth first in byte order (the kernel
+    /// oracle's walk, so that order-dependent answers, §10 Q2, are reported where a walk would
+    /// meet them). An explicit stack of listed dirs (any depth) and one path built as it goes: a
+    /// path is copied only into a finding, so a deep tree costs no more per name than a flat one.
+    void scan_tree() {
+        struct frame {
+            entry_type dir;
+            std::vector<dir_entry> listing; // sorted by name
+            std::size_t next = 0;           // the next entry of `listing` to check
+            std::size_t base = 0;           // length of the dir's path with its trailing '/'
+            std::size_t node = 0;           // the dir in m_path_nodes
         };
-        auto listing = read_overlay_dir(m_engine, dir, path == "/", is_positive);
-        if (!listing) {
-            add(path, lint_severity::error, lint_code::readdir_failed,
-                "the directory cannot be listed", listing.error());
-            return;
-        }
-        std::sort(listing->begin(), listing->end(),
-                  [](const dir_entry& a, const dir_entry& b) { return a.name < b.name; });
-        for (const dir_entry& e : *listing) {
-            std::string child = join_dump_path(path, e.name);
-            ++m_report.paths;
-            auto found = m_engine.lookup(m_root, dir, e.name, m_quiet);
-            if (!found) {
-                lookup_failure(child, dir, e, found.error());
+        std::vector<frame> frames;
+        std::string path = "/";
+        // Lists `dir` (the object at `path`) and makes its names the next ones checked.
+        const auto enter = [&](entry_type dir, std::size_t node) {
+            const auto is_positive = [&](std::string_view name) -> result<bool> {
+                const auto found = m_engine.lookup(m_root, dir, name, m_quiet);
+                if (found) return true;
+                if (found.error() == std::errc::no_such_file_or_directory) return false;
+                return fail(found.error());
+            };
+            auto listing = read_overlay_dir(m_engine, dir, path == "/", is_positive);
+            if (!listing) {
+                add(path, lint_severity::error, lint_code::readdir_failed,
+                    "the directory cannot be listed", listing.error());
+                return;
+            }
+            std::sort(listing->begin(), listing->end(),
+                      [](const dir_entry& a, const dir_entry& b) { return a.name < b.name; });
+            if (path.back() != '/') path.push_back('/');
+            frames.push_back({.dir = std::move(dir),
+                              .listing = std::move(*listing),
+                              .next = 0,
+                              .base = path.size(),
+                              .node = node});
+        };
+        enter(m_root, 0);
+        while (!frames.empty()) {
+            frame& f = frames.back();
+            if (f.next == f.listing.size()) {
+                frames.pop_back();
                 continue;
             }
-            check_identity(child, *found);
+            const dir_entry& e = f.listing[f.next++]; // stays put when `frames` grows
+            path.resize(f.base);
+            path += e.name;
+            ++m_report.paths;
+            auto found = m_engine.lookup(m_root, f.dir, e.name, m_quiet);
+            if (!found) {
+                lookup_failure(path, f.dir, e, found.error());
+                continue;
+            }
+            check_identity(path, f.node, e.name, *found);
             if (found->is_dir)
-                scan_dir(child, *found);
+                enter(std::move(*found), add_path_node(f.node, e.name)); // `f` is stale after
             else if (found->type() == file_type::regular && found->metacopy)
-                check_metacopy(child, dir, e.name, *found);
+                check_metacopy(path, f.dir, e.name, *found);
         }
+    }
+
+    /// A name below the dir `parent` in m_path_nodes: its index there.
+    std::size_t add_path_node(std::size_t parent, std::string_view name) {
+        m_path_nodes.push_back({parent, std::string(name)});
+        return m_path_nodes.size() - 1;
+    }
+
+    /// The path ("/a/b") of an entry of m_path_nodes.
+    [[nodiscard]] std::string path_at(std::size_t node) const {
+        std::vector<const std::string*> names;
+        for (; node != 0; node = m_path_nodes[node].first)
+            names.push_back(&m_path_nodes[node].second);
+        if (names.empty()) return "/";
+        std::string out;
+        for (auto it = names.rbegin(); it != names.rend(); ++it) out += "/" + **it;
+        return out;
     }
 
     // --- failures ------------------------------------------------------------------------------
@@ -359,7 +416,7 @@ private:
     void check_digest(const std::string& path, const entry_type& e) {
         if (!metacopy_has_digest(e.metacopy_size)) return;
         const auto& meta = e.real();
-        auto raw = m_engine.fs().get_xattr(meta.where->ref, meta.path,
+        auto raw = m_engine.fs().get_xattr(meta.handle,
                                            xattr_name(ovl_xattr::metacopy, m_engine.userxattr()));
         if (!raw || !raw->has_value()) return;
         std::string problem;
@@ -393,17 +450,24 @@ private:
 
     /// Two paths that the kernel would give one overlay inode, with different real entries, are
     /// answered in lookup order: the second gives ESTALE or shows the first one's attributes.
-    void check_identity(const std::string& path, const entry_type& e) {
+    /// `path` is `name` in the dir `parent` of m_path_nodes (where the first path of a key is
+    /// kept, for the message).
+    void check_identity(const std::string& path, std::size_t parent, std::string_view name,
+                        const entry_type& e) {
         const auto key = overlay_inode_key(m_stack, e);
         if (!key) return;
         const identity id{e.upper ? std::optional<file_id>(file_id_of(e.upper->st)) : std::nullopt,
                           e.lowers.empty()
                               ? std::nullopt
                               : std::optional<file_id>(file_id_of(e.lowers.front().st))};
-        const auto [it, fresh] = m_identities.try_emplace(*key, path, id);
-        if (fresh || it->second.second == id) return;
+        const auto it = m_identities.find(*key);
+        if (it == m_identities.end()) {
+            m_identities.emplace(*key, std::pair{add_path_node(parent, name), id});
+            return;
+        }
+        if (it->second.second == id) return;
         add(path, lint_severity::warning, lint_code::order_dependent,
-            "shares its overlay inode with " + it->second.first +
+            "shares its overlay inode with " + path_at(it->second.first) +
                 " (same lower object): the kernel answers whichever is looked up first, the other "
                 "gives ESTALE or the first one's attributes (§10 Q2)",
             {});
@@ -424,7 +488,7 @@ private:
             ++m_report.data_lookups;
             auto hit = lookup_lowerdata(m_engine, redirect, m_quiet);
             if (hit)
-                it->second = data_answer{{}, hit->index, hit->path};
+                it->second = data_answer{{}, hit->index, m_engine.fs().path_of(hit->handle)};
             else
                 it->second.error = hit.error();
         }
@@ -455,13 +519,10 @@ private:
     }
     template <class Located>
     [[nodiscard]] std::string where(const Located& x) const {
-        const std::size_t index = [&] {
-            if constexpr (requires { x.layer; })
-                return x.layer;
-            else
-                return x.index;
-        }();
-        return "[" + label(index) + "] " + single_quoted(x.path);
+        if constexpr (requires { x.layer; })
+            return "[" + label(x.layer) + "] " + single_quoted(x.path);
+        else // a real entry: its path only for the message
+            return "[" + label(x.index) + "] " + single_quoted(m_engine.fs().path_of(x.handle));
     }
     [[nodiscard]] static std::string single_quoted(std::string_view s) {
         return "'" + std::string(s.empty() ? std::string_view(".") : s) + "'";
@@ -493,7 +554,10 @@ private:
     null_trace m_quiet;
     lint_report m_report;
     std::unordered_map<std::string, data_answer> m_data;
-    std::map<file_id, std::pair<std::string, identity>> m_identities;
+    /// The first path of each inode key (§10 Q2), as an entry of m_path_nodes.
+    std::map<file_id, std::pair<std::size_t, identity>> m_identities;
+    /// Paths kept for later messages, as a tree: (parent index, name); 0 is "/".
+    std::vector<std::pair<std::size_t, std::string>> m_path_nodes{{0, std::string()}};
 };
 
 } // namespace detail
@@ -519,13 +583,11 @@ template <backing_filesystem B>
         const mount_error& error = stack.error();
         const std::errc code = error.code;
         lint_report report;
-        report.findings.push_back(
-            {.path = "/",
-             .severity = lint_severity::error,
-             .code = lint_code::mount_refused,
-             .message = "the kernel would refuse this mount: " + std::string(errno_name(code)) +
-                        (error.message.empty() ? "" : ": " + error.message),
-             .error = code});
+        report.findings.push_back({.path = "/",
+                                   .severity = lint_severity::error,
+                                   .code = lint_code::mount_refused,
+                                   .message = refusal_message(error),
+                                   .error = code});
         return report;
     }
     return lint_stack(fs, *stack, lint);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "backend.hpp"
+#include "config.hpp"
 #include "detail/listed_names.hpp"
 #include "extensions.hpp"
 #include "layer_stack.hpp"
@@ -29,23 +30,24 @@
 
 namespace ovlcore {
 
-/// One real entry of an overlay object: an object in one layer (spec §0).
-template <class LayerRef>
+/// One real entry of an overlay object: an object in one layer of the backend B (spec §0). Its
+/// path, for messages and traces only, is `fs.path_of(handle)`.
+template <class B>
 struct real_entry {
-    const layer<LayerRef>* where = nullptr; ///< the layer (points into the layer_stack)
-    std::size_t index = 0;   ///< spec §0 numbering: 0 upper, 1..N lowers, N+1.. data
-    std::string path;        ///< relative to the layer root, "" = the root
-    stat_info st;            ///< lstat of the real object
-    bool xwhiteouts = false; ///< dir whose `opaque=x` marker was read by the lookup (spec §3)
+    const layer<typename B::layer_ref>* where = nullptr; ///< the layer (points into the stack)
+    std::uint32_t index = 0;     ///< spec §0 numbering: 0 upper, 1..N lowers, N+1.. data
+    bool xwhiteouts = false;     ///< dir whose `opaque=x` marker was read by the lookup (spec §3)
+    typename B::handle handle{}; ///< the real object (backend.hpp)
+    stat_info st;                ///< lstat of the real object
 };
 
 /// The result of a lookup: an overlay object's upper entry and lower stack (spec §0, §5.3).
-template <class LayerRef>
+template <class B>
 struct overlay_entry {
-    std::optional<real_entry<LayerRef>> upper;
+    std::optional<real_entry<B>> upper;
     /// The lower stack, top to bottom. Dirs: every merged lower dir. Non-dirs: the top lower entry,
     /// then (metacopy) the data entry; intermediate metacopy files are not kept (spec §5.3).
-    std::vector<real_entry<LayerRef>> lowers;
+    std::vector<real_entry<B>> lowers;
     /// The stack ends in the lazy data slot: data still to be found in the data-only layers
     /// under `lowerdata_redirect` (spec §5.3 after the loop, §6).
     bool lazy_data = false;
@@ -57,7 +59,7 @@ struct overlay_entry {
         0; ///< its xattr size at lookup (>4 = "has digest", spec §2.2, §7)
 
     /// The entry that supplies the attributes: upper, else the top lower (spec §9).
-    [[nodiscard]] const real_entry<LayerRef>& real() const noexcept {
+    [[nodiscard]] const real_entry<B>& real() const noexcept {
         return upper ? *upper : lowers.front();
     }
     [[nodiscard]] file_type type() const noexcept { return real().st.type; }
@@ -67,7 +69,7 @@ struct overlay_entry {
     }
     /// The data entry if it is known without resolving lazy data: the real entry for non-metacopy
     /// objects, else the bottom of the lower stack; nullptr while the lazy slot is unresolved.
-    [[nodiscard]] const real_entry<LayerRef>* known_data() const noexcept {
+    [[nodiscard]] const real_entry<B>* known_data() const noexcept {
         if (!metacopy) return &real();
         if (lazy_data || lowers.empty()) return nullptr;
         return &lowers.back();
@@ -110,13 +112,6 @@ struct lookup_state {
     return comp.empty() || comp == "." || comp == "..";
 }
 
-[[nodiscard]] inline std::string child_path(std::string_view base, std::string_view comp) {
-    std::string out(base);
-    if (!out.empty()) out += '/';
-    out += comp;
-    return out;
-}
-
 } // namespace detail
 
 /// The lookup engine for one layer stack: everything spec §5 needs that does not change per
@@ -126,15 +121,22 @@ template <backing_filesystem B>
 class lookup_engine {
 public:
     using layer_ref = typename B::layer_ref;
+    using handle = typename B::handle;
     using layer_type = layer<layer_ref>;
-    using entry_type = overlay_entry<layer_ref>;
-    using real_type = real_entry<layer_ref>;
+    using entry_type = overlay_entry<B>;
+    using real_type = real_entry<B>;
 
     /// `ext`: ovlcore extensions (extensions.hpp); the default is exactly the kernel.
     lookup_engine(const B& fs OVLCORE_LIFETIME_BOUND,
                   const layer_stack<B>& stack OVLCORE_LIFETIME_BOUND, extensions ext = {})
         : m_fs(&fs), m_stack(&stack), m_ext(ext) {
-        for_each_layer([&](const layer_type& l, std::size_t) { m_layer_roots.push_back(l.id); });
+        // The roots where lookups and absolute walks start, looked up once (spec §5.2), by spec
+        // §0 index (upper and normal lowers; data-only layers are walked by lookup_beneath).
+        if (!stack.upper()) m_roots.emplace_back(fail(std::errc::invalid_argument));
+        for_each_layer([&](const layer_type& l, std::size_t) {
+            m_layer_roots.push_back(l.id);
+            if (l.kind != layer_kind::data_only) m_roots.emplace_back(fs.root(l.ref));
+        });
         add_workdir_traps();
         std::sort(m_layer_roots.begin(), m_layer_roots.end());
     }
@@ -179,20 +181,20 @@ public:
         entry_type root;
         root.is_dir = true;
         if (const auto* up = m_stack->upper()) {
-            OVLCORE_TRY_ASSIGN(st, m_fs->lstat(up->ref, ""));
-            root.upper = real_type{.where = up, .index = 0, .path = "", .st = st};
+            OVLCORE_TRY_ASSIGN(obj, layer_root(0));
+            root.upper = real_type{.where = up, .index = 0, .handle = obj.handle, .st = obj.st};
         }
         const auto lowers = m_stack->lowers();
         for (std::size_t i = 0; i < lowers.size(); ++i) {
-            OVLCORE_TRY_ASSIGN(st, m_fs->lstat(lowers[i].ref, ""));
+            OVLCORE_TRY_ASSIGN(obj, layer_root(lower_index(i)));
             const bool lowest = i + 1 == lowers.size();
             const bool marked =
-                !lowest && read_opaque(*m_fs, lowers[i].ref, "", userxattr()) == opaque_value::x;
+                !lowest && read_opaque(*m_fs, obj.handle, userxattr()) == opaque_value::x;
             root.lowers.push_back(real_type{.where = &lowers[i],
-                                            .index = lower_index(i),
-                                            .path = "",
-                                            .st = st,
-                                            .xwhiteouts = marked});
+                                            .index = static_cast<std::uint32_t>(lower_index(i)),
+                                            .xwhiteouts = marked,
+                                            .handle = obj.handle,
+                                            .st = obj.st});
         }
         if (!root.upper && root.lowers.empty()) return fail(std::errc::invalid_argument);
         return root;
@@ -244,6 +246,13 @@ private:
         return std::binary_search(m_layer_roots.begin(), m_layer_roots.end(), file_id_of(st));
     }
 
+    /// The root object of the upper or normal lower layer with spec §0 index `index`, as looked
+    /// up when the engine was built (its error if that failed).
+    [[nodiscard]] const result<real_object<handle>>& layer_root(std::size_t index) const {
+        OVLCORE_ASSERT(index < m_roots.size());
+        return m_roots[index];
+    }
+
     [[nodiscard]] bool is_bottom_normal_layer(std::size_t index) const noexcept {
         return index == m_stack->lowers().size();
     }
@@ -271,12 +280,10 @@ private:
     }
 
     /// The metacopy size of a regular real file at lookup (spec §2.2): 0 if none.
-    [[nodiscard]] result<std::uint32_t> read_metacopy_size(const layer_type& l,
-                                                           const std::string& path,
-                                                           const stat_info& st,
+    [[nodiscard]] result<std::uint32_t> read_metacopy_size(const handle& h, const stat_info& st,
                                                            detail::lookup_state& d) const {
         if (st.type != file_type::regular) return 0u; // ignored on non-regular files (§2.1)
-        auto value = m_fs->get_xattr(l.ref, path, xattr_name(ovl_xattr::metacopy, userxattr()));
+        auto value = m_fs->get_xattr(h, xattr_name(ovl_xattr::metacopy, userxattr()));
         if (!value) {
             d.backend_failed = true;
             // user.* xattrs may be unreadable for lack of permission: "not a metacopy".
@@ -289,20 +296,18 @@ private:
 
     /// is_whiteout (whiteout.hpp) noting a failing whiteout xattr read, which reads as "not a
     /// whiteout" (spec §5.6.1).
-    [[nodiscard]] bool whiteout_at(const layer_type& l, const std::string& path,
-                                   const stat_info& st, detail::lookup_state& d) const {
+    [[nodiscard]] bool whiteout_at(const handle& h, const stat_info& st,
+                                   detail::lookup_state& d) const {
         if (is_char_whiteout(st)) return true;
         if (!may_be_xwhiteout(st)) return false;
-        const auto value =
-            m_fs->get_xattr(l.ref, path, xattr_name(ovl_xattr::whiteout, userxattr()));
+        const auto value = m_fs->get_xattr(h, xattr_name(ovl_xattr::whiteout, userxattr()));
         if (!value) d.backend_failed = true;
         return value && value->has_value();
     }
 
     /// read_opaque (whiteout.hpp) noting a failing read, which reads as "none" (spec §5.6.1).
-    [[nodiscard]] opaque_value opaque_at(const layer_type& l, const std::string& path,
-                                         detail::lookup_state& d) const {
-        const auto value = m_fs->get_xattr(l.ref, path, xattr_name(ovl_xattr::opaque, userxattr()));
+    [[nodiscard]] opaque_value opaque_at(const handle& h, detail::lookup_state& d) const {
+        const auto value = m_fs->get_xattr(h, xattr_name(ovl_xattr::opaque, userxattr()));
         if (!value) d.backend_failed = true;
         if (!value || !value->has_value()) return opaque_value::none;
         return interpret_opaque(std::string_view(**value));
@@ -315,12 +320,11 @@ private:
     /// (extensions.hpp: the scoped redirect ends the search of the normal lowers and leaves the
     /// data to the lazy slot of spec §5.3).
     template <trace_sink Trace>
-    [[nodiscard]] result<void> apply_redirect(const layer_type& l, std::size_t index,
-                                              const std::string& path, detail::lookup_state& d,
-                                              std::size_t prelen, std::string_view post,
-                                              bool lower_metacopy, Trace& trace) const {
+    [[nodiscard]] result<void>
+    apply_redirect(const handle& h, std::size_t index, detail::lookup_state& d, std::size_t prelen,
+                   std::string_view post, bool lower_metacopy, Trace& trace) const {
         d.absolute_redirect = false;
-        auto read = m_fs->get_xattr(l.ref, path, xattr_name(ovl_xattr::redirect, userxattr()));
+        auto read = m_fs->get_xattr(h, xattr_name(ovl_xattr::redirect, userxattr()));
         if (!read) {
             d.backend_failed = true; // propagated (§5.6.1)
             return fail(read.error());
@@ -332,7 +336,7 @@ private:
             detail::emit(trace, [&] {
                 return trace_event{.kind = trace_kind::invalid_redirect,
                                    .layer = index,
-                                   .path = path,
+                                   .path = m_fs->path_of(h),
                                    .detail = *value,
                                    .error = parsed.error()};
             });
@@ -361,7 +365,7 @@ private:
         detail::emit(trace, [&] {
             const auto kind = parsed->form == redirect_form::data_only ? trace_kind::scoped_redirect
                                                                        : trace_kind::redirect;
-            return trace_event{kind, index, path, d.name, file_type::unknown, {}};
+            return trace_event{kind, index, m_fs->path_of(h), d.name, file_type::unknown, {}};
         });
         return {};
     }
@@ -370,19 +374,18 @@ private:
     /// `base` of layer `l`. Returns the entry found, or nullopt for "nothing from this layer".
     template <trace_sink Trace>
     [[nodiscard]] result<std::optional<real_type>>
-    lookup_single(const layer_type& l, std::size_t index, const std::string& base,
-                  std::string_view comp, std::size_t prelen, std::string_view post,
-                  detail::lookup_state& d, Trace& trace) const {
+    lookup_single(const layer_type& l, std::size_t index, const handle& base, std::string_view comp,
+                  std::size_t prelen, std::string_view post, detail::lookup_state& d,
+                  Trace& trace) const {
         const bool last_element = post.empty();
         // Step 2: "." and ".." (and the empty name) are refused by name lookup: EACCES.
         if (detail::is_dot_or_empty(comp)) return fail(std::errc::permission_denied);
         // A name the listing of this real dir lacks: the lstat would fail with ENOENT.
         if (std::exchange(d.absent_from_listing, false)) return std::optional<real_type>{};
         if (comp.size() > l.name_max) return std::optional<real_type>{}; // ENAMETOOLONG: not found
-        std::string path = detail::child_path(base, comp);
-        auto st = m_fs->lstat(l.ref, path);
-        if (!st) {
-            const auto e = st.error();
+        auto obj = m_fs->lookup(base, comp); // the one stat of this step
+        if (!obj) {
+            const auto e = obj.error();
             if (e == std::errc::no_such_file_or_directory || e == std::errc::filename_too_long)
                 return std::optional<real_type>{};
             d.backend_failed = true; // propagated (§5.6.1)
@@ -390,30 +393,33 @@ private:
         }
         const bool is_upper = index == 0;
         // Step 3: weird objects are not traversed.
+        const stat_info* st = &obj->st;
+        const handle& h = obj->handle;
         if (st->type == file_type::unknown) return fail(errc_remote);
         // Step 4: a whiteout ends the search for this name.
-        if (whiteout_at(l, path, *st, d)) {
+        if (whiteout_at(h, *st, d)) {
             d.stop = d.opaque = true;
             detail::emit(trace, [&] {
-                return trace_event{trace_kind::whiteout, index, path, {}, st->type, {}};
+                return trace_event{trace_kind::whiteout, index, m_fs->path_of(h), {}, st->type, {}};
             });
             return std::optional<real_type>{};
         }
         // Step 5: below a metacopy only a regular file can supply data.
         if (last_element && d.metacopy != 0 && st->type != file_type::regular) {
             d.stop = true;
-            emit_type_stop(trace, index, path, st->type);
+            emit_type_stop(trace, index, h, st->type);
             return std::optional<real_type>{};
         }
-        real_type found{.where = &l, .index = index, .path = path, .st = *st};
+        real_type found{
+            .where = &l, .index = static_cast<std::uint32_t>(index), .handle = h, .st = *st};
         if (st->type != file_type::directory) {
             // Step 6: a non-dir under a dir, or in the middle of a path, ends the search.
             if (d.is_dir || !last_element) {
                 d.stop = true;
-                emit_type_stop(trace, index, path, st->type);
+                emit_type_stop(trace, index, h, st->type);
                 return std::optional<real_type>{};
             }
-            OVLCORE_TRY_ASSIGN(size, read_metacopy_size(l, path, *st, d));
+            OVLCORE_TRY_ASSIGN(size, read_metacopy_size(h, *st, d));
             d.metacopy = size;
             d.stop = size == 0;
             emit_found(trace, found);
@@ -421,7 +427,7 @@ private:
                 detail::emit(trace, [&] {
                     return trace_event{.kind = trace_kind::metacopy,
                                        .layer = index,
-                                       .path = path,
+                                       .path = m_fs->path_of(h),
                                        .detail = std::to_string(size),
                                        .type = st->type};
                 });
@@ -433,24 +439,26 @@ private:
             if (last_element) d.is_dir = true;
             emit_found(trace, found);
             if (d.last) return std::optional<real_type>{std::move(found)};
-            const opaque_value opaque = opaque_at(l, path, d);
+            const opaque_value opaque = opaque_at(h, d);
             if (opaque == opaque_value::x && last_element && !is_upper) {
                 found.xwhiteouts = true;
                 detail::emit(trace, [&] {
-                    return trace_event{trace_kind::xwhiteouts_dir, index, path, {}, st->type, {}};
+                    return trace_event{
+                        trace_kind::xwhiteouts_dir, index, m_fs->path_of(h), {}, st->type, {}};
                 });
             } else if (opaque == opaque_value::y) {
                 d.stop = true;
                 if (last_element) d.opaque = true;
                 detail::emit(trace, [&] {
-                    return trace_event{trace_kind::opaque_stop, index, path, {}, st->type, {}};
+                    return trace_event{
+                        trace_kind::opaque_stop, index, m_fs->path_of(h), {}, st->type, {}};
                 });
                 return std::optional<real_type>{std::move(found)};
             }
         }
         // Step 8: redirect (dirs, and metacopy files that are not in the last layer).
         const bool lower_metacopy = !is_upper && st->type != file_type::directory;
-        OVLCORE_TRY(apply_redirect(l, index, path, d, prelen, post, lower_metacopy, trace));
+        OVLCORE_TRY(apply_redirect(h, index, d, prelen, post, lower_metacopy, trace));
         return std::optional<real_type>{std::move(found)};
     }
 
@@ -460,10 +468,10 @@ private:
     /// the position is counted from the end of the name, as the kernel does.
     template <trace_sink Trace>
     [[nodiscard]] result<std::optional<real_type>>
-    lookup_layer(const layer_type& l, std::size_t index, const std::string& base,
+    lookup_layer(const layer_type& l, std::size_t index, const handle& base,
                  detail::lookup_state& d, Trace& trace) const {
         detail::emit(trace, [&] {
-            return trace_event{trace_kind::layer_consulted, index, base, d.name,
+            return trace_event{trace_kind::layer_consulted, index, m_fs->path_of(base), d.name,
                                file_type::unknown,          {}};
         });
         if (!d.name_is_absolute()) {
@@ -471,7 +479,12 @@ private:
             return lookup_single(l, index, base, comp, 0, "", d, trace);
         }
         std::optional<real_type> current;
-        std::string dir;                           // the layer root
+        const auto& root = layer_root(index); // the walk starts at the layer root
+        if (!root) {
+            d.backend_failed = true; // propagated (§5.6.1)
+            return fail(root.error());
+        }
+        handle dir = root->handle;
         std::size_t remaining = d.name.size() - 1; // characters after the leading '/'
         for (;;) {
             const std::size_t start = d.name.size() - remaining;
@@ -482,7 +495,7 @@ private:
             current = std::move(next);
             if (post.empty() || !current || current->st.type != file_type::directory) break;
             remaining -= comp.size() + 1;
-            dir = current->path;
+            dir = current->handle;
         }
         return current;
     }
@@ -490,14 +503,14 @@ private:
     template <trace_sink Trace>
     void emit_found(Trace& trace, const real_type& e) const {
         detail::emit(trace, [&] {
-            return trace_event{trace_kind::found, e.index, e.path, {}, e.st.type, {}};
+            return trace_event{trace_kind::found, e.index, m_fs->path_of(e.handle), {},
+                               e.st.type,         {}};
         });
     }
     template <trace_sink Trace>
-    void emit_type_stop(Trace& trace, std::size_t index, const std::string& path,
-                        file_type t) const {
+    void emit_type_stop(Trace& trace, std::size_t index, const handle& h, file_type t) const {
         detail::emit(trace, [&] {
-            return trace_event{trace_kind::type_mismatch_stop, index, path, {}, t, {}};
+            return trace_event{trace_kind::type_mismatch_stop, index, m_fs->path_of(h), {}, t, {}};
         });
     }
 
@@ -525,7 +538,7 @@ private:
         if (parent.upper) {
             const real_type& up = *parent.upper;
             d.absent_from_listing = !d.name_is_absolute() && listed.absent(d.name, 0);
-            OVLCORE_TRY_ASSIGN(found, lookup_layer(*up.where, 0, up.path, d, trace));
+            OVLCORE_TRY_ASSIGN(found, lookup_layer(*up.where, 0, up.handle, d, trace));
             if (found && !d.is_dir && d.metacopy != 0) {
                 upper_metacopy = d.nextmetacopy = true;
                 out.metacopy_size = d.metacopy;
@@ -559,7 +572,7 @@ private:
                 d.last = is_bottom_normal_layer(lower.index);
             d.absent_from_listing = listed_stack && listed.absent(d.name, first_lower_position + i);
             OVLCORE_TRY_ASSIGN(found,
-                               lookup_layer(*lower.where, lower.index, lower.path, d, trace));
+                               lookup_layer(*lower.where, lower.index, lower.handle, d, trace));
             if (!found) {
                 ++i;
                 continue;
@@ -617,6 +630,8 @@ private:
     const layer_stack<B>* m_stack;
     extensions m_ext;
     std::vector<file_id> m_layer_roots; ///< sorted ids of every layer root (the lookup traps)
+    /// The root objects of the upper and normal lower layers by spec §0 index (one root() each).
+    std::vector<result<real_object<handle>>> m_roots;
 };
 
 } // namespace ovlcore

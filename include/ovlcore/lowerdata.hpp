@@ -43,9 +43,9 @@ enum class verity_support : std::uint8_t { unavailable, assume_match };
 /// ENAMETOOLONG): a success found below such a layer must not be cached (spec §5.6.1).
 /// @see spec §6, §12 cases 19-20
 template <backing_filesystem B, trace_sink Trace>
-[[nodiscard]] result<real_entry<typename B::layer_ref>>
-lookup_lowerdata(const lookup_engine<B>& engine, std::string_view redirect, Trace& trace,
-                 bool* backend_failed = nullptr) {
+[[nodiscard]] result<real_entry<B>> lookup_lowerdata(const lookup_engine<B>& engine,
+                                                     std::string_view redirect, Trace& trace,
+                                                     bool* backend_failed = nullptr) {
     const auto layers = engine.stack().data_layers();
     std::errc error = std::errc::no_such_file_or_directory;
     for (std::size_t j = 0; j < layers.size(); ++j) {
@@ -55,12 +55,14 @@ lookup_lowerdata(const lookup_engine<B>& engine, std::string_view redirect, Trac
             detail::emit(trace, [&] {
                 return trace_event{.kind = trace_kind::lowerdata_resolved,
                                    .layer = index,
-                                   .path = hit->path,
+                                   .path = engine.fs().path_of(hit->handle),
                                    .detail = std::string(redirect),
                                    .type = hit->st.type};
             });
-            return real_entry<typename B::layer_ref>{
-                .where = &layers[j], .index = index, .path = std::move(hit->path), .st = hit->st};
+            return real_entry<B>{.where = &layers[j],
+                                 .index = static_cast<std::uint32_t>(index),
+                                 .handle = std::move(hit->handle),
+                                 .st = hit->st};
         }
         if (!hit) {
             error = hit.error();
@@ -81,7 +83,7 @@ lookup_lowerdata(const lookup_engine<B>& engine, std::string_view redirect, Trac
 /// object's lifetime, failure is never kept (every open retries). Many threads opening one lazy
 /// file resolve it once: the first takes the object's mutex, the others wait for its answer;
 /// once resolved, readers take no lock.
-template <class LayerRef>
+template <class B>
 class lowerdata_cache {
 public:
     lowerdata_cache() = default;
@@ -89,13 +91,13 @@ public:
     lowerdata_cache& operator=(const lowerdata_cache&) = delete;
 
     /// The resolved data entry, or nullptr while unresolved. Never resolves.
-    [[nodiscard]] const real_entry<LayerRef>* peek() const noexcept {
+    [[nodiscard]] const real_entry<B>* peek() const noexcept {
         return m_ready.load(std::memory_order_acquire) ? &*m_data : nullptr;
     }
 
     /// The data entry; calls `resolve()` (-> result<real_entry>) if it is not known yet.
     template <class Resolve>
-    [[nodiscard]] result<const real_entry<LayerRef>*> get(Resolve&& resolve) {
+    [[nodiscard]] result<const real_entry<B>*> get(Resolve&& resolve) {
         if (const auto* known = peek()) return known;
         const std::lock_guard lock(m_mutex);
         if (const auto* known = peek()) return known; // resolved while we waited
@@ -110,8 +112,8 @@ public:
     /// `resolve(bool& keep)` -> result<real_entry>; a success with `keep` cleared is returned
     /// through `scratch` and not cached (the next call resolves again).
     template <class Resolve>
-    [[nodiscard]] result<const real_entry<LayerRef>*>
-    get_or_retry(Resolve&& resolve, std::optional<real_entry<LayerRef>>& scratch) {
+    [[nodiscard]] result<const real_entry<B>*> get_or_retry(Resolve&& resolve,
+                                                            std::optional<real_entry<B>>& scratch) {
         if (const auto* known = peek()) return known;
         const std::lock_guard lock(m_mutex);
         if (const auto* known = peek()) return known; // resolved while we waited
@@ -133,7 +135,7 @@ public:
 private:
     mutable std::mutex m_mutex;
     std::atomic<bool> m_ready{false};
-    std::optional<real_entry<LayerRef>> m_data;
+    std::optional<real_entry<B>> m_data;
 };
 
 /// The fs-verity check at open (spec §7, after the lazy lookup): with verity `on`/`require`, a
@@ -144,8 +146,7 @@ private:
 /// @see spec §7, §12 case 25
 template <backing_filesystem B>
 [[nodiscard]] result<void> check_verity(const lookup_engine<B>& engine,
-                                        const overlay_entry<typename B::layer_ref>& entry,
-                                        verity_support support) {
+                                        const overlay_entry<B>& entry, verity_support support) {
     const verity_mode mode = engine.stack().features().verity;
     if (mode == verity_mode::off || !entry.metacopy) return {};
     const bool require = mode == verity_mode::require;
@@ -154,9 +155,8 @@ template <backing_filesystem B>
         return {};
     }
     const auto& meta = entry.real();
-    OVLCORE_TRY_ASSIGN(raw,
-                       engine.fs().get_xattr(meta.where->ref, meta.path,
-                                             xattr_name(ovl_xattr::metacopy, engine.userxattr())));
+    OVLCORE_TRY_ASSIGN(raw, engine.fs().get_xattr(
+                                meta.handle, xattr_name(ovl_xattr::metacopy, engine.userxattr())));
     OVLCORE_TRY_ASSIGN(value, parse_metacopy_at_open(raw.value_or(std::string())));
     const std::size_t digest_size = value.digest.size();
     if (digest_size == 0) {

@@ -35,12 +35,12 @@ enum class readdir_mode : std::uint8_t {
 /// reads as "none" (raw) and sets `*backend_failed` if given (spec §5.6.1).
 template <backing_filesystem B>
 [[nodiscard]] readdir_mode select_readdir_mode(const lookup_engine<B>& engine,
-                                               const overlay_entry<typename B::layer_ref>& dir,
-                                               bool is_root, bool* backend_failed = nullptr) {
+                                               const overlay_entry<B>& dir, bool is_root,
+                                               bool* backend_failed = nullptr) {
     if (is_root || dir.is_merged_dir()) return readdir_mode::merged;
     const auto& real = dir.real();
-    const auto origin = engine.fs().get_xattr(real.where->ref, real.path,
-                                              xattr_name(ovl_xattr::origin, engine.userxattr()));
+    const auto origin =
+        engine.fs().get_xattr(real.handle, xattr_name(ovl_xattr::origin, engine.userxattr()));
     if (!origin && backend_failed) *backend_failed = true;
     return origin && origin->has_value() ? readdir_mode::merged : readdir_mode::raw;
 }
@@ -48,12 +48,12 @@ template <backing_filesystem B>
 namespace detail {
 
 /// A name of a merged listing: its first occurrence (entry, real dir) and its list placement.
-template <class LayerRef>
+template <class B>
 struct merge_candidate {
     static constexpr std::size_t in_main = std::numeric_limits<std::size_t>::max();
     dir_entry entry;
-    const real_entry<LayerRef>* dir = nullptr; ///< the real dir of the first occurrence
-    std::size_t front_position = in_main;      ///< position in the lowest layer's order, if any
+    const real_entry<B>* dir = nullptr;   ///< the real dir of the first occurrence
+    std::size_t front_position = in_main; ///< position in the lowest layer's order, if any
 };
 
 /// Is the first occurrence of this name a char 0:0 whiteout the merged listing drops (spec §8.2
@@ -61,20 +61,19 @@ struct merge_candidate {
 /// kernel ignores a failing lookup there (noted in `backend_failed`, spec §5.6.1).
 template <backing_filesystem B>
 [[nodiscard]] bool hidden_in_merged_listing(const lookup_engine<B>& engine,
-                                            const merge_candidate<typename B::layer_ref>& c,
-                                            bool& backend_failed) {
+                                            const merge_candidate<B>& c, bool& backend_failed) {
     const auto& e = c.entry;
     if (e.type != file_type::char_device) return false;
-    const auto st = engine.fs().lstat(c.dir->where->ref, child_path(c.dir->path, e.name));
-    if (!st) backend_failed = true;
-    return st && is_char_whiteout(*st);
+    const auto obj = engine.fs().lookup(c.dir->handle, e.name);
+    if (!obj) backend_failed = true;
+    return obj && is_char_whiteout(obj->st);
 }
 
 /// Does the first occurrence of this name get the xwhiteout check (spec §3, §8.2 step 5)? A
 /// regular file (d_type DT_REG) from a lower dir whose `opaque=x` marker the lookup read. The
 /// check is the overlay lookup of the name (see read_merged_dir), not an xattr read.
-template <class LayerRef>
-[[nodiscard]] bool needs_xwhiteout_check(const merge_candidate<LayerRef>& c) noexcept {
+template <class B>
+[[nodiscard]] bool needs_xwhiteout_check(const merge_candidate<B>& c) noexcept {
     return c.entry.type == file_type::regular && c.dir->xwhiteouts;
 }
 
@@ -90,10 +89,10 @@ template <class IsPositive>
 /// (dots first, as on tmpfs and memory_fs) unless the backend says otherwise; a failing call
 /// reads as {0, 0} (noted in `backend_failed`, spec §5.6.1).
 template <backing_filesystem B>
-[[nodiscard]] std::array<std::size_t, 2>
-dot_positions(const B& fs, const real_entry<typename B::layer_ref>& dir, bool& backend_failed) {
+[[nodiscard]] std::array<std::size_t, 2> dot_positions(const B& fs, const real_entry<B>& dir,
+                                                       bool& backend_failed) {
     if constexpr (knows_dot_positions<B>) {
-        const auto pos = fs.dot_positions(dir.where->ref, dir.path);
+        const auto pos = fs.dot_positions(dir.handle);
         if (!pos) backend_failed = true;
         return pos ? *pos : std::array<std::size_t, 2>{};
     } else {
@@ -105,12 +104,11 @@ dot_positions(const B& fs, const real_entry<typename B::layer_ref>& dir, bool& b
 /// d_ino of its upper entries through overlay lookups (spec §8.2 step 6). A failing read reads
 /// as "not impure", as the kernel's (noted in `backend_failed`, spec §5.6.1).
 template <backing_filesystem B>
-[[nodiscard]] bool upper_is_impure(const lookup_engine<B>& engine,
-                                   const overlay_entry<typename B::layer_ref>& dir,
+[[nodiscard]] bool upper_is_impure(const lookup_engine<B>& engine, const overlay_entry<B>& dir,
                                    bool& backend_failed) {
     if (!dir.upper) return false;
-    const auto value = engine.fs().get_xattr(dir.upper->where->ref, dir.upper->path,
-                                             xattr_name(ovl_xattr::impure, engine.userxattr()));
+    const auto value =
+        engine.fs().get_xattr(dir.upper->handle, xattr_name(ovl_xattr::impure, engine.userxattr()));
     if (!value) backend_failed = true;
     return value && value->has_value() && **value == "y";
 }
@@ -136,15 +134,15 @@ template <backing_filesystem B>
 /// @see spec §8.2, §3, §12 cases 9, 10, 22
 template <backing_filesystem B, class IsPositive>
 [[nodiscard]] result<std::vector<dir_entry>>
-read_merged_dir(const lookup_engine<B>& engine, const overlay_entry<typename B::layer_ref>& dir,
+read_merged_dir(const lookup_engine<B>& engine, const overlay_entry<B>& dir,
                 IsPositive&& is_positive, detail::listed_names* names = nullptr,
                 bool* backend_failed = nullptr) {
     bool failed_call = false;
     const auto note = [&] {
         if (backend_failed && failed_call) *backend_failed = true;
     };
-    using candidate = detail::merge_candidate<typename B::layer_ref>;
-    std::vector<const real_entry<typename B::layer_ref>*> layers;
+    using candidate = detail::merge_candidate<B>;
+    std::vector<const real_entry<B>*> layers;
     if (dir.upper) layers.push_back(&*dir.upper);
     for (const auto& l : dir.lowers) layers.push_back(&l);
 
@@ -153,7 +151,7 @@ read_merged_dir(const lookup_engine<B>& engine, const overlay_entry<typename B::
     std::size_t front_count = 0;
     for (std::size_t k = 0; k < layers.size(); ++k) {
         const bool lowest = k + 1 == layers.size();
-        auto entries = engine.fs().read_dir(layers[k]->where->ref, layers[k]->path);
+        auto entries = engine.fs().read_dir(layers[k]->handle);
         if (!entries) {
             if (backend_failed) *backend_failed = true;
             return fail(entries.error());
@@ -234,8 +232,8 @@ read_merged_dir(const lookup_engine<B>& engine, const overlay_entry<typename B::
 /// @see spec §8
 template <backing_filesystem B, class IsPositive>
 [[nodiscard]] result<std::vector<dir_entry>>
-read_overlay_dir(const lookup_engine<B>& engine, const overlay_entry<typename B::layer_ref>& dir,
-                 bool is_root, IsPositive&& is_positive, detail::listed_names* names = nullptr,
+read_overlay_dir(const lookup_engine<B>& engine, const overlay_entry<B>& dir, bool is_root,
+                 IsPositive&& is_positive, detail::listed_names* names = nullptr,
                  bool* backend_failed = nullptr) {
     if (!dir.is_dir) return fail(std::errc::not_a_directory);
     if (select_readdir_mode(engine, dir, is_root, backend_failed) == readdir_mode::merged)
@@ -243,7 +241,7 @@ read_overlay_dir(const lookup_engine<B>& engine, const overlay_entry<typename B:
                                backend_failed);
     // Raw mode: a dir that is not merged has exactly one real dir (spec §8.1), position 0.
     const auto& real = dir.real();
-    auto read = engine.fs().read_dir(real.where->ref, real.path);
+    auto read = engine.fs().read_dir(real.handle);
     if (!read) {
         if (backend_failed) *backend_failed = true;
         return fail(read.error());

@@ -55,8 +55,8 @@ namespace detail {
 /// does not implement): dirs get the overlay device with the real ino standing in for the
 /// kernel's private, non-persistent one; non-dirs keep the real entry's ino and device (the
 /// kernel reports a per-filesystem anonymous device there).
-template <class LayerRef>
-void compose_identity(stat_info& st, const overlay_entry<LayerRef>& e, const overlay_identity& id,
+template <class B>
+void compose_identity(stat_info& st, const overlay_entry<B>& e, const overlay_identity& id,
                       bool is_root) {
     if (!id.samefs) {
         if (e.is_dir) st.dev = id.overlay_dev;
@@ -75,10 +75,9 @@ void compose_identity(stat_info& st, const overlay_entry<LayerRef>& e, const ove
 /// a merged dir has nlink 1; a metacopy file takes st_blocks from its data entry `data` when known
 /// (resolved), else the estimate of spec §6. Data-only layers never supply identity or attributes.
 /// @see spec §9, §6, §12 cases 21, 23
-template <class LayerRef>
-[[nodiscard]] stat_info compose_stat(const overlay_entry<LayerRef>& e,
-                                     const real_entry<LayerRef>* data, const overlay_identity& id,
-                                     bool is_root) {
+template <class B>
+[[nodiscard]] stat_info compose_stat(const overlay_entry<B>& e, const real_entry<B>* data,
+                                     const overlay_identity& id, bool is_root) {
     stat_info st = e.real().st;
     if (e.is_merged_dir()) st.nlink = 1;
     if (e.metacopy) st.blocks = data ? data->st.blocks : estimated_blocks(st.size, st.blksize);

@@ -45,23 +45,22 @@ static_assert(interpret_opaque(std::string_view("n")) == opaque_value::none);
 static_assert(interpret_opaque(std::string_view("")) == opaque_value::none);
 static_assert(interpret_opaque(std::nullopt) == opaque_value::none);
 
-/// True if the real entry at (layer, path) with stat `st` is a whiteout of either kind (spec §3).
+/// True if the real object `h` with stat `st` is a whiteout of either kind (spec §3).
 /// Reading the whiteout xattr fails soft: an error means "not a whiteout", as in the kernel.
 template <backing_filesystem B>
-[[nodiscard]] bool is_whiteout(const B& fs, const typename B::layer_ref& layer,
-                               std::string_view path, const stat_info& st, bool userxattr) {
+[[nodiscard]] bool is_whiteout(const B& fs, const typename B::handle& h, const stat_info& st,
+                               bool userxattr) {
     if (is_char_whiteout(st)) return true;
     if (!may_be_xwhiteout(st)) return false;
-    const auto value = fs.get_xattr(layer, path, xattr_name(ovl_xattr::whiteout, userxattr));
+    const auto value = fs.get_xattr(h, xattr_name(ovl_xattr::whiteout, userxattr));
     return value && value->has_value();
 }
 
-/// The opaque value of the real directory at (layer, path). Errors read as "none" (spec §2.1: any
-/// value that is not one byte `y`/`x` has no effect; a failing read has none either).
+/// The opaque value of the real directory `dir`. Errors read as "none" (spec §2.1: any value that
+/// is not one byte `y`/`x` has no effect; a failing read has none either).
 template <backing_filesystem B>
-[[nodiscard]] opaque_value read_opaque(const B& fs, const typename B::layer_ref& layer,
-                                       std::string_view path, bool userxattr) {
-    const auto value = fs.get_xattr(layer, path, xattr_name(ovl_xattr::opaque, userxattr));
+[[nodiscard]] opaque_value read_opaque(const B& fs, const typename B::handle& dir, bool userxattr) {
+    const auto value = fs.get_xattr(dir, xattr_name(ovl_xattr::opaque, userxattr));
     if (!value || !value->has_value()) return opaque_value::none;
     return interpret_opaque(std::string_view(**value));
 }

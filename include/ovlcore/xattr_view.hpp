@@ -82,7 +82,7 @@ get_overlay_xattr(const overlay<B, Trace>& ov, typename overlay<B, Trace>::node_
                   std::string_view name) {
     OVLCORE_TRY_ASSIGN(real_name, overlay_xattr_read_name(name, ov.stack().features().userxattr));
     const auto& real = detail::xattr_source(ov, n);
-    return ov.engine().fs().get_xattr(real.where->ref, real.path, real_name);
+    return ov.engine().fs().get_xattr(real.handle, real_name);
 }
 
 /// getxattr(2) of the overlay object at `path` ("/" or "/a/b", last component not followed).
@@ -102,7 +102,7 @@ template <backing_filesystem B, class Trace>
 list_overlay_xattrs(const overlay<B, Trace>& ov, typename overlay<B, Trace>::node_handle n,
                     bool caller_sees_trusted = true) {
     const auto& real = detail::xattr_source(ov, n);
-    OVLCORE_TRY_ASSIGN(names, ov.engine().fs().list_xattr(real.where->ref, real.path));
+    OVLCORE_TRY_ASSIGN(names, ov.engine().fs().list_xattr(real.handle));
     const bool userxattr = ov.stack().features().userxattr;
     std::vector<std::string> shown;
     shown.reserve(names.size());
@@ -130,7 +130,7 @@ template <backing_filesystem B, class Trace>
 overlay_xattr_list_capacity(const overlay<B, Trace>& ov,
                             typename overlay<B, Trace>::node_handle n) {
     const auto& real = detail::xattr_source(ov, n);
-    OVLCORE_TRY_ASSIGN(names, ov.engine().fs().list_xattr(real.where->ref, real.path));
+    OVLCORE_TRY_ASSIGN(names, ov.engine().fs().list_xattr(real.handle));
     std::size_t size = 0;
     for (const std::string& name : names) size += name.size() + 1;
     return size;

@@ -4,25 +4,23 @@
 // (dump.hpp's walk: lstat, readdir, readlink, open, read), entries and attributes not cached by
 // the kernel (cache_timeout 0) so that every walk reaches the server. Every reader's dump must equal
 // ovlcore's own dump of the stack, and once the readers are done the server holds no open handle.
-// Runs twice: readdirplus=known with one /dev/fuse descriptor, readdirplus=eager (lookups inside
-// readdir racing the readers' LOOKUPs) with one descriptor per thread. docs/fuse.md §2-§4, §6;
-// spec §5.3, §6, §8, §10 Q2. Run by the tsan lane of scripts/test.sh (label concurrency).
+// Runs three times: readdirplus=known with one /dev/fuse descriptor, readdirplus=eager (lookups
+// inside readdir racing the readers' LOOKUPs) with one descriptor per thread, and eager over an
+// overlay with a bounded cache of unreferenced nodes while the kernel is made to forget (drop_caches)
+// over and over: FORGETs free nodes while lookups find them. docs/fuse.md §2-§4, §6; spec §5.3,
+// §6, §8, §10 Q2. Run by the tsan lane of scripts/test.sh (label concurrency).
 //
 // Exit status: 0 pass, 1 failure, 77 skipped: not root (the mount lives in a private mount
 // namespace), no usable /dev/fuse, or mounting is not allowed here.
-#include <fcntl.h>
-#include <sched.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -38,11 +36,13 @@
 #include <ovlcore/layer_stack.hpp>
 #include <ovlcore/overlay.hpp>
 
+#include "fuse/fuse_test_mount.hpp"
+
 namespace {
 
+using ovlcore::test::fail;
 using server_type = ovlcore::fuse::server<ovlcore::memory_fs>;
 
-constexpr int skipped = 77;
 constexpr int reader_threads = 6;
 constexpr int reader_processes = 2;
 constexpr const char* stack_options = "lowerdir=/A:/B::/D,metacopy=on";
@@ -80,16 +80,6 @@ ovlcore::memory_fs make_layers() {
     return fs;
 }
 
-int fail(const std::string& why) {
-    std::fprintf(stderr, "FAIL: %s\n", why.c_str());
-    return 1;
-}
-
-int skip(const char* why) {
-    std::printf("SKIPPED: %s\n", why);
-    return skipped;
-}
-
 /// The canonical dump of the mount at `mnt`, or a line saying why it could not be walked.
 std::string dump_mount(const std::string& mnt) {
     auto tree = ovlcore::mounted_tree::open_root(mnt);
@@ -105,15 +95,16 @@ std::string read_file(const std::string& path) {
 /// One mount, `reader_threads` threads and `reader_processes` processes walking it at once.
 /// Returns 0, 1 (failure, said on stderr) or 77 (mounting is not allowed here).
 int run(const ovlcore::overlay<ovlcore::memory_fs>& ov, const std::string& expected,
-        const std::string& work, ovlcore::fuse::server_options options, bool clone_fd) {
+        const std::string& work, ovlcore::fuse::server_options options, bool clone_fd,
+        bool forgetting = false) {
     const std::string mnt = work + "/mnt";
     if (::mkdir(mnt.c_str(), 0755) != 0) return fail("cannot make " + mnt);
     server_type server(ov, options);
-    const std::vector<std::string> args = {"ovlcore_fuse_concurrent_readers", "-o",
-                                           "ro,default_permissions,fsname=ovlcore_readers"};
-    auto session = ovlcore::fuse::session::create(server, server_type::operations(), args);
-    if (!session) return fail("cannot create the FUSE session");
-    if (!session->mount(mnt)) return skip("mounting a FUSE file system is not allowed here");
+    ovlcore::test::fuse_test_mount fuse_mount(mnt);
+    if (const int status =
+            fuse_mount.mount(server, {"ovlcore_fuse_concurrent_readers", "-o",
+                                      "ro,default_permissions,fsname=ovlcore_readers"}))
+        return status;
 
     // Processes first, while this process has no other thread; they wait for the start byte.
     int start[2];
@@ -133,9 +124,7 @@ int run(const ovlcore::overlay<ovlcore::memory_fs>& ov, const std::string& expec
     }
     ::close(start[0]);
 
-    int loop_result = -1;
-    std::thread loop(
-        [&] { loop_result = session->loop({.clone_fd = clone_fd, .max_idle_threads = 16}); });
+    fuse_mount.start({.clone_fd = clone_fd, .max_idle_threads = 16});
     std::vector<std::string> dumps(reader_threads);
     std::vector<std::thread> readers;
     for (int t = 0; t < reader_threads; ++t)
@@ -143,6 +132,14 @@ int run(const ovlcore::overlay<ovlcore::memory_fs>& ov, const std::string& expec
     const char go[reader_processes] = {};
     const bool started = ::write(start[1], go, sizeof go) == static_cast<ssize_t>(sizeof go);
     ::close(start[1]);
+    // The kernel forgets unused dentries while the readers walk (root only; best effort).
+    std::atomic<bool> walking{true};
+    std::thread forgetter([&] {
+        while (forgetting && walking.load()) {
+            std::ofstream("/proc/sys/vm/drop_caches") << "2\n";
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+    });
     for (auto& r : readers) r.join();
     int status = 0;
     for (const pid_t pid : children) {
@@ -150,27 +147,15 @@ int run(const ovlcore::overlay<ovlcore::memory_fs>& ov, const std::string& expec
         if (::waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
             status = fail("a reader process failed (wait status " + std::to_string(st) + ")");
     }
+    walking = false;
+    forgetter.join();
     // The kernel sends RELEASE and RELEASEDIR after close(2) returns: wait for them.
     for (int i = 0; i < 500 && (server.files().size() != 0 || server.dirs().size() != 0); ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     const std::size_t open_files = server.files().size(), open_dirs = server.dirs().size();
-    // Ended from the kernel's side, as umount(8) or `fusermount3 -u` would: the workers' reads of
-    // /dev/fuse fail, the loop returns, and only then is libfuse's descriptor closed. (exit() and
-    // unmount() while the loop runs make libfuse close that descriptor under its own workers'
-    // read(2): a race inside libfuse that ThreadSanitizer reports.)
-    const bool unmounted = ::umount2(mnt.c_str(), 0) == 0;
-    if (!unmounted) {
-        session->exit();
-        session->unmount();
-    }
-    loop.join();
-    session->unmount();
-    ::rmdir(mnt.c_str());
-    if (!unmounted) status = fail("cannot unmount " + mnt + ": " + std::strerror(errno));
+    if (const int stopped = fuse_mount.stop()) status = stopped;
 
     if (!started) status = fail("cannot start the reader processes");
-    if (!ovlcore::fuse::session::clean_stop(loop_result))
-        status = fail("the FUSE loop ended with " + std::to_string(loop_result));
     for (int p = 0; p < reader_processes; ++p)
         dumps.push_back(read_file(work + "/process" + std::to_string(p) + ".jsonl"));
     for (std::size_t r = 0; r < dumps.size(); ++r)
@@ -186,11 +171,9 @@ int run(const ovlcore::overlay<ovlcore::memory_fs>& ov, const std::string& expec
 } // namespace
 
 int main() {
-    if (::geteuid() != 0) return skip("needs root (a private mount namespace)");
-    if (::access("/dev/fuse", R_OK | W_OK) != 0) return skip("/dev/fuse is not usable here");
-    if (::unshare(CLONE_NEWNS) != 0) return skip("cannot make a mount namespace");
-    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
-        return fail("cannot make the mount namespace private");
+    if (const int status =
+            ovlcore::test::enter_private_mount_ns("needs root (a private mount namespace)"))
+        return status;
 
     const ovlcore::memory_fs layers = make_layers();
     auto stack = ovlcore::make_layer_stack(layers, stack_options);
@@ -216,12 +199,22 @@ int main() {
         status = run(fresh, expected, work,
                      {.readdirplus = readdirplus_mode::eager, .cache_timeout = 0}, true);
     }
+    if (status == 0) {
+        // Nodes the kernel forgets are freed at once (docs/fuse.md §3), racing the lookups.
+        auto fourth = ovlcore::make_layer_stack(layers, stack_options);
+        if (!fourth) return fail("the stack was refused the fourth time");
+        const ovlcore::overlay bounded(layers, std::move(*fourth), {},
+                                       {.max_unreferenced_nodes = 4});
+        status = run(bounded, expected, work,
+                     {.readdirplus = readdirplus_mode::eager, .cache_timeout = 0}, false, true);
+    }
     for (int p = 0; p < reader_processes; ++p)
         ::unlink((work + "/process" + std::to_string(p) + ".jsonl").c_str());
     ::rmdir(work.c_str());
     if (status == 0)
-        std::printf("%d threads and %d processes read the mount like ovlcore, twice (%zu lines)\n",
-                    reader_threads, reader_processes,
-                    static_cast<std::size_t>(std::count(expected.begin(), expected.end(), '\n')));
+        std::printf(
+            "%d threads and %d processes read the mount like ovlcore, 3 times (%zu lines)\n",
+            reader_threads, reader_processes,
+            static_cast<std::size_t>(std::count(expected.begin(), expected.end(), '\n')));
     return status;
 }

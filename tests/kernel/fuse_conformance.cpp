@@ -42,8 +42,10 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -207,10 +209,26 @@ struct fuse_run {
     std::string problem; ///< the harness itself failed
 };
 
+/// What a mount child does with the mount: its report (what fuse_run::dump gets, plus an
+/// optional "#xattrs\n" part for fuse_run::xattrs).
+using mount_body = std::function<std::string(const fs::path& mnt)>;
+
+/// The canonical dump of the mount with `probes`, then its xattr lines.
+mount_body dump_body(const std::vector<std::string>& probes) {
+    return [probes](const fs::path& mnt) {
+        auto tree = ovlcore::mounted_tree::open_root(mnt.string());
+        if (!tree)
+            return "problem cannot open the mount: " +
+                   std::string(ovlcore::errno_name(tree.error())) + "\n";
+        const auto records = ovlcore::dump_records(*tree, std::span<const std::string>(probes));
+        return ovlcore::to_jsonl(records) + "#xattrs\n" + xattr_lines(mnt, records);
+    };
+}
+
 /// Mounts `options` (working directory `cwd`) with ovl-fuse on `mnt` in a private mount
-/// namespace, dumps the mount with `probes`, stops ovl-fuse.
+/// namespace, runs `on_mount` on the mount, stops ovl-fuse.
 fuse_run run_ovl_fuse(const std::string& options, const fs::path& cwd, const fs::path& mnt,
-                      const std::vector<std::string>& probes, const fs::path& stderr_file) {
+                      const mount_body& on_mount, const fs::path& stderr_file) {
     fuse_run out;
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) {
@@ -267,17 +285,8 @@ fuse_run run_ovl_fuse(const std::string& options, const fs::path& cwd, const fs:
             ::kill(server, SIGKILL);
             report("problem the mount did not appear within 10 s\n");
         }
-        std::string text = "mounted\n";
-        auto tree = ovlcore::mounted_tree::open_root(mnt.string());
-        if (!tree) {
-            text =
-                "problem cannot open the mount: " + std::string(ovlcore::errno_name(tree.error())) +
-                "\n";
-        } else {
-            const auto records = ovlcore::dump_records(*tree, std::span<const std::string>(probes));
-            text += ovlcore::to_jsonl(records);
-            text += "#xattrs\n" + xattr_lines(mnt, records);
-        }
+        std::string text = on_mount(mnt);
+        if (text.rfind("problem ", 0) != 0) text = "mounted\n" + text;
         // Stop it as a user would: SIGTERM must unmount and exit 0.
         ::kill(server, SIGTERM);
         int status = 0;
@@ -357,20 +366,28 @@ std::optional<std::string> known_difference(const std::string& id) {
 
 // --- readdirplus=eager ------------------------------------------------------------------------
 
-/// ovl-fuse's readdirplus= mode (docs/fuse.md §4): `known` gives attributes only for names
-/// already looked up, so lookups happen in the walker's order as on the kernel's overlay; `eager`
-/// looks up every listed name while listing, in listing order; `preload` looks the whole tree up
-/// before mounting, depth first in listing order.
-enum class readdirplus_mode { known, eager, preload };
+/// ovl-fuse's readdirplus= mode (docs/fuse.md §4): `unaliased` (the default) looks up while
+/// listing every name no other name can alias and leaves the rest to the walker's LOOKUPs;
+/// `known` gives attributes only for names already looked up; both keep the walker's order of
+/// lookups as on the kernel's overlay. `eager` looks up every listed name while listing, in
+/// listing order; `preload` looks the whole tree up before mounting, depth first in listing order.
+enum class readdirplus_mode { unaliased, known, eager, preload };
 
 /// The -o item selecting `mode` ("" for the default).
 std::string_view readdirplus_item(readdirplus_mode mode) {
     switch (mode) {
+    case readdirplus_mode::known: return ",readdirplus=known";
     case readdirplus_mode::eager: return ",readdirplus=eager";
     case readdirplus_mode::preload: return ",readdirplus=preload";
-    case readdirplus_mode::known: break;
+    case readdirplus_mode::unaliased: break;
     }
     return "";
+}
+
+/// Whether `mode` keeps the walker's order of first lookups (unaliased, known): then ovl-fuse
+/// must equal ovlcore's own dump and the kernel's, with no listing-order allowance.
+bool keeps_access_order(readdirplus_mode mode) {
+    return mode == readdirplus_mode::unaliased || mode == readdirplus_mode::known;
 }
 
 /// Scenarios whose kernel dump readdirplus=eager may not give: which of two names aliasing one
@@ -449,12 +466,13 @@ void preload_model(const ovlcore::overlay<ovlcore::posix_fs>& ov,
 }
 
 /// What ovl-fuse should dump for `options` over `layers`: ovlcore's own dump (ovl-tree -o) in
-/// known mode, through eager_listing_view in eager mode, after preload_model in preload mode.
+/// unaliased and known mode, through eager_listing_view in eager mode, after preload_model in
+/// preload mode.
 std::string ovlcore_dump_as(readdirplus_mode mode, const fs::path& layers,
                             const std::string& options, const std::vector<std::string>& probes) {
     auto backend = ovlcore::posix_fs::with_working_dir(layers.string());
     REQUIRE(backend);
-    if (mode == readdirplus_mode::known)
+    if (keeps_access_order(mode))
         return ovlcore::test::ovlcore_dump_jsonl(*backend, options, probes);
     auto stack = ovlcore::make_layer_stack(*backend, options); // ovl-fuse mounted it: accepted
     REQUIRE(stack);
@@ -508,7 +526,7 @@ outcome run_scenario(const scenario_case& c, readdirplus_mode mode) {
     const bool refused = expected.size() == 1 && expected[0].contains("mount_error");
 
     const fuse_run run =
-        run_ovl_fuse(fuse_options, layers, mnt, scn.paths, tmp / "ovl-fuse.stderr");
+        run_ovl_fuse(fuse_options, layers, mnt, dump_body(scn.paths), tmp / "ovl-fuse.stderr");
     INFO(c.id << ": " << scn.why << "\n  options: " << fuse_options
               << "\n  ovl-fuse stderr: " << run.stderr_text);
     REQUIRE(run.problem.empty());
@@ -526,7 +544,7 @@ outcome run_scenario(const scenario_case& c, readdirplus_mode mode) {
     const auto fuse_records = ovlcore::test::parse_dump_lines(run.dump);
 
     // FUSE carries ovlcore's view unchanged (ovl-tree -o on the same layers, looked up in listing
-    // order for eager; ovl-fuse wrote nothing).
+    // order for eager and preload; ovl-fuse wrote nothing).
     const auto own_records =
         ovlcore::test::parse_dump_lines(ovlcore_dump_as(mode, layers, options, scn.paths));
     const auto vs_own = ovlcore::test::compare_dumps(own_records, fuse_records);
@@ -543,7 +561,7 @@ outcome run_scenario(const scenario_case& c, readdirplus_mode mode) {
         WARN(c.id << ": known difference of ovlcore (" << *reason << ")\n" << diff);
         return outcome::known_difference;
     }
-    if (const auto reason = eager_order_reason(c.id); reason && mode != readdirplus_mode::known) {
+    if (const auto reason = eager_order_reason(c.id); reason && !keeps_access_order(mode)) {
         WARN(c.id << ": " << readdirplus_item(mode).substr(1) << ", listing order (" << *reason
                   << ")\n"
                   << diff);
@@ -557,7 +575,7 @@ outcome run_scenario(const scenario_case& c, readdirplus_mode mode) {
 class scenario_invoker final : public Catch::ITestInvoker {
 public:
     explicit scenario_invoker(scenario_case c) : m_case(std::move(c)) {}
-    void invoke() const override { run_scenario(m_case, readdirplus_mode::known); }
+    void invoke() const override { run_scenario(m_case, readdirplus_mode::unaliased); }
 
 private:
     scenario_case m_case;
@@ -655,7 +673,8 @@ TEST_CASE("fuse: random stacks: ovl-fuse mounts dump like ovlcore and the kernel
             RC_ASSERT(backend.has_value());
             auto own = ovlcore::test::parse_dump_lines(
                 ovlcore::test::ovlcore_dump_jsonl(*backend, f_options, sc.paths));
-            const fuse_run run = run_ovl_fuse(f_options, f_layers, mnt, sc.paths, tmp / "stderr");
+            const fuse_run run =
+                run_ovl_fuse(f_options, f_layers, mnt, dump_body(sc.paths), tmp / "stderr");
             RC_ASSERT(run.problem.empty());
             std::vector<json> fuse_records;
             if (run.mounted) {
@@ -732,7 +751,8 @@ TEST_CASE(
         for (const auto& d : {k_layers, f_layers, mnt}) fs::create_directories(d);
         const std::string k_options = ovlcore::test::build_on_disk(scn, k_layers);
         const std::string f_options = ovlcore::test::build_on_disk(scn, f_layers);
-        const fuse_run run = run_ovl_fuse(f_options, f_layers, mnt, scn.paths, tmp / "stderr");
+        const fuse_run run =
+            run_ovl_fuse(f_options, f_layers, mnt, dump_body(scn.paths), tmp / "stderr");
         INFO(c.id << ": " << scn.why << "\n  ovl-fuse stderr: " << run.stderr_text);
         REQUIRE(run.problem.empty());
         if (!run.mounted) {
@@ -784,4 +804,197 @@ TEST_CASE("fuse: readdirplus=eager: every scenario dumps like the kernel, listin
 TEST_CASE("fuse: readdirplus=preload: every scenario dumps like the kernel, listing order aside",
           "[fuse][conformance][readdirplus][spec.10]") {
     check_listing_order_mode(readdirplus_mode::preload);
+}
+
+TEST_CASE("fuse: readdirplus=known: every scenario dumps like the kernel",
+          "[fuse][conformance][readdirplus][spec.10]") {
+    check_listing_order_mode(readdirplus_mode::known);
+}
+
+// --- random access orders ---------------------------------------------------------------------
+
+namespace {
+
+/// One step of an access sequence: lstat a path, or list a directory (the overlay's path syntax).
+struct access_op {
+    bool list = false;
+    std::string path;
+};
+
+std::string type_letter(ovlcore::file_type t) {
+    switch (t) {
+    case ovlcore::file_type::regular: return "f";
+    case ovlcore::file_type::directory: return "d";
+    case ovlcore::file_type::symlink: return "l";
+    case ovlcore::file_type::char_device: return "c";
+    case ovlcore::file_type::block_device: return "b";
+    case ovlcore::file_type::fifo: return "p";
+    case ovlcore::file_type::socket: return "s";
+    case ovlcore::file_type::unknown: break;
+    }
+    return "?";
+}
+
+std::string stat_fields(const std::string& type, unsigned mode, std::uint64_t size,
+                        std::uint64_t nlink, std::uint64_t ino, unsigned uid, unsigned gid) {
+    return type + " " + std::to_string(mode & 07777U) + " " + std::to_string(size) + " " +
+           std::to_string(nlink) + " " + std::to_string(ino) + " " + std::to_string(uid) + " " +
+           std::to_string(gid);
+}
+
+std::string listing_line(std::vector<std::string> names) {
+    std::sort(names.begin(), names.end());
+    std::string out;
+    for (const auto& n : names) out += " " + n;
+    return out;
+}
+
+/// The answers of `ops` through the mount at `mnt`, one line each.
+std::string answers_through_mount(const fs::path& mnt, const std::vector<access_op>& ops) {
+    std::string out;
+    for (const auto& op : ops) {
+        const std::string path = mnt.string() + (op.path == "/" ? std::string() : op.path);
+        out += (op.list ? "list " : "stat ") + op.path + ":";
+        if (op.list) {
+            std::vector<std::string> names;
+            std::error_code ec;
+            fs::directory_iterator it(path, ec);
+            for (; !ec && it != fs::directory_iterator(); it.increment(ec))
+                names.push_back(it->path().filename().string());
+            out += ec ? " " + std::string(ovlcore::errno_name(static_cast<std::errc>(ec.value())))
+                      : listing_line(std::move(names));
+        } else {
+            struct stat st {};
+            if (::lstat(path.c_str(), &st) != 0) {
+                out += " " + std::string(ovlcore::errno_name(static_cast<std::errc>(errno)));
+            } else {
+                const char* t = S_ISREG(st.st_mode)    ? "f"
+                                : S_ISDIR(st.st_mode)  ? "d"
+                                : S_ISLNK(st.st_mode)  ? "l"
+                                : S_ISCHR(st.st_mode)  ? "c"
+                                : S_ISBLK(st.st_mode)  ? "b"
+                                : S_ISFIFO(st.st_mode) ? "p"
+                                : S_ISSOCK(st.st_mode) ? "s"
+                                                       : "?";
+                out += " " + stat_fields(t, st.st_mode, static_cast<std::uint64_t>(st.st_size),
+                                         st.st_nlink, st.st_ino, st.st_uid, st.st_gid);
+            }
+        }
+        out += "\n";
+    }
+    return out;
+}
+
+/// The answers of `ops` from a fresh in-process overlay of the same stack, in the same order:
+/// what the kernel's overlay answers in that order (spec §10 Q2), as ovlcore models it.
+std::string answers_in_process(const fs::path& layers, const std::string& options,
+                               const std::vector<access_op>& ops) {
+    auto backend = ovlcore::posix_fs::with_working_dir(layers.string());
+    REQUIRE(backend);
+    auto stack = ovlcore::make_layer_stack(*backend, options);
+    REQUIRE(stack);
+    const ovlcore::overlay<ovlcore::posix_fs> ov(*backend, std::move(*stack));
+    std::string out;
+    for (const auto& op : ops) {
+        out += (op.list ? "list " : "stat ") + op.path + ":";
+        if (op.list) {
+            const auto listing = ov.read_dir(op.path);
+            if (!listing) {
+                out += " " + std::string(ovlcore::errno_name(listing.error()));
+            } else {
+                std::vector<std::string> names;
+                for (const auto& e : *listing) names.push_back(e.name);
+                out += listing_line(std::move(names));
+            }
+        } else {
+            const auto st = ov.lstat(op.path);
+            out += " " + (st ? stat_fields(type_letter(st->type), st->mode, st->size, st->nlink,
+                                           st->ino, st->uid, st->gid)
+                             : std::string(ovlcore::errno_name(st.error())));
+        }
+        out += "\n";
+    }
+    return out;
+}
+
+/// Every path of ovlcore's own dump of the stack (none below a non-directory).
+std::vector<json> own_records(const fs::path& layers, const std::string& options,
+                              const std::vector<std::string>& probes) {
+    auto backend = ovlcore::posix_fs::with_working_dir(layers.string());
+    REQUIRE(backend);
+    return ovlcore::test::parse_dump_lines(
+        ovlcore::test::ovlcore_dump_jsonl(*backend, options, probes));
+}
+
+/// The readdirplus mode the access-order test mounts with (OVLCORE_FUSE_ORDER_MODE=eager shows
+/// that the test catches listing-order answers; default: the default mode).
+readdirplus_mode order_test_mode() {
+    const char* env = std::getenv("OVLCORE_FUSE_ORDER_MODE");
+    const std::string_view m = env ? env : "";
+    if (m == "known") return readdirplus_mode::known;
+    if (m == "eager") return readdirplus_mode::eager;
+    if (m == "preload") return readdirplus_mode::preload;
+    return readdirplus_mode::unaliased;
+}
+
+} // namespace
+
+/// Every scenario is mounted OVLCORE_FUSE_ORDERS times (default 2) in the default readdirplus
+/// mode; each mount lstats every path and lists every directory of the tree in a random order
+/// (every other mount: all listings first), and each answer must be the one a fresh in-process
+/// overlay gives in the same order, which is the kernel's in that order (spec §10 Q2).
+TEST_CASE("fuse: default readdirplus: random access orders answer as the overlay in that order",
+          "[fuse][conformance][readdirplus][spec.10]") {
+    if (skip_without_fuse()) return;
+    const long orders = env_long("OVLCORE_FUSE_ORDERS", 2);
+    const readdirplus_mode mode = order_test_mode();
+    std::mt19937 rng(0x0f5e);
+    std::size_t runs = 0, differing = 0;
+    std::string first_difference;
+    for (const auto& c : all_cases()) {
+        const auto scn = ovlcore::test::load_scenario(c.scenario);
+        const ovlcore::test::temp_dir tmp("ovlcore-fuse-order-");
+        const fs::path layers = tmp / "layers", mnt = tmp / "mnt";
+        fs::create_directories(layers);
+        fs::create_directories(mnt);
+        const std::string options = ovlcore::test::build_on_disk(scn, layers);
+        if (!ovlcore::make_layer_stack(*ovlcore::posix_fs::with_working_dir(layers.string()),
+                                       options))
+            continue; // refused stacks: nothing to access
+        std::vector<access_op> all;
+        for (const auto& r : own_records(layers, options, {})) {
+            if (!r.contains("path")) continue;
+            const std::string path = r["path"].get<std::string>();
+            all.push_back({.list = false, .path = path});
+            if (r.value("type", "") == "dir") all.push_back({.list = true, .path = path});
+        }
+        for (long k = 0; k < orders; ++k) {
+            std::vector<access_op> ops = all;
+            std::shuffle(ops.begin(), ops.end(), rng);
+            // Every other order lists every directory first (readdirplus before any stat of the
+            // names), the order in which a listing-order lookup would differ most often.
+            if (k % 2 == 1)
+                std::stable_partition(ops.begin(), ops.end(),
+                                      [](const access_op& op) { return op.list; });
+            const fuse_run run = run_ovl_fuse(
+                options + std::string(readdirplus_item(mode)), layers, mnt,
+                [&](const fs::path& at) { return answers_through_mount(at, ops); }, tmp / "stderr");
+            INFO(c.id << "\n  ovl-fuse stderr: " << run.stderr_text);
+            REQUIRE(run.problem.empty());
+            REQUIRE(run.mounted);
+            const std::string model = answers_in_process(layers, options, ops);
+            ++runs;
+            if (run.dump != model) {
+                ++differing;
+                if (first_difference.empty())
+                    first_difference =
+                        c.id + "\n  ovlcore, same order:\n" + model + "  ovl-fuse:\n" + run.dump;
+            }
+        }
+    }
+    INFO(readdirplus_item(mode) << ": " << runs << " mounts in random access orders, " << differing
+                                << " differ from the overlay in the same order\n"
+                                << first_difference);
+    CHECK(runs > 0);
+    CHECK(differing == 0);
 }

@@ -204,7 +204,7 @@ TEST_CASE("5.6.1 one failing backend operation surfaces as its errno",
         }
         const faulty_overlay ov(faulty, std::move(*stack));
         const fault_op op = *rc::gen::element(
-            fault_op::lstat, fault_op::read_dir, fault_op::read_link, fault_op::list_xattr,
+            fault_op::lookup, fault_op::read_dir, fault_op::read_link, fault_op::list_xattr,
             fault_op::open_file, fault_op::read, fault_op::lookup_beneath);
         const std::errc error = *rc::gen::elementOf(ovlcore::testing::backend_fault_errors);
         RC_TAG(std::string(to_string(op)));

@@ -40,16 +40,16 @@ class layer_view {
 public:
     layer_view(const B& fs, typename B::layer_ref layer) : m_fs(&fs), m_layer(std::move(layer)) {}
     [[nodiscard]] result<stat_info> lstat(std::string_view p) const {
-        return m_fs->lstat(m_layer, rel(p));
+        return ovlcore::lstat_path(*m_fs, m_layer, rel(p));
     }
     [[nodiscard]] result<std::vector<dir_entry>> read_dir(std::string_view p) const {
-        return m_fs->read_dir(m_layer, rel(p));
+        return ovlcore::read_dir_path(*m_fs, m_layer, rel(p));
     }
     [[nodiscard]] result<std::string> read_link(std::string_view p) const {
-        return m_fs->read_link(m_layer, rel(p));
+        return ovlcore::read_link_path(*m_fs, m_layer, rel(p));
     }
     [[nodiscard]] result<typename B::file> open(std::string_view p) const {
-        return m_fs->open_file(m_layer, rel(p));
+        return ovlcore::open_file_path(*m_fs, m_layer, rel(p));
     }
     [[nodiscard]] result<std::size_t> read(const typename B::file& f, std::uint64_t off,
                                            std::span<char> buf) const {
@@ -317,7 +317,7 @@ TEST_CASE("5.1 random stacks: a non-root opaque=y dir in the top layer hides eve
         RC_ASSERT(listing.has_value());
         auto layer = mem.resolve_dir("/ROOT/" + top);
         RC_ASSERT(layer.has_value());
-        auto own = mem.read_dir(layer->ref, path);
+        auto own = ovlcore::read_dir_path(mem, layer->ref, path);
         RC_ASSERT(own.has_value());
         std::set<std::string> merged_names, own_names;
         for (const auto& e : *listing) merged_names.insert(e.name);

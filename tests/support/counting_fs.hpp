@@ -5,9 +5,9 @@
 // chosen errno (error propagation, "failure is not cached", spec §6). docs/contributing.md §25.
 //
 // Both derive from rooted_forwarding_fs (ovlcore/backend/forwarding.hpp): they keep the wrapped
-// backend by reference (it must outlive them), and their layer_ref remembers the (st_dev, st_ino)
-// of the object resolve_dir returned, so calls are attributed to "the layer whose root is X"
-// whatever relative path they carry. Counters are guarded by a mutex: the wrappers are as
+// backend by reference (it must outlive them), and their layer_ref and handles remember the
+// (st_dev, st_ino) of the layer root resolve_dir returned, so calls are attributed to "the layer
+// whose root is X" whatever object they name. Counters are guarded by a mutex: the wrappers are as
 // thread-safe as the wrapped backend.
 #pragma once
 
@@ -69,6 +69,7 @@ class counting_fs : public rooted_forwarding_fs<B> {
 
 public:
     using typename base::file;
+    using typename base::handle;
     using typename base::layer_ref;
 
     explicit counting_fs(const B& inner) noexcept : base(inner) {}
@@ -81,34 +82,44 @@ public:
         note(r ? r->ref.root : file_id{}, fs_op::resolve_dir, r.has_value());
         return r;
     }
-    [[nodiscard]] result<stat_info> lstat(const layer_ref& l, std::string_view path) const {
-        return noted(l.root, fs_op::lstat, base::lstat(l, path));
+    [[nodiscard]] result<real_object<handle>> root(const layer_ref& l) const {
+        return noted(l.root, fs_op::root, base::root(l));
     }
-    [[nodiscard]] result<std::vector<dir_entry>> read_dir(const layer_ref& l,
-                                                          std::string_view path) const {
-        return noted(l.root, fs_op::read_dir, base::read_dir(l, path));
+    [[nodiscard]] result<real_object<handle>> lookup(const handle& dir,
+                                                     std::string_view name) const {
+        return noted(dir.root, fs_op::lookup, base::lookup(dir, name));
     }
-    [[nodiscard]] result<std::optional<std::string>>
-    get_xattr(const layer_ref& l, std::string_view path, std::string_view name) const {
-        return noted(l.root, fs_op::get_xattr, base::get_xattr(l, path, name));
+    [[nodiscard]] result<std::vector<dir_entry>> read_dir(const handle& dir) const {
+        return noted(dir.root, fs_op::read_dir, base::read_dir(dir));
     }
-    [[nodiscard]] result<std::vector<std::string>> list_xattr(const layer_ref& l,
-                                                              std::string_view path) const {
-        return noted(l.root, fs_op::list_xattr, base::list_xattr(l, path));
+    [[nodiscard]] result<std::optional<std::string>> get_xattr(const handle& h,
+                                                               std::string_view name) const {
+        return noted(h.root, fs_op::get_xattr, base::get_xattr(h, name));
     }
-    [[nodiscard]] result<std::string> read_link(const layer_ref& l, std::string_view path) const {
-        return noted(l.root, fs_op::read_link, base::read_link(l, path));
+    [[nodiscard]] result<std::vector<std::string>> list_xattr(const handle& h) const {
+        return noted(h.root, fs_op::list_xattr, base::list_xattr(h));
     }
-    [[nodiscard]] result<beneath_result> lookup_beneath(const layer_ref& l,
-                                                        std::string_view path) const {
+    [[nodiscard]] result<std::string> read_link(const handle& h) const {
+        return noted(h.root, fs_op::read_link, base::read_link(h));
+    }
+    [[nodiscard]] result<real_object<handle>> lookup_beneath(const layer_ref& l,
+                                                             std::string_view path) const {
         return noted(l.root, fs_op::lookup_beneath, base::lookup_beneath(l, path));
     }
-    [[nodiscard]] result<file> open_file(const layer_ref& l, std::string_view path) const {
-        return noted(l.root, fs_op::open_file, base::open_file(l, path));
+    [[nodiscard]] result<file> open_file(const handle& h) const {
+        return noted(h.root, fs_op::open_file, base::open_file(h));
     }
     [[nodiscard]] result<std::size_t> read(const file& f, std::uint64_t offset,
                                            std::span<char> buffer) const {
         return noted(f.root, fs_op::read, base::read(f, offset, buffer));
+    }
+    [[nodiscard]] result<std::array<std::size_t, 2>>
+    dot_positions(const handle& dir) const requires knows_dot_positions<B> {
+        return noted(dir.root, fs_op::dot_positions, base::dot_positions(dir));
+    }
+    [[nodiscard]] result<data_extent>
+    next_data(const file& f, std::uint64_t offset) const requires detail::has_next_data<B> {
+        return noted(f.root, fs_op::next_data, base::next_data(f, offset));
     }
 
     // ---- queries -------------------------------------------------------------------------------
@@ -193,6 +204,7 @@ class failing_fs : public rooted_forwarding_fs<B> {
 
 public:
     using typename base::file;
+    using typename base::handle;
     using typename base::layer_ref;
 
     explicit failing_fs(const B& inner, failure_plan plan = {}) : base(inner), m_plan(plan) {}
@@ -222,37 +234,40 @@ public:
         if (auto e = should_fail(r ? r->ref.root : file_id{}, fs_op::resolve_dir)) return fail(*e);
         return r;
     }
-    [[nodiscard]] result<stat_info> lstat(const layer_ref& l, std::string_view path) const {
-        if (auto e = should_fail(l.root, fs_op::lstat)) return fail(*e);
-        return base::lstat(l, path);
+    [[nodiscard]] result<real_object<handle>> root(const layer_ref& l) const {
+        if (auto e = should_fail(l.root, fs_op::root)) return fail(*e);
+        return base::root(l);
     }
-    [[nodiscard]] result<std::vector<dir_entry>> read_dir(const layer_ref& l,
-                                                          std::string_view path) const {
-        if (auto e = should_fail(l.root, fs_op::read_dir)) return fail(*e);
-        return base::read_dir(l, path);
+    [[nodiscard]] result<real_object<handle>> lookup(const handle& dir,
+                                                     std::string_view name) const {
+        if (auto e = should_fail(dir.root, fs_op::lookup)) return fail(*e);
+        return base::lookup(dir, name);
     }
-    [[nodiscard]] result<std::optional<std::string>>
-    get_xattr(const layer_ref& l, std::string_view path, std::string_view name) const {
-        if (auto e = should_fail(l.root, fs_op::get_xattr)) return fail(*e);
-        return base::get_xattr(l, path, name);
+    [[nodiscard]] result<std::vector<dir_entry>> read_dir(const handle& dir) const {
+        if (auto e = should_fail(dir.root, fs_op::read_dir)) return fail(*e);
+        return base::read_dir(dir);
     }
-    [[nodiscard]] result<std::vector<std::string>> list_xattr(const layer_ref& l,
-                                                              std::string_view path) const {
-        if (auto e = should_fail(l.root, fs_op::list_xattr)) return fail(*e);
-        return base::list_xattr(l, path);
+    [[nodiscard]] result<std::optional<std::string>> get_xattr(const handle& h,
+                                                               std::string_view name) const {
+        if (auto e = should_fail(h.root, fs_op::get_xattr)) return fail(*e);
+        return base::get_xattr(h, name);
     }
-    [[nodiscard]] result<std::string> read_link(const layer_ref& l, std::string_view path) const {
-        if (auto e = should_fail(l.root, fs_op::read_link)) return fail(*e);
-        return base::read_link(l, path);
+    [[nodiscard]] result<std::vector<std::string>> list_xattr(const handle& h) const {
+        if (auto e = should_fail(h.root, fs_op::list_xattr)) return fail(*e);
+        return base::list_xattr(h);
     }
-    [[nodiscard]] result<beneath_result> lookup_beneath(const layer_ref& l,
-                                                        std::string_view path) const {
+    [[nodiscard]] result<std::string> read_link(const handle& h) const {
+        if (auto e = should_fail(h.root, fs_op::read_link)) return fail(*e);
+        return base::read_link(h);
+    }
+    [[nodiscard]] result<real_object<handle>> lookup_beneath(const layer_ref& l,
+                                                             std::string_view path) const {
         if (auto e = should_fail(l.root, fs_op::lookup_beneath)) return fail(*e);
         return base::lookup_beneath(l, path);
     }
-    [[nodiscard]] result<file> open_file(const layer_ref& l, std::string_view path) const {
-        if (auto e = should_fail(l.root, fs_op::open_file)) return fail(*e);
-        return base::open_file(l, path);
+    [[nodiscard]] result<file> open_file(const handle& h) const {
+        if (auto e = should_fail(h.root, fs_op::open_file)) return fail(*e);
+        return base::open_file(h);
     }
     [[nodiscard]] result<std::size_t> read(const file& f, std::uint64_t offset,
                                            std::span<char> buffer) const {

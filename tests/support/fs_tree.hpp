@@ -8,7 +8,7 @@
 //       ovlcore::test::fs_tree<TestType> t;
 //       t.add_file("A/d/f", "data", {.mode = 0600}).add_whiteout("A/w");
 //       auto layer = t.layer("A");                 // resolve_dir(t.path("A"))
-//       auto st = t.fs().lstat(layer, "d/f");
+//       auto st = ovlcore::lstat_path(t.fs(), layer, "d/f");
 //   }
 //
 // Paths are relative to the tree root: "/ROOT" in memory (also the working directory), a fresh

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // tests/support/kernel_mount.hpp: the plumbing of the kernel tests (tests/kernel/*.cpp) that mount
 // in a forked child's private mount namespace and send what they saw back through a pipe: the
-// pipe I/O, the EINTR-safe wait, entering the namespace, and the kernel's canonical dump
-// (dump-format.md) of one overlay mount. Test support only; never mounts in the caller's namespace.
+// pipe I/O, the EINTR-safe wait, a forked child's output, entering the namespace, and the kernel's
+// canonical dump (dump-format.md) of one overlay mount. Test support only; never mounts in the
+// caller's namespace.
 #pragma once
 
 #include <fcntl.h>
@@ -63,6 +64,42 @@ inline int wait_child(pid_t pid) {
     return status;
 }
 
+/// What a forked child sent back, and its wait status.
+struct child_output {
+    std::string out;
+    int status = 0;
+};
+
+/// Runs `body` in a forked child under alarm(`alarm_seconds`) (never hang the suite) and returns
+/// the string it returned, sent back through a pipe, with the child's wait status. `body` may
+/// end the child early with ::_exit(code); an exception escaping it ends the child with status
+/// 5. Throws std::runtime_error when the pipe or the fork fails.
+inline child_output output_of_child(unsigned alarm_seconds,
+                                    const std::function<std::string()>& body) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    std::fflush(nullptr);
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+        ::close(fds[0]);
+        ::alarm(alarm_seconds);
+        std::string out;
+        try {
+            out = body();
+        } catch (...) {
+            ::_exit(5);
+        }
+        write_all(fds[1], out);
+        ::_exit(0);
+    }
+    ::close(fds[1]);
+    child_output result{read_all(fds[0])};
+    ::close(fds[0]);
+    result.status = wait_child(pid);
+    return result;
+}
+
 /// For a forked child: unshare(CLONE_NEWNS) and make every mount private, so that what it mounts
 /// afterwards is invisible outside and dies with it. nullopt on success, else the call that
 /// failed ("unshare(CLONE_NEWNS)" or "mount(/, MS_REC|MS_PRIVATE)"), with errno left as it set.
@@ -88,35 +125,22 @@ inline std::string kernel_dump_in_child(const std::string& options,
                                         const std::filesystem::path& mnt,
                                         const std::vector<std::string>& probes,
                                         const dump_trailer& trailer = {}) {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-    std::fflush(nullptr);
-    const pid_t pid = ::fork();
-    if (pid < 0) throw std::runtime_error("fork failed");
-    if (pid == 0) {
-        ::close(fds[0]);
-        ::alarm(60); // never hang the suite
+    auto child = output_of_child(60, [&]() -> std::string {
         if (::chdir(layers.c_str()) != 0) ::_exit(3);
         if (enter_private_mount_namespace()) ::_exit(4);
         if (::mount("overlay", mnt.c_str(), "overlay", 0, options.c_str()) != 0) {
             const int err = errno;
-            write_all(fds[1], mount_error_json(static_cast<std::errc>(err), "mount(2)") + "\n");
-            ::_exit(0);
+            return mount_error_json(static_cast<std::errc>(err), "mount(2)") + "\n";
         }
         auto tree = mounted_tree::open_root(mnt.string());
         if (!tree) ::_exit(6);
         const auto records = dump_records(*tree, std::span<const std::string>(probes));
-        write_all(fds[1], to_jsonl(records) + (trailer ? trailer(mnt, records) : std::string()));
-        ::_exit(0);
-    }
-    ::close(fds[1]);
-    std::string out = read_all(fds[0]);
-    ::close(fds[0]);
-    const int status = wait_child(pid);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        throw std::runtime_error("kernel dump child failed (status " + std::to_string(status) +
-                                 ")");
-    return out;
+        return to_jsonl(records) + (trailer ? trailer(mnt, records) : std::string());
+    });
+    if (!WIFEXITED(child.status) || WEXITSTATUS(child.status) != 0)
+        throw std::runtime_error("kernel dump child failed (status " +
+                                 std::to_string(child.status) + ")");
+    return std::move(child.out);
 }
 
 /// The value of the environment variable `name` as a number, or `fallback` when unset or empty.

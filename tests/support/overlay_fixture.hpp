@@ -35,6 +35,7 @@ class spy_fs : public forwarding_fs<B> {
 
 public:
     using typename base::file;
+    using typename base::handle;
     using typename base::layer_ref;
 
     explicit spy_fs(const B& fs) : base(fs) {}
@@ -43,19 +44,21 @@ public:
     mutable std::atomic<int> lookup_beneath_calls{0};
     mutable std::atomic<int> open_calls{0};
 
-    [[nodiscard]] result<stat_info> lstat(const layer_ref& l, std::string_view p) const {
-        auto st = base::lstat(l, p);
-        if (st && weird.count(std::string(p))) st->type = file_type::unknown;
-        return st;
+    [[nodiscard]] result<real_object<handle>> lookup(const handle& dir,
+                                                     std::string_view name) const {
+        auto obj = base::lookup(dir, name);
+        if (obj && !weird.empty() && weird.count(this->path_of(obj->handle)))
+            obj->st.type = file_type::unknown;
+        return obj;
     }
-    [[nodiscard]] result<beneath_result> lookup_beneath(const layer_ref& l,
-                                                        std::string_view p) const {
+    [[nodiscard]] result<real_object<handle>> lookup_beneath(const layer_ref& l,
+                                                             std::string_view p) const {
         ++lookup_beneath_calls;
         return base::lookup_beneath(l, p);
     }
-    [[nodiscard]] result<file> open_file(const layer_ref& l, std::string_view p) const {
+    [[nodiscard]] result<file> open_file(const handle& h) const {
         ++open_calls;
-        return base::open_file(l, p);
+        return base::open_file(h);
     }
 };
 

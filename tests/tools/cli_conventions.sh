@@ -172,6 +172,18 @@ grep -q '^{"mount_error": "ENOENT"' "$WORK/tree-refused-jsonl.out" ||
     fail "ovl-tree --format=jsonl refusal: $(cat "$WORK/tree-refused-jsonl.out")"
 expect 2 lint-refused "$LINT" -o "$REFUSED"
 grep -q "mount-refused" "$WORK/lint-refused.out" || fail "ovl-lint refusal: $(cat "$WORK/lint-refused.out")"
+# A refusal after the info lines the kernel logs first (§1.4 notes, then the §1.5 error): the
+# notes come first, in the kernel's order, in the text of every tool.
+mkdir -p "$WORK/noted-A" "$WORK/noted-W"
+NOTED="lowerdir=$WORK/noted-A,workdir=$WORK/noted-W,uuid=on"
+expect 2 tree-noted "$TREE" -o "$NOTED"
+[ "$(sed -n 1p "$WORK/tree-noted.err")" = "ovl-tree: overlayfs: option \"workdir=$WORK/noted-W\" is useless in a non-upper mount, ignore" ] &&
+    [ "$(sed -n 2p "$WORK/tree-noted.err")" = "ovl-tree: overlayfs: option \"uuid=on\" requires an upper fs, falling back to uuid=null." ] &&
+    [ "$(sed -n 3p "$WORK/tree-noted.err")" = "ovl-tree: the kernel would refuse this mount: EINVAL: overlayfs: at least 2 lowerdir are needed while upperdir nonexistent" ] ||
+    fail "ovl-tree refusal notes: $(cat "$WORK/tree-noted.err")"
+expect 2 lint-noted "$LINT" -o "$NOTED"
+grep '^error / mount-refused: ' "$WORK/lint-noted.out" | grep -q 'uuid=null' ||
+    fail "ovl-lint refusal without its notes on the finding's line: $(cat "$WORK/lint-noted.out")"
 if [ -n "$FUSE" ]; then
     mkdir -p "$WORK/mnt"
     expect 2 fuse-refused "$FUSE" -f -o "$REFUSED" "$WORK/mnt"

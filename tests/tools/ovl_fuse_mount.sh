@@ -6,7 +6,13 @@
 #      ERRNO: text", nothing mounted;
 #   2. auto_unmount is the default: after SIGKILL the mount is gone within 5 s; with
 #      -o noauto_unmount it stays (the opt-out works);
-#   3. SIGTERM, SIGINT and SIGHUP each unmount and exit 0.
+#   3. SIGTERM, SIGINT and SIGHUP each unmount and exit 0;
+#   4. round trips (docs/fuse.md §2, §4; ovl-fuse --stats): reading a file costs one LOOKUP, OPEN
+#      and READ (and RELEASE), no FLUSH; reading it again only OPEN (page cache kept); `ls -l`
+#      of the stack costs no LOOKUP (readdirplus=unaliased answers every name); SEEK_HOLE and
+#      SEEK_DATA through the mount answer as on the data file (python3 only);
+#   5. a lazy metacopy's st_blocks (spec §6, §10 Q3): the estimate before the first open, the data
+#      file's after it, through the kernel's attribute cache (python3 only, for the xattrs).
 # Everything runs in a private mount namespace (unshare -m), as root: exit 77 (ctest: Skipped,
 # never Passed) when not root, or /dev/fuse, unshare, setpriv or fusermount3 are missing.
 #
@@ -38,6 +44,8 @@ chmod 755 "$WORK" # setpriv'd runs below must reach it
 mkdir -p "$WORK/lower1" "$WORK/lower2" "$WORK/mnt" "$WORK/locked/inner" "$WORK/closed"
 echo upper > "$WORK/lower1/file"
 echo lower > "$WORK/lower2/file"
+echo other > "$WORK/lower2/other"
+printf x > "$WORK/lower2/sparse" && truncate -s 1048576 "$WORK/lower2/sparse"
 : > "$WORK/regular"
 chmod 700 "$WORK/locked"  # nobody cannot look up locked/inner
 chmod 600 "$WORK/closed"  # nobody can stat it but not search it
@@ -80,23 +88,32 @@ refused "missing parent" ENOENT root "$WORK/missing/mnt"
 refused "parent not searchable" EACCES nobody "$WORK/locked/inner"
 refused "not searchable" EACCES nobody "$WORK/closed"
 
-# Starts ovl-fuse in the background (SIGINT and SIGHUP at their defaults: sh makes background
-# jobs ignore SIGINT, and libfuse keeps an ignored signal ignored) and waits for the mount.
-start() { # NAME EXTRA_OPTIONS
-    env --default-signal=INT,HUP,TERM "$OVL_FUSE" -f -o "$OPTS$2" "$WORK/mnt" \
-        2> "$WORK/$1.err" &
+# Starts `ovl-fuse -f ARGS... $WORK/mnt` in the background, its pid in $pid (SIGINT and SIGHUP at
+# their defaults: sh makes background jobs ignore SIGINT, and libfuse keeps an ignored signal
+# ignored), and waits up to 10 s for the mount; false (ovl-fuse killed) when it does not come.
+spawn() { # ERR_FILE ARGS...
+    err=$1
+    shift
+    env --default-signal=INT,HUP,TERM "$OVL_FUSE" -f "$@" "$WORK/mnt" 2> "$err" &
     pid=$!
     i=0
     while [ "$(stat -f -c %t "$WORK/mnt" 2> /dev/null)" != "65735546" ]; do
         i=$((i + 1))
         if [ $i -gt 200 ] || ! kill -0 $pid 2> /dev/null; then
-            fail "$1: ovl-fuse did not mount: $(cat "$WORK/$1.err")"
             kill -9 $pid 2> /dev/null
             wait $pid
             return 1
         fi
         sleep 0.05
     done
+    return 0
+}
+# spawn with $OPTS and EXTRA_OPTIONS, then checks that the mount serves the stack.
+start() { # NAME EXTRA_OPTIONS
+    if ! spawn "$WORK/$1.err" -o "$OPTS$2"; then
+        fail "$1: ovl-fuse did not mount: $(cat "$WORK/$1.err")"
+        return 1
+    fi
     [ "$(cat "$WORK/mnt/file")" = upper ] || fail "$1: the mount does not serve lower1/file"
     return 0
 }
@@ -142,6 +159,64 @@ for sig in TERM INT HUP; do
         fi
     fi
 done
+
+# 4. Round trips, counted by --stats.
+count() { # KIND FILE: the count of KIND in ovl-fuse's "requests: ..." line (0 if absent)
+    n=$(sed -n "/requests:/s/.*[:,] $1 \([0-9][0-9]*\).*/\1/p" "$2" | head -n 1)
+    echo "${n:-0}"
+}
+spawn "$WORK/stats.err" --stats -o "$OPTS" ||
+    fail "round trips: ovl-fuse did not mount: $(cat "$WORK/stats.err")"
+cat "$WORK/mnt/file" > /dev/null
+cat "$WORK/mnt/file" > /dev/null
+ls -l "$WORK/mnt" > /dev/null
+opens=2
+if command -v python3 > /dev/null; then
+    opens=3 # one more open of sparse
+    seeks() { # FILE: SEEK_HOLE from 0, SEEK_DATA from there (or its errno)
+        python3 -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+hole = os.lseek(fd, 0, os.SEEK_HOLE)
+try:
+    data = os.lseek(fd, hole, os.SEEK_DATA)
+except OSError as e:
+    data = e.errno
+print(hole, data)' "$1"
+    }
+    real=$(seeks "$WORK/lower2/sparse") through=$(seeks "$WORK/mnt/sparse")
+    [ "$real" = "$through" ] ||
+        fail "lseek: SEEK_HOLE/SEEK_DATA through the mount give '$through', the file '$real'"
+fi
+kill -TERM $pid
+wait $pid
+# (RELEASE is sent asynchronously after close: its count may lag behind, so it is not checked.)
+for kind in lookup open read flush; do
+    eval "$kind=\$(count $kind "$WORK/stats.err")"
+done
+# shellcheck disable=SC2154 # set by the eval above
+[ "$lookup" -eq 1 ] && [ "$open" -eq $opens ] && [ "$read" -eq 1 ] && [ "$flush" -eq 0 ] ||
+    fail "round trips: expected lookup 1, open $opens, read 1, flush 0:" \
+        "$(cat "$WORK/stats.err")"
+
+# 5. st_blocks of a lazy metacopy before and after its first open (docs/fuse.md §2 open).
+if command -v python3 > /dev/null; then
+    mkdir -p "$WORK/meta" "$WORK/data"
+    truncate -s 1048576 "$WORK/meta/m" "$WORK/data/obj" # estimate: 2048 blocks; data: one page
+    printf x | dd of="$WORK/data/obj" conv=notrunc status=none
+    python3 -c 'import os, sys
+os.setxattr(sys.argv[1], "trusted.overlay.metacopy", b"")
+os.setxattr(sys.argv[1], "trusted.overlay.redirect", b"/obj")' "$WORK/meta/m"
+    spawn "$WORK/lazy.err" -o "lowerdir=$WORK/meta::$WORK/data" ||
+        fail "lazy metacopy: ovl-fuse did not mount: $(cat "$WORK/lazy.err")"
+    before=$(stat -c %b "$WORK/mnt/m")
+    head -c 1 "$WORK/mnt/m" > /dev/null
+    after=$(stat -c %b "$WORK/mnt/m") data=$(stat -c %b "$WORK/data/obj")
+    [ "$before" = 2048 ] && [ "$after" = "$data" ] ||
+        fail "lazy metacopy st_blocks: $before before the first open (expected 2048)," \
+            "$after after it (expected the data file's $data): $(cat "$WORK/lazy.err")"
+    kill -TERM $pid
+    wait $pid
+fi
 exit $((failures > 0))
 EOF
 unshare -m --propagation private sh "$WORK/inner.sh" "$OVL_FUSE" "$WORK" ||

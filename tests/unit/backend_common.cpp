@@ -34,8 +34,8 @@ using ovlcore::test::err;
 
 /// Reads a whole file through the backend (1000-byte chunks).
 template <class B>
-std::string read_all(const B& fs, const typename B::layer_ref& layer, std::string_view path) {
-    auto f = fs.open_file(layer, path);
+std::string read_all(const B& fs, const typename B::handle& h) {
+    auto f = fs.open_file(h);
     REQUIRE(err(f) == "ok");
     std::string out;
     char buf[1000];
@@ -47,6 +47,13 @@ std::string read_all(const B& fs, const typename B::layer_ref& layer, std::strin
         off += *n;
     }
     return out;
+}
+
+template <class B>
+std::string read_all(const B& fs, const typename B::layer_ref& layer, std::string_view path) {
+    auto obj = ovlcore::walk(fs, layer, path);
+    REQUIRE(err(obj) == "ok");
+    return read_all(fs, obj->handle);
 }
 
 std::vector<std::string> sorted(std::vector<std::string> v) {
@@ -76,7 +83,7 @@ TEMPLATE_TEST_CASE("0 backend lstat: regular files, directories and symlinks", "
     const auto& fs = t.fs();
     const auto L = t.layer("L");
 
-    auto f = fs.lstat(L, "f");
+    auto f = ovlcore::lstat_path(fs, L, "f");
     REQUIRE(err(f) == "ok");
     CHECK(f->type == file_type::regular);
     CHECK(f->mode == 0640u);
@@ -85,38 +92,96 @@ TEMPLATE_TEST_CASE("0 backend lstat: regular files, directories and symlinks", "
     CHECK(f->blocks == 8u); // one 4 KiB block, in 512-byte units
     CHECK(f->blksize == 4096u);
 
-    auto d = fs.lstat(L, "d");
+    auto d = ovlcore::lstat_path(fs, L, "d");
     REQUIRE(err(d) == "ok");
     CHECK(d->type == file_type::directory);
     CHECK(d->mode == 0700u);
     CHECK(d->nlink == 4u); // ".", the entry in L, ".." of s1 and of s2
 
-    auto root = fs.lstat(L, "");
+    auto root = ovlcore::lstat_path(fs, L, "");
     REQUIRE(err(root) == "ok");
     CHECK(root->type == file_type::directory);
     CHECK(root->mode == 0755u); // missing parents are 0755
     CHECK(root->nlink == 3u);   // one subdirectory: d
 
-    auto l = fs.lstat(L, "lnk");
+    auto l = ovlcore::lstat_path(fs, L, "lnk");
     REQUIRE(err(l) == "ok");
     CHECK(l->type == file_type::symlink); // not followed
     CHECK(l->mode == 0777u);
     CHECK(l->size == 1u); // the target's length
 
-    auto dl = fs.lstat(L, "dangling");
+    auto dl = ovlcore::lstat_path(fs, L, "dangling");
     REQUIRE(err(dl) == "ok");
     CHECK(dl->type == file_type::symlink);
     CHECK(dl->size == 14u);
 
-    CHECK(err(fs.lstat(L, "missing")) == "ENOENT");
-    CHECK(err(fs.lstat(L, "f/x")) == "ENOTDIR");
-    CHECK(err(fs.lstat(L, "d/missing/x")) == "ENOENT");
+    CHECK(err(ovlcore::lstat_path(fs, L, "missing")) == "ENOENT");
+    CHECK(err(ovlcore::lstat_path(fs, L, "f/x")) == "ENOTDIR");
+    CHECK(err(ovlcore::lstat_path(fs, L, "d/missing/x")) == "ENOENT");
 
     // Unique inode numbers, one device for the whole tree.
     std::set<std::uint64_t> inos{f->ino, d->ino, root->ino, l->ino, dl->ino};
     CHECK(inos.size() == 5u);
     CHECK(f->dev == root->dev);
     CHECK(l->dev == root->dev);
+}
+
+TEMPLATE_TEST_CASE("0 backend handles: root, lookup one name, path_of", "[backend][spec.0]",
+                   memory_fs, posix_fs) {
+    // backend.hpp: lookup(dir, name) is one step, never followed; ENOENT absent, ENOTDIR when the
+    // handle is not a dir (a symlink to a dir included), ENAMETOOLONG above NAME_MAX (ext4: 255).
+    fs_tree<TestType> t;
+    t.add_file("L/d/e/f", "deep")
+        .add_symlink("L/s", "d")
+        .add_file("L/g", "g")
+        .add_hardlink("L/g", "L/d/g2");
+    const auto& fs = t.fs();
+    const auto L = t.layer("L");
+    auto root = fs.root(L);
+    REQUIRE(err(root) == "ok");
+    CHECK(root->st.type == file_type::directory);
+    CHECK(fs.path_of(root->handle).empty());
+    auto d = fs.lookup(root->handle, "d");
+    REQUIRE(err(d) == "ok");
+    auto e = fs.lookup(d->handle, "e");
+    REQUIRE(err(e) == "ok");
+    auto f = fs.lookup(e->handle, "f");
+    REQUIRE(err(f) == "ok");
+    CHECK(f->st.type == file_type::regular);
+    CHECK(f->st.size == 4);
+    CHECK(fs.path_of(d->handle) == "d");
+    CHECK(fs.path_of(f->handle) == "d/e/f");
+    CHECK(read_all(fs, f->handle) == "deep");
+    // A copy of a handle names the same object, after the original is gone.
+    auto copy = [&] {
+        auto tmp = fs.lookup(d->handle, "e");
+        REQUIRE(err(tmp) == "ok");
+        return tmp->handle;
+    }();
+    auto again = fs.lookup(copy, "f");
+    REQUIRE(err(again) == "ok");
+    CHECK(again->st.ino == f->st.ino);
+    // A hard link is named by the name it was looked up with.
+    auto g = fs.lookup(root->handle, "g");
+    auto g2 = fs.lookup(d->handle, "g2");
+    REQUIRE(err(g) == "ok");
+    REQUIRE(err(g2) == "ok");
+    CHECK(g->st.ino == g2->st.ino);
+    CHECK(fs.path_of(g->handle) == "g");
+    CHECK(fs.path_of(g2->handle) == "d/g2");
+    // Errors.
+    CHECK(err(fs.lookup(root->handle, "missing")) == "ENOENT");
+    CHECK(err(fs.lookup(f->handle, "x")) == "ENOTDIR");
+    auto s = fs.lookup(root->handle, "s");
+    REQUIRE(err(s) == "ok");
+    CHECK(s->st.type == file_type::symlink); // not followed
+    CHECK(err(fs.lookup(s->handle, "e")) == "ENOTDIR");
+    CHECK(err(fs.lookup(root->handle, std::string(256, 'n'))) == "ENAMETOOLONG");
+    CHECK(err(fs.read_dir(f->handle)) == "ENOTDIR");
+    // The path convenience is one lookup per component and follows nothing.
+    CHECK(err(ovlcore::walk(fs, L, "d/e/f")) == "ok");
+    CHECK(err(ovlcore::walk(fs, L, "s/e")) == "ENOTDIR");
+    CHECK(err(ovlcore::walk(fs, L, "d/../d")) == "EINVAL");
 }
 
 TEMPLATE_TEST_CASE("0 backend lstat: owners, defaults and special bits", "[backend][spec.0]",
@@ -128,22 +193,22 @@ TEMPLATE_TEST_CASE("0 backend lstat: owners, defaults and special bits", "[backe
         .add_dir("L/sticky", {.mode = 01777u, .uid = 5, .gid = 6})
         .add_symlink("L/lnk", "plain", {.uid = 7, .gid = 8});
     const auto L = t.layer("L");
-    auto o = t.fs().lstat(L, "owned");
+    auto o = ovlcore::lstat_path(t.fs(), L, "owned");
     REQUIRE(err(o) == "ok");
     CHECK(o->mode == 04755u);
     CHECK(o->uid == 1000u);
     CHECK(o->gid == 100u);
-    auto p = t.fs().lstat(L, "plain");
+    auto p = ovlcore::lstat_path(t.fs(), L, "plain");
     REQUIRE(err(p) == "ok");
     CHECK(p->mode == 0644u);
     CHECK(p->uid == 0u);
     CHECK(p->gid == 0u);
-    auto s = t.fs().lstat(L, "sticky");
+    auto s = ovlcore::lstat_path(t.fs(), L, "sticky");
     REQUIRE(err(s) == "ok");
     CHECK(s->mode == 01777u);
     CHECK(s->uid == 5u);
     CHECK(s->gid == 6u);
-    auto l = t.fs().lstat(L, "lnk");
+    auto l = ovlcore::lstat_path(t.fs(), L, "lnk");
     REQUIRE(err(l) == "ok");
     CHECK(l->uid == 7u);
     CHECK(l->gid == 8u);
@@ -162,7 +227,7 @@ TEMPLATE_TEST_CASE("3 backend: whiteouts, devices, fifos and sockets", "[backend
     const auto& fs = t.fs();
     const auto L = t.layer("L");
 
-    auto wh = fs.lstat(L, "wh"); // spec §3: char device 0:0, mode 0000
+    auto wh = ovlcore::lstat_path(fs, L, "wh"); // spec §3: char device 0:0, mode 0000
     REQUIRE(err(wh) == "ok");
     CHECK(wh->type == file_type::char_device);
     CHECK(wh->rdev_major == 0u);
@@ -170,37 +235,37 @@ TEMPLATE_TEST_CASE("3 backend: whiteouts, devices, fifos and sockets", "[backend
     CHECK(wh->mode == 0u);
     CHECK(wh->size == 0u);
 
-    auto null = fs.lstat(L, "null");
+    auto null = ovlcore::lstat_path(fs, L, "null");
     REQUIRE(err(null) == "ok");
     CHECK(null->type == file_type::char_device);
     CHECK(null->rdev_major == 1u);
     CHECK(null->rdev_minor == 3u);
     CHECK(null->mode == 0644u);
 
-    auto loop = fs.lstat(L, "loop");
+    auto loop = ovlcore::lstat_path(fs, L, "loop");
     REQUIRE(err(loop) == "ok");
     CHECK(loop->type == file_type::block_device);
     CHECK(loop->rdev_major == 7u);
     CHECK(loop->rdev_minor == 0u);
     CHECK(loop->mode == 0660u);
 
-    auto b00 = fs.lstat(L, "blk00");
+    auto b00 = ovlcore::lstat_path(fs, L, "blk00");
     REQUIRE(err(b00) == "ok");
     CHECK(b00->type == file_type::block_device);
 
-    auto fifo = fs.lstat(L, "fifo");
+    auto fifo = ovlcore::lstat_path(fs, L, "fifo");
     REQUIRE(err(fifo) == "ok");
     CHECK(fifo->type == file_type::fifo);
     CHECK(fifo->rdev_major == 0u);
-    auto sock = fs.lstat(L, "sock");
+    auto sock = ovlcore::lstat_path(fs, L, "sock");
     REQUIRE(err(sock) == "ok");
     CHECK(sock->type == file_type::socket);
 
     // d_type in the listing
-    auto list = fs.read_dir(L, "");
+    auto list = ovlcore::read_dir_path(fs, L, "");
     REQUIRE(err(list) == "ok");
     for (const auto& e : *list) {
-        auto st = fs.lstat(L, e.name);
+        auto st = ovlcore::lstat_path(fs, L, e.name);
         REQUIRE(err(st) == "ok");
         CHECK(e.type == st->type);
         CHECK(e.ino == st->ino);
@@ -208,11 +273,11 @@ TEMPLATE_TEST_CASE("3 backend: whiteouts, devices, fifos and sockets", "[backend
     CHECK(list->size() == 6u);
 
     // Only regular files can be opened for reading; nothing else is opened.
-    CHECK(err(fs.open_file(L, "wh")) == "ENXIO");
-    CHECK(err(fs.open_file(L, "null")) == "ENXIO");
-    CHECK(err(fs.open_file(L, "loop")) == "ENXIO");
-    CHECK(err(fs.open_file(L, "fifo")) == "ENXIO");
-    CHECK(err(fs.open_file(L, "sock")) == "ENXIO");
+    CHECK(err(ovlcore::open_file_path(fs, L, "wh")) == "ENXIO");
+    CHECK(err(ovlcore::open_file_path(fs, L, "null")) == "ENXIO");
+    CHECK(err(ovlcore::open_file_path(fs, L, "loop")) == "ENXIO");
+    CHECK(err(ovlcore::open_file_path(fs, L, "fifo")) == "ENXIO");
+    CHECK(err(ovlcore::open_file_path(fs, L, "sock")) == "ENXIO");
 }
 
 TEMPLATE_TEST_CASE("0 backend: a regular file's size may differ from its content",
@@ -228,18 +293,18 @@ TEMPLATE_TEST_CASE("0 backend: a regular file's size may differ from its content
     const auto& fs = t.fs();
     const auto L = t.layer("L");
 
-    auto longer = fs.lstat(L, "longer");
+    auto longer = ovlcore::lstat_path(fs, L, "longer");
     REQUIRE(err(longer) == "ok");
     CHECK(longer->size == 10000u);
     CHECK(longer->blocks == 8u); // only the first block holds data
     CHECK(read_all(fs, L, "longer") == "abc" + std::string(10000 - 3, '\0'));
 
-    auto shorter = fs.lstat(L, "shorter");
+    auto shorter = ovlcore::lstat_path(fs, L, "shorter");
     REQUIRE(err(shorter) == "ok");
     CHECK(shorter->size == 5u);
     CHECK(read_all(fs, L, "shorter") == "hello");
 
-    auto meta = fs.lstat(L, "meta");
+    auto meta = ovlcore::lstat_path(fs, L, "meta");
     REQUIRE(err(meta) == "ok");
     CHECK(meta->size == 1048576u);
     CHECK(meta->blocks == 0u); // fully sparse
@@ -247,13 +312,13 @@ TEMPLATE_TEST_CASE("0 backend: a regular file's size may differ from its content
     CHECK(zeros.size() == 1048576u);
     CHECK(zeros.find_first_not_of('\0') == std::string::npos);
 
-    auto empty = fs.lstat(L, "empty");
+    auto empty = ovlcore::lstat_path(fs, L, "empty");
     REQUIRE(err(empty) == "ok");
     CHECK(empty->size == 0u);
     CHECK(empty->blocks == 0u);
     CHECK(read_all(fs, L, "empty").empty());
 
-    auto big = fs.lstat(L, "big");
+    auto big = ovlcore::lstat_path(fs, L, "big");
     REQUIRE(err(big) == "ok");
     CHECK(big->blocks == 16u); // two 4 KiB blocks
 }
@@ -264,7 +329,7 @@ TEMPLATE_TEST_CASE("0 backend open_file/read: offsets, short buffers, end of fil
     t.add_file("L/f", "0123456789").add_dir("L/d").add_symlink("L/lnk", "f");
     const auto& fs = t.fs();
     const auto L = t.layer("L");
-    auto f = fs.open_file(L, "f");
+    auto f = ovlcore::open_file_path(fs, L, "f");
     REQUIRE(err(f) == "ok");
     char buf[4];
     auto n = fs.read(*f, 0, std::span<char>(buf, 4));
@@ -289,11 +354,11 @@ TEMPLATE_TEST_CASE("0 backend open_file/read: offsets, short buffers, end of fil
     REQUIRE(err(n) == "ok");
     CHECK(std::string(buf, *n) == "5678");
 
-    CHECK(err(fs.open_file(L, "d")) == "EISDIR");
-    CHECK(err(fs.open_file(L, "")) == "EISDIR");
-    CHECK(err(fs.open_file(L, "lnk")) == "ELOOP"); // O_NOFOLLOW
-    CHECK(err(fs.open_file(L, "missing")) == "ENOENT");
-    CHECK(err(fs.open_file(L, "f/x")) == "ENOTDIR");
+    CHECK(err(ovlcore::open_file_path(fs, L, "d")) == "EISDIR");
+    CHECK(err(ovlcore::open_file_path(fs, L, "")) == "EISDIR");
+    CHECK(err(ovlcore::open_file_path(fs, L, "lnk")) == "ELOOP"); // O_NOFOLLOW
+    CHECK(err(ovlcore::open_file_path(fs, L, "missing")) == "ENOENT");
+    CHECK(err(ovlcore::open_file_path(fs, L, "f/x")) == "ENOTDIR");
 }
 
 TEMPLATE_TEST_CASE("0 backend read_dir: entries without . and .., d_type and d_ino",
@@ -307,31 +372,32 @@ TEMPLATE_TEST_CASE("0 backend read_dir: entries without . and .., d_type and d_i
     const auto& fs = t.fs();
     const auto L = t.layer("L");
 
-    auto list = fs.read_dir(L, "");
+    auto list = ovlcore::read_dir_path(fs, L, "");
     REQUIRE(err(list) == "ok");
     std::vector<std::string> names;
     for (const auto& e : *list) {
         names.push_back(e.name);
-        auto st = fs.lstat(L, e.name);
+        auto st = ovlcore::lstat_path(fs, L, e.name);
         REQUIRE(err(st) == "ok");
         CHECK(e.type == st->type);
         CHECK(e.ino == st->ino);
     }
     CHECK(sorted(names) == std::vector<std::string>{"a", "b", "c", "empty"});
 
-    auto sub = fs.read_dir(L, "b");
+    auto sub = ovlcore::read_dir_path(fs, L, "b");
     REQUIRE(err(sub) == "ok");
     REQUIRE(sub->size() == 1u);
     CHECK((*sub)[0].name == "inner");
     CHECK((*sub)[0].type == file_type::regular);
 
-    auto empty = fs.read_dir(L, "empty");
+    auto empty = ovlcore::read_dir_path(fs, L, "empty");
     REQUIRE(err(empty) == "ok");
     CHECK(empty->empty());
 
-    CHECK(err(fs.read_dir(L, "a")) == "ENOTDIR");
-    CHECK(err(fs.read_dir(L, "c")) == "ENOTDIR"); // O_DIRECTORY | O_NOFOLLOW on a symlink
-    CHECK(err(fs.read_dir(L, "missing")) == "ENOENT");
+    CHECK(err(ovlcore::read_dir_path(fs, L, "a")) == "ENOTDIR");
+    CHECK(err(ovlcore::read_dir_path(fs, L, "c")) ==
+          "ENOTDIR"); // O_DIRECTORY | O_NOFOLLOW on a symlink
+    CHECK(err(ovlcore::read_dir_path(fs, L, "missing")) == "ENOENT");
 }
 
 TEMPLATE_TEST_CASE("0 backend read_dir: large directories are listed completely",
@@ -343,7 +409,7 @@ TEMPLATE_TEST_CASE("0 backend read_dir: large directories are listed completely"
         t.add_file("L/" + name, "");
         expected.push_back(name);
     }
-    auto list = t.fs().read_dir(t.layer("L"), "");
+    auto list = ovlcore::read_dir_path(t.fs(), t.layer("L"), "");
     REQUIRE(err(list) == "ok");
     std::vector<std::string> names;
     for (const auto& e : *list) names.push_back(e.name);
@@ -360,22 +426,22 @@ TEMPLATE_TEST_CASE("0 backend read_link", "[backend][spec.0]", memory_fs, posix_
         .add_dir("L/d");
     const auto& fs = t.fs();
     const auto L = t.layer("L");
-    auto rel = fs.read_link(L, "rel");
+    auto rel = ovlcore::read_link_path(fs, L, "rel");
     REQUIRE(err(rel) == "ok");
     CHECK(*rel == "../some/where");
-    auto abs = fs.read_link(L, "abs");
+    auto abs = ovlcore::read_link_path(fs, L, "abs");
     REQUIRE(err(abs) == "ok");
     CHECK(*abs == "/etc/passwd");
-    auto lg = fs.read_link(L, "long");
+    auto lg = ovlcore::read_link_path(fs, L, "long");
     REQUIRE(err(lg) == "ok");
     CHECK(*lg == long_target);
-    auto lgst = fs.lstat(L, "long");
+    auto lgst = ovlcore::lstat_path(fs, L, "long");
     REQUIRE(err(lgst) == "ok");
     CHECK(lgst->size == 3000u);
-    CHECK(err(fs.read_link(L, "f")) == "EINVAL");
-    CHECK(err(fs.read_link(L, "d")) == "EINVAL");
-    CHECK(err(fs.read_link(L, "")) == "EINVAL");
-    CHECK(err(fs.read_link(L, "missing")) == "ENOENT");
+    CHECK(err(ovlcore::read_link_path(fs, L, "f")) == "EINVAL");
+    CHECK(err(ovlcore::read_link_path(fs, L, "d")) == "EINVAL");
+    CHECK(err(ovlcore::read_link_path(fs, L, "")) == "EINVAL");
+    CHECK(err(ovlcore::read_link_path(fs, L, "missing")) == "ENOENT");
 }
 
 TEMPLATE_TEST_CASE("2.1 backend xattrs: values, absence, binary data, listing",
@@ -391,37 +457,39 @@ TEMPLATE_TEST_CASE("2.1 backend xattrs: values, absence, binary data, listing",
     const auto& fs = t.fs();
     const auto L = t.layer("L");
 
-    auto opaque = fs.get_xattr(L, "d", "user.overlay.opaque");
+    auto opaque = ovlcore::get_xattr_path(fs, L, "d", "user.overlay.opaque");
     REQUIRE(err(opaque) == "ok");
     REQUIRE(opaque->has_value());
     CHECK(**opaque == "y");
-    auto bin = fs.get_xattr(L, "f", "user.bin");
+    auto bin = ovlcore::get_xattr_path(fs, L, "f", "user.bin");
     REQUIRE(err(bin) == "ok");
     REQUIRE(bin->has_value());
     CHECK(**bin == binary);
-    auto empty = fs.get_xattr(L, "f", "user.empty"); // present but empty is not absent
+    auto empty =
+        ovlcore::get_xattr_path(fs, L, "f", "user.empty"); // present but empty is not absent
     REQUIRE(err(empty) == "ok");
     REQUIRE(empty->has_value());
     CHECK((*empty)->empty());
-    auto root = fs.get_xattr(L, "", "user.root");
+    auto root = ovlcore::get_xattr_path(fs, L, "", "user.root");
     REQUIRE(err(root) == "ok");
     REQUIRE(root->has_value());
     CHECK(**root == "R");
 
-    auto absent = fs.get_xattr(L, "plain", "user.overlay.opaque");
+    auto absent = ovlcore::get_xattr_path(fs, L, "plain", "user.overlay.opaque");
     REQUIRE(err(absent) == "ok");
     CHECK(!absent->has_value());
-    CHECK(err(fs.get_xattr(L, "missing", "user.x")) == "ENOENT");
-    CHECK(err(fs.get_xattr(L, "f", "")) == "ERANGE"); // getxattr(2) with an empty name
+    CHECK(err(ovlcore::get_xattr_path(fs, L, "missing", "user.x")) == "ENOENT");
+    CHECK(err(ovlcore::get_xattr_path(fs, L, "f", "")) ==
+          "ERANGE"); // getxattr(2) with an empty name
 
-    auto names = fs.list_xattr(L, "f");
+    auto names = ovlcore::list_xattr_path(fs, L, "f");
     REQUIRE(err(names) == "ok");
     CHECK(sorted(*names) ==
           std::vector<std::string>{"user.bin", "user.empty", "user.overlay.redirect"});
-    auto none = fs.list_xattr(L, "plain");
+    auto none = ovlcore::list_xattr_path(fs, L, "plain");
     REQUIRE(err(none) == "ok");
     CHECK(none->empty());
-    CHECK(err(fs.list_xattr(L, "missing")) == "ENOENT");
+    CHECK(err(ovlcore::list_xattr_path(fs, L, "missing")) == "ENOENT");
 }
 
 TEMPLATE_TEST_CASE("2.1 backend xattrs: trusted.* and symlinks are read without following",
@@ -434,22 +502,22 @@ TEMPLATE_TEST_CASE("2.1 backend xattrs: trusted.* and symlinks are read without 
         .set_xattr("L/wh", "trusted.test", "on-whiteout");
     const auto& fs = t.fs();
     const auto L = t.layer("L");
-    auto on_link = fs.get_xattr(L, "lnk", "trusted.overlay.origin");
+    auto on_link = ovlcore::get_xattr_path(fs, L, "lnk", "trusted.overlay.origin");
     REQUIRE(err(on_link) == "ok");
     REQUIRE(on_link->has_value());
     CHECK(**on_link == "lnk-only");
-    auto not_followed = fs.get_xattr(L, "lnk", "trusted.overlay.metacopy");
+    auto not_followed = ovlcore::get_xattr_path(fs, L, "lnk", "trusted.overlay.metacopy");
     REQUIRE(err(not_followed) == "ok");
     CHECK(!not_followed->has_value());
-    auto mc = fs.get_xattr(L, "target", "trusted.overlay.metacopy");
+    auto mc = ovlcore::get_xattr_path(fs, L, "target", "trusted.overlay.metacopy");
     REQUIRE(err(mc) == "ok");
     REQUIRE(mc->has_value());
     CHECK((*mc)->empty());
-    auto wh = fs.get_xattr(L, "wh", "trusted.test");
+    auto wh = ovlcore::get_xattr_path(fs, L, "wh", "trusted.test");
     REQUIRE(err(wh) == "ok");
     REQUIRE(wh->has_value());
     CHECK(**wh == "on-whiteout");
-    auto names = fs.list_xattr(L, "lnk");
+    auto names = ovlcore::list_xattr_path(fs, L, "lnk");
     REQUIRE(err(names) == "ok");
     CHECK(*names == std::vector<std::string>{"trusted.overlay.origin"});
 }
@@ -475,7 +543,7 @@ TEMPLATE_TEST_CASE("6 backend lookup_beneath: the data-only walk errno table", "
     struct row {
         const char* path;
         const char* errno_or_type; // "reg", "dir", "lnk" or an errno name
-        const char* normalised;    // the beneath_result path when found
+        const char* normalised;    // path_of the handle found
     };
     const row rows[] = {
         {"/d/f", "reg", "d/f"},
@@ -524,18 +592,19 @@ TEMPLATE_TEST_CASE("6 backend lookup_beneath: the data-only walk errno table", "
         } else {
             REQUIRE(err(res) == "ok");
             CHECK(std::string(ovlcore::dump_name(res->st.type)) == r.errno_or_type);
-            CHECK(res->path == r.normalised);
+            CHECK(fs.path_of(res->handle) == r.normalised);
             // The returned object is the one lstat sees at the normalised path.
-            auto st = fs.lstat(L, res->path);
+            auto st = ovlcore::lstat_path(fs, L, fs.path_of(res->handle));
             REQUIRE(err(st) == "ok");
             CHECK(st->ino == res->st.ino);
             CHECK(st->dev == res->st.dev);
         }
     }
-    // The normalised path opens the file.
+    // The normalised path opens the file, and so does the handle found.
     auto hit = fs.lookup_beneath(L, "/d/../d/./f");
     REQUIRE(err(hit) == "ok");
-    CHECK(read_all(fs, L, hit->path) == "data");
+    CHECK(read_all(fs, L, fs.path_of(hit->handle)) == "data");
+    CHECK(read_all(fs, hit->handle) == "data");
 }
 
 TEMPLATE_TEST_CASE("6 backend lookup_beneath: whiteouts and other types are returned as found",
@@ -590,11 +659,11 @@ TEMPLATE_TEST_CASE("1.3 backend resolve_dir: symlinks followed, the path walk's 
     CHECK(via_link->st.ino == a->st.ino);
     auto up = fs.resolve_dir(t.path("link/up/A/sub"));
     REQUIRE(err(up) == "ok");
-    auto sub = fs.lstat(a->ref, "sub");
+    auto sub = ovlcore::lstat_path(fs, a->ref, "sub");
     REQUIRE(err(sub) == "ok");
     CHECK(up->st.ino == sub->ino);
     // The returned ref is the target directory.
-    auto inside = fs.lstat(via_link->ref, "file");
+    auto inside = ovlcore::lstat_path(fs, via_link->ref, "file");
     REQUIRE(err(inside) == "ok");
     CHECK(inside->type == file_type::regular);
 
@@ -679,8 +748,8 @@ TEMPLATE_TEST_CASE("0 backend: hard links share the inode", "[backend][spec.0]",
     fs_tree<TestType> t;
     t.add_file("L/f", "shared").add_hardlink("L/f", "L/sub/g");
     const auto L = t.layer("L");
-    auto f = t.fs().lstat(L, "f");
-    auto g = t.fs().lstat(L, "sub/g");
+    auto f = ovlcore::lstat_path(t.fs(), L, "f");
+    auto g = ovlcore::lstat_path(t.fs(), L, "sub/g");
     REQUIRE(err(f) == "ok");
     REQUIRE(err(g) == "ok");
     CHECK(f->ino == g->ino);
@@ -702,9 +771,9 @@ TEMPLATE_TEST_CASE("0 backend: concurrent const calls agree", "[backend][spec.0]
         threads.emplace_back([&, th] {
             for (int i = 0; i < 200; ++i) {
                 const std::string name = "d/f" + std::to_string((i + th) % 20);
-                auto st = fs.lstat(L, name);
-                auto list = fs.read_dir(L, "d");
-                auto x = fs.get_xattr(L, "d", "user.k");
+                auto st = ovlcore::lstat_path(fs, L, name);
+                auto list = ovlcore::read_dir_path(fs, L, "d");
+                auto x = ovlcore::get_xattr_path(fs, L, "d", "user.k");
                 auto b = fs.lookup_beneath(L, "/s/f0");
                 auto copy = L; // layer_ref copies are independent
                 auto h = fs.lookup_beneath(copy, "/" + name);
@@ -758,7 +827,7 @@ std::string outcome_beneath(const B& fs, const typename B::layer_ref& L, const s
     auto r = fs.lookup_beneath(L, q);
     if (!r) return err(r);
     // Sizes of regular files only: absolute symlink targets contain the tree root, which differs.
-    return std::string(ovlcore::dump_name(r->st.type)) + " '" + r->path + "' " +
+    return std::string(ovlcore::dump_name(r->st.type)) + " '" + fs.path_of(r->handle) + "' " +
            std::to_string(r->st.type == file_type::regular ? r->st.size : 0);
 }
 
@@ -766,21 +835,21 @@ template <class B>
 std::string outcome_paths(const B& fs, const typename B::layer_ref& L, const std::string& q,
                           const std::string& root) {
     std::string out;
-    auto st = fs.lstat(L, q);
+    auto st = ovlcore::lstat_path(fs, L, q);
     out += "lstat " + err(st);
     if (st) {
         out += std::string(" ") + std::string(ovlcore::dump_name(st->type));
         if (st->type == file_type::regular) out += " " + std::to_string(st->size);
     }
-    auto list = fs.read_dir(L, q);
+    auto list = ovlcore::read_dir_path(fs, L, q);
     out += " | read_dir " + err(list);
     if (list) {
         std::vector<std::string> names;
         for (const auto& e : *list) names.push_back(e.name);
         for (const auto& n : sorted(names)) out += " " + n;
     }
-    out += " | open " + err(fs.open_file(L, q));
-    auto link = fs.read_link(L, q);
+    out += " | open " + err(ovlcore::open_file_path(fs, L, q));
+    auto link = ovlcore::read_link_path(fs, L, q);
     out += " | read_link " + err(link);
     if (link) out += " " + (link->rfind(root, 0) == 0 ? "ROOT" + link->substr(root.size()) : *link);
     return out;
@@ -792,7 +861,7 @@ std::string outcome_resolve(const fs_tree<B>& t, const std::string& q) {
     if (!r) return err(r);
     std::string out(ovlcore::dump_name(r->st.type));
     if (r->st.type == file_type::directory) {
-        auto list = t.fs().read_dir(r->ref, "");
+        auto list = ovlcore::read_dir_path(t.fs(), r->ref, "");
         REQUIRE(err(list) == "ok");
         std::vector<std::string> names;
         for (const auto& e : *list) names.push_back(e.name);

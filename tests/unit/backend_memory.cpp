@@ -38,7 +38,7 @@ TEST_CASE("0 memory_fs: an empty filesystem is a root directory", "[backend][mem
     CHECK(root->st.uid == 0u);
     CHECK(root->st.nlink == 2u);
     CHECK(root->ancestors.empty());
-    auto list = fs.read_dir(root->ref, "");
+    auto list = ovlcore::read_dir_path(fs, root->ref, "");
     REQUIRE(err(list) == "ok");
     CHECK(list->empty());
     // The working directory is "/": "." is the root.
@@ -64,22 +64,22 @@ TEST_CASE("0 memory_fs builder: parents, defaults and insertion order",
     // Missing parents: 0755 directories owned by 0:0.
     CHECK(x->st.mode == 0755u);
     CHECK(x->st.uid == 0u);
-    auto y = fs.lstat(x->ref, "y");
+    auto y = ovlcore::lstat_path(fs, x->ref, "y");
     REQUIRE(err(y) == "ok");
     CHECK(y->type == file_type::directory);
     CHECK(y->mode == 0755u);
     CHECK(y->gid == 0u);
-    auto z = fs.lstat(x->ref, "y/z");
+    auto z = ovlcore::lstat_path(fs, x->ref, "y/z");
     REQUIRE(err(z) == "ok");
     CHECK(z->mode == 0600u);
     CHECK(z->uid == 3u);
     CHECK(z->gid == 4u);
     CHECK(z->size == 7u);
-    auto fifo = fs.lstat(x->ref, "0");
+    auto fifo = ovlcore::lstat_path(fs, x->ref, "0");
     REQUIRE(err(fifo) == "ok");
     CHECK(fifo->mode == 0644u);
     // read_dir lists in insertion order (documented in memory.hpp).
-    auto list = fs.read_dir(x->ref, "");
+    auto list = ovlcore::read_dir_path(fs, x->ref, "");
     REQUIRE(err(list) == "ok");
     CHECK(names_of(*list) == std::vector<std::string>{"y", "b", "a", "c", "0"});
     // nlink of /x: 2 + two subdirectories (y, a).
@@ -94,20 +94,20 @@ TEST_CASE("0 memory_fs builder: re-adding a path", "[backend][memory][spec.0]") 
     fs.add_dir("/L/g");                            // a file replaced by a directory
     auto L = fs.resolve_dir("/L");
     REQUIRE(err(L) == "ok");
-    auto list = fs.read_dir(L->ref, "");
+    auto list = ovlcore::read_dir_path(fs, L->ref, "");
     REQUIRE(err(list) == "ok");
     CHECK(names_of(*list) == std::vector<std::string>{"f", "g", "d"});
-    auto f = fs.lstat(L->ref, "f");
+    auto f = ovlcore::lstat_path(fs, L->ref, "f");
     REQUIRE(err(f) == "ok");
     CHECK(f->size == 4u);
     CHECK(f->mode == 0600u);
-    auto d = fs.lstat(L->ref, "d");
+    auto d = ovlcore::lstat_path(fs, L->ref, "d");
     REQUIRE(err(d) == "ok");
     CHECK(d->mode == 0700u);
     CHECK(d->uid == 9u);
-    auto in = fs.lstat(L->ref, "d/in");
+    auto in = ovlcore::lstat_path(fs, L->ref, "d/in");
     CHECK(err(in) == "ok");
-    auto g = fs.lstat(L->ref, "g");
+    auto g = ovlcore::lstat_path(fs, L->ref, "g");
     REQUIRE(err(g) == "ok");
     CHECK(g->type == file_type::directory);
     CHECK(L->st.nlink == 4u); // d and g are directories now
@@ -122,11 +122,11 @@ TEST_CASE("0 memory_fs builder: set_xattr replaces a value and keeps the order",
         .set_xattr("/f", "trusted.overlay.metacopy", "x");
     auto root = fs.resolve_dir("/");
     REQUIRE(err(root) == "ok");
-    auto names = fs.list_xattr(root->ref, "f");
+    auto names = ovlcore::list_xattr_path(fs, root->ref, "f");
     REQUIRE(err(names) == "ok");
     CHECK(*names ==
           std::vector<std::string>{"trusted.overlay.metacopy", "trusted.overlay.redirect"});
-    auto v = fs.get_xattr(root->ref, "f", "trusted.overlay.metacopy");
+    auto v = ovlcore::get_xattr_path(fs, root->ref, "f", "trusted.overlay.metacopy");
     REQUIRE(err(v) == "ok");
     REQUIRE(v->has_value());
     CHECK(**v == "x");
@@ -138,12 +138,12 @@ TEST_CASE("0 memory_fs: entry_attrs.mtime sets the timestamps", "[backend][memor
         .add_file("/g", "y");
     auto root = fs.resolve_dir("/");
     REQUIRE(err(root) == "ok");
-    auto f = fs.lstat(root->ref, "f");
+    auto f = ovlcore::lstat_path(fs, root->ref, "f");
     REQUIRE(err(f) == "ok");
     CHECK(f->mtime == ovlcore::timestamp{.sec = 1700000000, .nsec = 5});
     CHECK(f->ctime == f->mtime);
     CHECK(f->atime == f->mtime);
-    auto g = fs.lstat(root->ref, "g");
+    auto g = ovlcore::lstat_path(fs, root->ref, "g");
     REQUIRE(err(g) == "ok");
     CHECK(g->mtime == ovlcore::timestamp{});
 }
@@ -217,7 +217,7 @@ TEST_CASE("1.5 memory_fs: mounts have their own st_dev, mount id and attributes"
     CHECK(base->fs_magic == 0xEF53u);
 
     // Files inside a mount carry its device.
-    auto f = fs.lstat(ro->ref, "f");
+    auto f = ovlcore::lstat_path(fs, ro->ref, "f");
     REQUIRE(err(f) == "ok");
     CHECK(f->dev == ro->st.dev);
     // Ancestors cross the mount: the mount root, then "/".
@@ -228,10 +228,10 @@ TEST_CASE("1.5 memory_fs: mounts have their own st_dev, mount id and attributes"
     CHECK(ro->ancestors[1] == ovlcore::file_id_of(root->st));
 
     // A name longer than the mount's name_max.
-    CHECK(err(fs.lstat(shortfs->ref, "fifteen-chars-x")) == "ENAMETOOLONG");
-    CHECK(err(fs.lstat(shortfs->ref, "fourteen-chars")) == "ENOENT");
-    CHECK(err(fs.lstat(base->ref, std::string(256, 'n'))) == "ENAMETOOLONG");
-    CHECK(err(fs.lstat(base->ref, std::string(255, 'n'))) == "ENOENT");
+    CHECK(err(ovlcore::lstat_path(fs, shortfs->ref, "fifteen-chars-x")) == "ENAMETOOLONG");
+    CHECK(err(ovlcore::lstat_path(fs, shortfs->ref, "fourteen-chars")) == "ENOENT");
+    CHECK(err(ovlcore::lstat_path(fs, base->ref, std::string(256, 'n'))) == "ENAMETOOLONG");
+    CHECK(err(ovlcore::lstat_path(fs, base->ref, std::string(255, 'n'))) == "ENOENT");
 
     // add_mount("/") changes the root mount.
     fs.add_mount("/", {.read_only = true});
@@ -258,8 +258,8 @@ TEST_CASE("6 memory_fs lookup_beneath: crossing into a mount is EXDEV",
     REQUIRE(err(inner) == "ok");
     CHECK(inner->st.dev == M->st.dev);
     CHECK(err(fs.lookup_beneath(M->ref, "/../data")) == "EXDEV");
-    // Path-based calls do cross mounts, as they do on Linux.
-    CHECK(err(fs.lstat(C->ref, "mnt/inner")) == "ok");
+    // lookup (and the path convenience over it) crosses mounts, as a name lookup does on Linux.
+    CHECK(err(ovlcore::lstat_path(fs, C->ref, "mnt/inner")) == "ok");
 }
 
 TEST_CASE("6 memory_fs lookup_beneath: a non-directory layer root", "[backend][memory][spec.6]") {
@@ -272,8 +272,33 @@ TEST_CASE("6 memory_fs lookup_beneath: a non-directory layer root", "[backend][m
     REQUIRE(err(self) == "ok");
     CHECK(self->st.type == file_type::regular);
     CHECK(err(fs.lookup_beneath(f->ref, "/x")) == "ENOTDIR");
-    CHECK(err(fs.lstat(f->ref, "")) == "ok");
-    CHECK(err(fs.read_dir(f->ref, "")) == "ENOTDIR");
+    CHECK(err(ovlcore::lstat_path(fs, f->ref, "")) == "ok");
+    CHECK(err(ovlcore::read_dir_path(fs, f->ref, "")) == "ENOTDIR");
+}
+
+TEST_CASE("0 memory_fs handles: path_of is relative to the layer the handle came from",
+          "[backend][memory][spec.0]") {
+    // One object seen from two nested layers is named from each one's root (backend.hpp).
+    memory_fs fs;
+    fs.add_file("/A/B/c", "x");
+    auto A = fs.resolve_dir("/A");
+    auto B = fs.resolve_dir("/A/B");
+    REQUIRE(err(A) == "ok");
+    REQUIRE(err(B) == "ok");
+    auto via_a = ovlcore::walk(fs, A->ref, "B/c");
+    auto via_b = ovlcore::walk(fs, B->ref, "c");
+    REQUIRE(err(via_a) == "ok");
+    REQUIRE(err(via_b) == "ok");
+    CHECK(via_a->st.ino == via_b->st.ino);
+    CHECK(fs.path_of(via_a->handle) == "B/c");
+    CHECK(fs.path_of(via_b->handle) == "c");
+    // lookup_beneath's ".." keeps the names right.
+    auto back = fs.lookup_beneath(A->ref, "/B/../B/./c");
+    REQUIRE(err(back) == "ok");
+    CHECK(fs.path_of(back->handle) == "B/c");
+    auto dir = fs.lookup_beneath(A->ref, "/B/..");
+    REQUIRE(err(dir) == "ok");
+    CHECK(fs.path_of(dir->handle).empty());
 }
 
 TEST_CASE("0 memory_fs: symlink st_blocks follow ext4 (long targets take a block)",
@@ -282,6 +307,6 @@ TEST_CASE("0 memory_fs: symlink st_blocks follow ext4 (long targets take a block
     fs.add_symlink("/short", std::string(59, 's')).add_symlink("/long", std::string(60, 'l'));
     auto root = fs.resolve_dir("/");
     REQUIRE(err(root) == "ok");
-    CHECK(fs.lstat(root->ref, "short")->blocks == 0u);
-    CHECK(fs.lstat(root->ref, "long")->blocks == 8u);
+    CHECK(ovlcore::lstat_path(fs, root->ref, "short")->blocks == 0u);
+    CHECK(ovlcore::lstat_path(fs, root->ref, "long")->blocks == 8u);
 }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Tests of include/ovlcore/backend/posix.hpp that only the POSIX backend has: descriptor-based
-// layers, what resolve_dir reads from the kernel (mount id, statfs, read-only mounts), mount
-// crossings for lookup_beneath (spec §6, RESOLVE_NO_XDEV) in a private mount namespace,
-// descriptor hygiene. The behaviour both backends share is tested in backend_common.cpp.
+// layers and handles, what resolve_dir reads from the kernel (mount id, statfs, read-only mounts),
+// mount crossings for lookup_beneath (spec §6, RESOLVE_NO_XDEV) in a private mount namespace,
+// descriptor hygiene. The behaviour both backends share is tested in backend_common.cpp; deep
+// trees, ESTALE and threads in posix_depth.cpp.
 #include <catch2/catch.hpp>
 
 #include <cstdio>
@@ -13,9 +14,14 @@
 #include <string>
 #include <vector>
 
+#include <cstddef>
+
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
@@ -28,7 +34,11 @@
 #include "support/temp_dir.hpp"
 
 using ovlcore::file_type;
+using ovlcore::get_xattr_path;
+using ovlcore::list_xattr_path;
+using ovlcore::lstat_path;
 using ovlcore::posix_fs;
+using ovlcore::read_dir_path;
 using ovlcore::test::temp_dir;
 
 namespace {
@@ -46,22 +56,16 @@ std::size_t open_fd_count() {
     return n;
 }
 
-/// Runs `body` in a forked child inside a private mount namespace. Returns "" on success, the
-/// child's message on failure, or "SKIP: ..." when the namespace cannot be made.
-std::string in_private_mount_ns(const std::function<std::string()>& body) {
+/// Runs `body` in a forked child: "" on success, else the child's message ("child crashed" when
+/// it died).
+std::string in_child(const std::function<std::string()>& body) {
     int fds[2];
     if (::pipe(fds) != 0) return "SKIP: pipe failed";
     const pid_t pid = ::fork();
     if (pid < 0) return "SKIP: fork failed";
     if (pid == 0) {
         ::close(fds[0]);
-        std::string msg;
-        if (::unshare(CLONE_NEWNS) != 0)
-            msg = "SKIP: unshare(CLONE_NEWNS) failed";
-        else if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
-            msg = "SKIP: cannot make / private";
-        else
-            msg = body();
+        const std::string msg = body();
         [[maybe_unused]] auto w = ::write(fds[1], msg.data(), msg.size());
         ::close(fds[1]);
         ::_exit(0);
@@ -77,6 +81,35 @@ std::string in_private_mount_ns(const std::function<std::string()>& body) {
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return "child crashed";
     return msg;
 }
+
+/// Runs `body` in a forked child inside a private mount namespace. Returns "" on success, the
+/// child's message on failure, or "SKIP: ..." when the namespace cannot be made.
+std::string in_private_mount_ns(const std::function<std::string()>& body) {
+    return in_child([&]() -> std::string {
+        if (::unshare(CLONE_NEWNS) != 0) return "SKIP: unshare(CLONE_NEWNS) failed";
+        if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+            return "SKIP: cannot make / private";
+        return body();
+    });
+}
+
+/// The verdict on a child's message: a warning when it skipped ("SKIP: ..."), else it must be
+/// empty.
+void check_child(const std::string& msg) {
+    if (msg.rfind("SKIP:", 0) == 0) {
+        WARN(msg);
+        return;
+    }
+    CHECK(msg == "");
+}
+
+/// Collects a child's failed expectations, one line each.
+struct child_report {
+    std::string out;
+    void expect(const std::string& what, const std::string& got, const std::string& want) {
+        if (got != want) out += what + ": got " + got + ", want " + want + "\n";
+    }
+};
 
 } // namespace
 
@@ -94,12 +127,13 @@ TEST_CASE("0 posix_fs: a layer is a descriptor and survives a rename", "[backend
     CHECK(L->ref.path() == (tmp / "L").string());
     CHECK(L->ref.fd() >= 0);
     std::filesystem::rename(tmp / "L", tmp / "renamed");
-    auto st = fs.lstat(L->ref, "d/f");
+    auto st = lstat_path(fs, L->ref, "d/f");
     REQUIRE(err(st) == "ok");
     CHECK(st->size == 3u);
     auto hit = fs.lookup_beneath(L->ref, "/d/f");
-    CHECK(err(hit) == "ok");
-    auto list = fs.read_dir(L->ref, "d");
+    REQUIRE(err(hit) == "ok");
+    CHECK(fs.path_of(hit->handle) == "d/f");
+    auto list = read_dir_path(fs, L->ref, "d");
     REQUIRE(err(list) == "ok");
     CHECK(list->size() == 1u);
     // Copies share the descriptor.
@@ -176,11 +210,11 @@ TEST_CASE("2.1 posix_fs xattrs: long values, many names, a non-directory layer r
     const posix_fs fs;
     auto L = fs.resolve_dir((tmp / "L").string());
     REQUIRE(err(L) == "ok");
-    auto v = fs.get_xattr(L->ref, "f", "user.big");
+    auto v = get_xattr_path(fs, L->ref, "f", "user.big");
     REQUIRE(err(v) == "ok");
     REQUIRE(v->has_value());
     CHECK(**v == big);
-    auto listed = fs.list_xattr(L->ref, "");
+    auto listed = list_xattr_path(fs, L->ref, "");
     REQUIRE(err(listed) == "ok");
     std::sort(listed->begin(), listed->end());
     std::sort(names.begin(), names.end());
@@ -190,17 +224,26 @@ TEST_CASE("2.1 posix_fs xattrs: long values, many names, a non-directory layer r
     auto f = fs.resolve_dir((tmp / "L/f").string());
     REQUIRE(err(f) == "ok");
     CHECK(f->st.type == file_type::regular);
-    auto fv = fs.get_xattr(f->ref, "", "user.big");
+    auto fv = get_xattr_path(fs, f->ref, "", "user.big");
     REQUIRE(err(fv) == "ok");
     REQUIRE(fv->has_value());
     CHECK(**fv == big);
-    auto fl = fs.list_xattr(f->ref, "");
+    auto fl = list_xattr_path(fs, f->ref, "");
     REQUIRE(err(fl) == "ok");
     CHECK(*fl == std::vector<std::string>{"user.big"});
-    CHECK(err(fs.lstat(f->ref, "")) == "ok");
-    CHECK(err(fs.read_dir(f->ref, "")) == "ENOTDIR");
+    CHECK(err(lstat_path(fs, f->ref, "")) == "ok");
+    CHECK(err(read_dir_path(fs, f->ref, "")) == "ENOTDIR");
+    auto froot = fs.root(f->ref);
+    REQUIRE(err(froot) == "ok");
+    CHECK(err(fs.lookup(froot->handle, "x")) == "ENOTDIR");
+    auto fdata = fs.open_file(froot->handle);
+    REQUIRE(err(fdata) == "ok");
+    char c = 0;
+    auto n = fs.read(*fdata, 0, std::span<char>(&c, 1));
+    REQUIRE(err(n) == "ok");
+    CHECK(c == 'x');
     // An unknown namespace is "not supported", reported as absent.
-    auto odd = fs.get_xattr(L->ref, "f", "nonamespace");
+    auto odd = get_xattr_path(fs, L->ref, "f", "nonamespace");
     REQUIRE(err(odd) == "ok");
     CHECK(!odd->has_value());
 }
@@ -210,26 +253,31 @@ TEST_CASE("0 posix_fs: no descriptor leaks", "[backend][posix][spec.0]") {
     std::filesystem::create_directories(tmp / "L/d");
     write_file(tmp / "L/d/f", "abc");
     std::filesystem::create_symlink("d", tmp / "L/s");
-    const posix_fs fs;
     const std::size_t before = open_fd_count();
     {
+        // Directory descriptors stay cached while the posix_fs (or a copy) lives: at most
+        // dir_fd_capacity of them, plus the layer's O_PATH descriptor.
+        const posix_fs fs(ovlcore::posix_options{.dir_fd_capacity = 2});
         auto L = fs.resolve_dir((tmp / "L").string());
         REQUIRE(err(L) == "ok");
         for (int i = 0; i < 50; ++i) {
-            (void)fs.lstat(L->ref, "d/f");
-            (void)fs.read_dir(L->ref, "d");
-            (void)fs.read_dir(L->ref, "missing");
-            (void)fs.get_xattr(L->ref, "d", "user.x");
-            (void)fs.list_xattr(L->ref, "d");
-            (void)fs.read_link(L->ref, "s");
+            (void)lstat_path(fs, L->ref, "d/f");
+            (void)read_dir_path(fs, L->ref, "d");
+            (void)read_dir_path(fs, L->ref, "missing");
+            (void)get_xattr_path(fs, L->ref, "d", "user.x");
+            (void)list_xattr_path(fs, L->ref, "d");
+            (void)ovlcore::read_link_path(fs, L->ref, "s");
             (void)fs.lookup_beneath(L->ref, "/d/f");
             (void)fs.lookup_beneath(L->ref, "/s/f");
-            (void)fs.open_file(L->ref, "d");
-            auto f = fs.open_file(L->ref, "d/f");
+            (void)ovlcore::open_file_path(fs, L->ref, "d");
+            (void)ovlcore::dot_positions_path(fs, L->ref, "d");
+            auto f = ovlcore::open_file_path(fs, L->ref, "d/f");
             REQUIRE(err(f) == "ok");
             char c;
             (void)fs.read(*f, 0, std::span<char>(&c, 1));
+            CHECK(open_fd_count() <= before + 1 + 2 + 1); // + the open file
         }
+        CHECK(fs.open_dir_fds() <= 2u);
     }
     CHECK(open_fd_count() == before);
 }
@@ -238,8 +286,17 @@ TEST_CASE("0 posix_fs: a default layer_ref is an invalid descriptor", "[backend]
     const posix_fs fs;
     const posix_fs::layer_ref none;
     CHECK(none.fd() == -1);
-    CHECK(err(fs.lstat(none, "x")) == "EBADF");
+    CHECK(err(lstat_path(fs, none, "x")) == "EBADF");
+    CHECK(err(fs.root(none)) == "EBADF");
     CHECK(err(fs.lookup_beneath(none, "/x")) == "EBADF");
+    const posix_fs::handle empty;
+    CHECK(!empty);
+    CHECK(err(fs.lookup(empty, "x")) == "EBADF");
+    CHECK(err(fs.read_dir(empty)) == "EBADF");
+    CHECK(err(fs.get_xattr(empty, "user.x")) == "EBADF");
+    CHECK(err(fs.read_link(empty)) == "EBADF");
+    CHECK(err(fs.open_file(empty)) == "EBADF");
+    CHECK(fs.path_of(empty).empty());
 }
 
 TEST_CASE("6 posix_fs lookup_beneath: mount crossings are EXDEV (private mount namespace)",
@@ -268,33 +325,190 @@ TEST_CASE("6 posix_fs lookup_beneath: mount crossings are EXDEV (private mount n
         auto M = fs.resolve_dir(mnt);
         auto R = fs.resolve_dir(ro + "/sub");
         if (!C || !M || !R) return "resolve_dir failed";
-        std::string out;
-        auto expect = [&](const std::string& what, const std::string& got,
-                          const std::string& want) {
-            if (got != want) out += what + ": got " + got + ", want " + want + "\n";
-        };
-        expect("beneath /data", err(fs.lookup_beneath(C->ref, "/data")), "ok");
-        expect("beneath /mnt", err(fs.lookup_beneath(C->ref, "/mnt")), "EXDEV");
-        expect("beneath /mnt/inner", err(fs.lookup_beneath(C->ref, "/mnt/inner")), "EXDEV");
-        expect("beneath /ro", err(fs.lookup_beneath(C->ref, "/ro")), "EXDEV");
-        expect("beneath in mount /inner", err(fs.lookup_beneath(M->ref, "/inner")), "ok");
-        expect("beneath in mount /../data", err(fs.lookup_beneath(M->ref, "/../data")), "EXDEV");
-        // Path-based calls cross mounts as any path walk does.
-        expect("lstat mnt/inner", err(fs.lstat(C->ref, "mnt/inner")), "ok");
-        if (M->mount_id == C->mount_id) out += "tmpfs mount id equals the parent's\n";
-        if (M->st.dev == C->st.dev) out += "tmpfs st_dev equals the parent's\n";
-        if (M->fs_magic != 0x01021994u) out += "tmpfs f_type is not TMPFS_MAGIC\n";
-        if (M->read_only || C->read_only) out += "a writable mount reported read-only\n";
-        if (!R->read_only) out += "read-only bind mount not reported read-only\n";
+        child_report report;
+        report.expect("beneath /data", err(fs.lookup_beneath(C->ref, "/data")), "ok");
+        report.expect("beneath /mnt", err(fs.lookup_beneath(C->ref, "/mnt")), "EXDEV");
+        report.expect("beneath /mnt/inner", err(fs.lookup_beneath(C->ref, "/mnt/inner")), "EXDEV");
+        report.expect("beneath /ro", err(fs.lookup_beneath(C->ref, "/ro")), "EXDEV");
+        report.expect("beneath in mount /inner", err(fs.lookup_beneath(M->ref, "/inner")), "ok");
+        report.expect("beneath in mount /../data", err(fs.lookup_beneath(M->ref, "/../data")),
+                      "EXDEV");
+        // Lookups cross mounts as any path walk does.
+        report.expect("lstat mnt/inner", err(lstat_path(fs, C->ref, "mnt/inner")), "ok");
+        const auto inner = ovlcore::walk(fs, C->ref, "mnt/inner");
+        if (!inner || inner->st.dev != M->st.dev)
+            report.out += "mnt/inner not on the tmpfs\n";
+        else if (auto xs = fs.list_xattr(inner->handle); !xs)
+            report.out += "xattrs of mnt/inner\n";
+        if (M->mount_id == C->mount_id) report.out += "tmpfs mount id equals the parent's\n";
+        if (M->st.dev == C->st.dev) report.out += "tmpfs st_dev equals the parent's\n";
+        if (M->fs_magic != 0x01021994u) report.out += "tmpfs f_type is not TMPFS_MAGIC\n";
+        if (M->read_only || C->read_only) report.out += "a writable mount reported read-only\n";
+        if (!R->read_only) report.out += "read-only bind mount not reported read-only\n";
         if (M->ancestors.empty() || M->ancestors[0] != ovlcore::file_id_of(C->st))
-            out += "the first ancestor of a mount root is not its mount point's parent\n";
+            report.out += "the first ancestor of a mount root is not its mount point's parent\n";
         ::umount2(ro.c_str(), MNT_DETACH);
         ::umount2(mnt.c_str(), MNT_DETACH);
-        return out;
+        return report.out;
     });
-    if (msg.rfind("SKIP:", 0) == 0) {
-        WARN(msg);
+    check_child(msg);
+}
+
+TEST_CASE("5.1 posix_fs handles: one component per lookup, a node per object",
+          "[backend][posix][spec.5.1]") {
+    temp_dir tmp;
+    std::filesystem::create_directories(tmp / "L/d/e");
+    write_file(tmp / "L/d/f", "abc");
+    std::filesystem::create_symlink("f", tmp / "L/d/s");
+    const posix_fs fs;
+    auto L = fs.resolve_dir((tmp / "L").string());
+    REQUIRE(err(L) == "ok");
+    auto root = fs.root(L->ref);
+    REQUIRE(err(root) == "ok");
+    CHECK(root->st.type == file_type::directory);
+    CHECK(fs.path_of(root->handle).empty());
+    auto d = fs.lookup(root->handle, "d");
+    REQUIRE(err(d) == "ok");
+    // Never more than one component, never "." or "..": the engine names entries only.
+    CHECK(err(fs.lookup(root->handle, "d/f")) == "EINVAL");
+    CHECK(err(fs.lookup(root->handle, "..")) == "EINVAL");
+    CHECK(err(fs.lookup(root->handle, ".")) == "EINVAL");
+    CHECK(err(fs.lookup(root->handle, "")) == "EINVAL");
+    CHECK(err(fs.lookup(d->handle, "missing")) == "ENOENT");
+    CHECK(err(fs.lookup(d->handle, std::string(300, 'n'))) == "ENAMETOOLONG");
+    auto f = fs.lookup(d->handle, "f");
+    REQUIRE(err(f) == "ok");
+    auto s = fs.lookup(d->handle, "s");
+    REQUIRE(err(s) == "ok");
+    CHECK(fs.path_of(f->handle) == "d/f");
+    CHECK(f->handle.type() == file_type::regular);
+    CHECK(err(fs.lookup(f->handle, "x")) == "ENOTDIR");
+    CHECK(err(fs.lookup(s->handle, "x")) == "ENOTDIR"); // a symlink is never followed
+    CHECK(err(fs.read_link(f->handle)) == "EINVAL");
+    CHECK(err(fs.read_link(d->handle)) == "EINVAL");
+    CHECK(*fs.read_link(s->handle) == "f");
+    CHECK(err(fs.open_file(d->handle)) == "EISDIR");
+    CHECK(err(fs.open_file(s->handle)) == "ELOOP");
+    CHECK(err(fs.read_dir(f->handle)) == "ENOTDIR");
+    auto dots = fs.dot_positions(d->handle);
+    REQUIRE(err(dots) == "ok");
+    CHECK((*dots)[0] <= 3u);
+    CHECK((*dots)[1] <= 3u);
+    // A handle is one pointer; copies share the node and outlive the walk that made them.
+    static_assert(sizeof(posix_fs::handle) == sizeof(void*));
+    posix_fs::handle kept = f->handle;
+    CHECK(kept == f->handle);
+    d.value() = {};
+    f.value() = {};
+    CHECK(fs.path_of(kept) == "d/f");
+    auto file = fs.open_file(kept);
+    REQUIRE(err(file) == "ok");
+    // lookup_beneath gives a handle that works like a looked-up one.
+    auto b = fs.lookup_beneath(L->ref, "/d/e/../f");
+    REQUIRE(err(b) == "ok");
+    CHECK(fs.path_of(b->handle) == "d/f");
+    CHECK(b->st.size == 3u);
+    CHECK(err(fs.lookup_beneath(L->ref, "/d/s/x")) == "ELOOP");
+    CHECK(err(fs.lookup_beneath(L->ref, "/..")) == "EXDEV");
+    auto bs = fs.lookup_beneath(L->ref, "d/s");
+    REQUIRE(err(bs) == "ok");
+    CHECK(bs->st.type == file_type::symlink);
+    // Copies of a posix_fs share one descriptor cache.
+    const posix_fs copy = fs; // NOLINT(performance-unnecessary-copy-initialization)
+    CHECK(copy.open_dir_fds() == fs.open_dir_fds());
+    CHECK(copy.dir_fd_capacity() == fs.dir_fd_capacity());
+}
+
+#ifdef OVLCORE_NR_GETXATTRAT
+TEST_CASE("2.1 posix_fs xattrs without getxattrat(2): l*xattr through /proc/self/fd",
+          "[backend][posix][spec.2.1]") {
+    temp_dir tmp;
+    std::filesystem::create_directories(tmp / "L/d");
+    write_file(tmp / "L/d/f", "x");
+    std::filesystem::create_symlink("f", tmp / "L/d/s");
+    REQUIRE(::setxattr((tmp / "L/d/f").c_str(), "user.f", "file", 4, 0) == 0);
+    REQUIRE(::setxattr((tmp / "L/d").c_str(), "user.d", "dir", 3, 0) == 0);
+    const std::string big(3000, 'v');
+    REQUIRE(::setxattr((tmp / "L/d/f").c_str(), "user.big", big.data(), big.size(), 0) == 0);
+    const std::string msg = in_child([&]() -> std::string {
+        // A kernel before 6.13: getxattrat and listxattrat fail with ENOSYS (a seccomp filter).
+        const sock_filter filter[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, OVLCORE_NR_GETXATTRAT, 2, 0),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, OVLCORE_NR_LISTXATTRAT, 1, 0),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+        };
+        const sock_fprog prog{.len = static_cast<unsigned short>(std::size(filter)),
+                              .filter = const_cast<sock_filter*>(filter)};
+        if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+            ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+            return "SKIP: cannot install a seccomp filter";
+        if (::syscall(OVLCORE_NR_GETXATTRAT, AT_FDCWD, "/", 0, "user.x", nullptr, 0) != -1 ||
+            errno != ENOSYS)
+            return "the filter does not hide getxattrat";
+        const posix_fs fs;
+        auto L = fs.resolve_dir((tmp / "L").string());
+        if (!L) return "resolve_dir failed";
+        child_report report;
+        auto f = ovlcore::walk(fs, L->ref, "d/f");
+        auto d = ovlcore::walk(fs, L->ref, "d");
+        auto sl = ovlcore::walk(fs, L->ref, "d/s");
+        if (!f || !d || !sl) return "walk failed";
+        auto fv = fs.get_xattr(f->handle, "user.f");
+        report.expect("user.f", fv ? fv->value_or("absent") : err(fv), "file");
+        auto fb = fs.get_xattr(f->handle, "user.big");
+        report.expect("user.big", fb ? std::to_string(fb->value_or("").size()) : err(fb), "3000");
+        auto dv = fs.get_xattr(d->handle, "user.d");
+        report.expect("user.d", dv ? dv->value_or("absent") : err(dv), "dir");
+        auto none = fs.get_xattr(f->handle, "user.none");
+        report.expect("user.none", none ? none->value_or("absent") : err(none), "absent");
+        auto fl = fs.list_xattr(f->handle);
+        report.expect("list f", fl ? std::to_string(fl->size()) : err(fl), "2");
+        // The symlink itself, not its target: no attributes.
+        auto sv = fs.get_xattr(sl->handle, "user.f");
+        report.expect("symlink user.f", sv ? sv->value_or("absent") : err(sv), "absent");
+        auto slist = fs.list_xattr(sl->handle);
+        report.expect("list symlink", slist ? std::to_string(slist->size()) : err(slist), "0");
+        return report.out;
+    });
+    check_child(msg);
+}
+#endif
+
+TEST_CASE("5.1 posix_fs: a directory that may be searched but not read",
+          "[backend][posix][spec.5.1]") {
+    if (::geteuid() != 0) {
+        WARN("SKIPPED: needs root to switch to an unprivileged user");
         return;
     }
-    CHECK(msg == "");
+    temp_dir tmp;
+    std::filesystem::create_directories(tmp / "L/x/sub");
+    write_file(tmp / "L/x/f", "abc");
+    REQUIRE(::chmod(tmp.str().c_str(), 0755) == 0);
+    REQUIRE(::chmod((tmp / "L").c_str(), 0755) == 0);
+    REQUIRE(::chmod((tmp / "L/x").c_str(), 0711) == 0); // search only, for others
+    REQUIRE(::chmod((tmp / "L/x/f").c_str(), 0644) == 0);
+    const std::string msg = in_child([&]() -> std::string {
+        if (::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0)
+            return "SKIP: cannot become nobody";
+        const posix_fs fs;
+        auto L = fs.resolve_dir((tmp / "L").string());
+        if (!L) return "resolve_dir failed";
+        std::string out;
+        auto x = ovlcore::walk(fs, L->ref, "x");
+        if (!x) return "walk x: " + err(x);
+        // Lookups need search permission only, as in the kernel's path walk.
+        auto f = fs.lookup(x->handle, "f");
+        if (!f || f->st.size != 3) out += "lookup f: " + err(f) + "\n";
+        auto sub = fs.lookup(x->handle, "sub");
+        if (!sub || sub->st.type != file_type::directory) out += "lookup sub: " + err(sub) + "\n";
+        if (f && !fs.open_file(f->handle)) out += "open f failed\n";
+        // Listing needs read permission.
+        if (const auto list = fs.read_dir(x->handle); err(list) != "EACCES")
+            out += "read_dir x: " + err(list) + ", want EACCES\n";
+        if (const auto list = fs.read_dir(sub->handle); !list) out += "read_dir sub failed\n";
+        return out;
+    });
+    check_child(msg);
 }

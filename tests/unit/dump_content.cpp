@@ -40,11 +40,12 @@ struct content_counting_fs : ovlcore::forwarding_fs<B> {
     using base = ovlcore::forwarding_fs<B>;
     using base::base;
     using typename base::file;
+    using typename base::handle;
     using typename base::layer_ref;
 
-    [[nodiscard]] ovlcore::result<file> open_file(const layer_ref& l, std::string_view p) const {
+    [[nodiscard]] ovlcore::result<file> open_file(const handle& h) const {
         ++opens;
-        return base::open_file(l, p);
+        return base::open_file(h);
     }
     [[nodiscard]] ovlcore::result<std::size_t> read(const file& f, std::uint64_t offset,
                                                     std::span<char> buffer) const {
@@ -52,7 +53,7 @@ struct content_counting_fs : ovlcore::forwarding_fs<B> {
         if (got) bytes_read += *got;
         return got;
     }
-    [[nodiscard]] ovlcore::result<ovlcore::beneath_result>
+    [[nodiscard]] ovlcore::result<ovlcore::real_object<handle>>
     lookup_beneath(const layer_ref& l, std::string_view p) const {
         ++beneath_calls;
         return base::lookup_beneath(l, p);

@@ -5,12 +5,15 @@
 // listings and lazy lowerdata found through a failure used to be kept).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <ovlcore/backend/forwarding.hpp>
 #include <ovlcore/backend/memory.hpp>
 #include <ovlcore/layer_stack.hpp>
 #include <ovlcore/overlay.hpp>
@@ -78,41 +81,96 @@ const std::errc estale = static_cast<std::errc>(ESTALE);
 TEST_CASE("testing: fault_injection_fs fails the chosen calls", "[testing][faults]") {
     memory_fs mem;
     mem.add_file("/L/a", "alpha").add_file("/L/b", "beta");
-    faulty_fs fs(mem, plan_of({rule(fault_op::lstat, estale, 2, 2)}));
+    faulty_fs fs(mem, plan_of({rule(fault_op::lookup, estale, 2, 2)}));
     const auto root = fs.resolve_dir("/L");
     REQUIRE(root.has_value());
     const auto& l = root->ref;
-    CHECK(fs.lstat(l, "a").has_value());                                // 1st matching call
-    CHECK(fs.lstat(l, "a").error() == estale);                          // 2nd
-    CHECK(fs.lstat(l, "b").error() == estale);                          // 3rd
-    CHECK(fs.lstat(l, "b").has_value());                                // count 2 exhausted
-    CHECK(fs.read_link(l, "a").error() == std::errc::invalid_argument); // other op: forwarded
-    CHECK(fs.calls(fault_op::lstat) == 4);
+    const auto top = fs.root(l); // another op: not matched
+    REQUIRE(top.has_value());
+    const auto a = fs.lookup(top->handle, "a");
+    CHECK(a.has_value());                                 // 1st matching call
+    CHECK(fs.lookup(top->handle, "a").error() == estale); // 2nd
+    CHECK(fs.lookup(top->handle, "b").error() == estale); // 3rd
+    const auto b = fs.lookup(top->handle, "b");           // count 2 exhausted
+    CHECK(b.has_value());
+    REQUIRE(a.has_value());
+    CHECK(fs.read_link(a->handle).error() == std::errc::invalid_argument); // other op: forwarded
+    CHECK(fs.calls(fault_op::lookup) == 4);
+    CHECK(fs.calls(fault_op::root) == 1);
     CHECK(fs.failed() == 2);
     REQUIRE(fs.log().size() == 2);
-    CHECK(fs.log()[0].op == fault_op::lstat);
+    CHECK(fs.log()[0].op == fault_op::lookup);
     CHECK(fs.log()[0].path == "a");
     CHECK(fs.log()[0].layer == l.root);
+    REQUIRE(b.has_value());
 
     SECTION("by layer and path, every call from the n-th on") {
         fault_rule r = rule(fault_op::get_xattr, std::errc::not_enough_memory, 1, 0);
         r.path = "b";
         r.layer = l.root;
         fs.arm(plan_of({r}));
-        CHECK(fs.get_xattr(l, "a", "user.x").has_value());
-        CHECK(fs.get_xattr(l, "b", "user.x").error() == std::errc::not_enough_memory);
-        CHECK(fs.get_xattr(l, "b", "user.x").error() == std::errc::not_enough_memory);
+        CHECK(fs.get_xattr(a->handle, "user.x").has_value());
+        CHECK(fs.get_xattr(b->handle, "user.x").error() == std::errc::not_enough_memory);
+        CHECK(fs.get_xattr(b->handle, "user.x").error() == std::errc::not_enough_memory);
         r.layer = file_id{.dev = 999, .ino = 999};
         fs.arm(plan_of({r}));
-        CHECK(fs.get_xattr(l, "b", "user.x").has_value());
+        CHECK(fs.get_xattr(b->handle, "user.x").has_value());
     }
     SECTION("stop and resume") {
         fs.arm(plan_of({rule(fault_op::read_dir, std::errc::interrupted, 1, 0)}));
         fs.stop();
-        CHECK(fs.read_dir(l, "").has_value());
+        CHECK(fs.read_dir(top->handle).has_value());
         fs.resume();
-        CHECK(fs.read_dir(l, "").error() == std::errc::interrupted);
+        CHECK(fs.read_dir(top->handle).error() == std::errc::interrupted);
     }
+}
+
+namespace {
+/// memory_fs with the optional calls (backend.hpp): dots after the first entry, data from 1 on.
+struct dotted_fs : forwarding_fs<memory_fs> {
+    using forwarding_fs<memory_fs>::forwarding_fs;
+    [[nodiscard]] result<std::array<std::size_t, 2>> dot_positions(const handle&) const {
+        return std::array<std::size_t, 2>{1, 1};
+    }
+    [[nodiscard]] result<data_extent> next_data(const file&, std::uint64_t offset) const {
+        return data_extent{.begin = std::max<std::uint64_t>(offset, 1), .end = 5};
+    }
+};
+} // namespace
+
+TEST_CASE("testing: fault_injection_fs fails dot_positions and next_data too",
+          "[testing][faults]") {
+    // Both optional calls are forwarded when the wrapped backend has them, and can fail (a gap
+    // of issue 12: they used to be passed through untouched).
+    memory_fs mem;
+    mem.add_file("/L/d/f", "hello");
+    const dotted_fs dotted(mem);
+    fault_injection_fs<dotted_fs> fs(dotted);
+    static_assert(knows_dot_positions<fault_injection_fs<dotted_fs>>);
+    static_assert(detail::has_next_data<fault_injection_fs<dotted_fs>>);
+    static_assert(!knows_dot_positions<faulty_fs>);
+    const auto l = fs.resolve_dir("/L");
+    REQUIRE(l.has_value());
+    const auto d = walk(fs, l->ref, "d");
+    const auto f = walk(fs, l->ref, "d/f");
+    REQUIRE(d.has_value());
+    REQUIRE(f.has_value());
+    auto file = fs.open_file(f->handle);
+    REQUIRE(file.has_value());
+    CHECK(fs.dot_positions(d->handle).value() == std::array<std::size_t, 2>{1, 1});
+    CHECK(fs.next_data(*file, 0).value() == data_extent{.begin = 1, .end = 5});
+    fault_rule dots = rule(fault_op::dot_positions, std::errc::io_error);
+    dots.path = "d";
+    fs.arm(plan_of({dots, rule(fault_op::next_data, estale)}));
+    CHECK(fs.dot_positions(d->handle).error() == std::errc::io_error);
+    CHECK(fs.dot_positions(d->handle).has_value()); // count 1
+    CHECK(fs.next_data(*file, 0).error() == estale);
+    CHECK(fs.next_data(*file, 0).has_value());
+    CHECK(fs.calls(fault_op::dot_positions) == 3);
+    CHECK(fs.calls(fault_op::next_data) == 3);
+    REQUIRE(fs.log().size() == 2);
+    CHECK(fs.log()[0].path == "d");
+    CHECK(fs.log()[1].op == fault_op::next_data);
 }
 
 TEST_CASE("testing: fault_injection_fs random faults follow the seed", "[testing][faults]") {
@@ -126,10 +184,12 @@ TEST_CASE("testing: fault_injection_fs random faults follow the seed", "[testing
         fs.stop();
         const auto root = fs.resolve_dir("/L");
         REQUIRE(root.has_value());
+        const auto top = fs.root(root->ref);
+        REQUIRE(top.has_value());
         fs.resume();
         std::vector<int> outcome;
         for (int i = 0; i < 64; ++i) {
-            const auto st = fs.lstat(root->ref, "a");
+            const auto st = fs.lookup(top->handle, "a");
             outcome.push_back(st ? 0 : static_cast<int>(st.error()));
         }
         return outcome;
@@ -171,7 +231,7 @@ TEST_CASE("5.6.1 a failing lstat in a layer fails the lookup with its errno, not
     mem.add_file("/U/x", "upper").add_dir("/W").add_file("/A/x", "lower");
     faulty_fs fs(mem);
     auto ov = make_overlay(fs, "lowerdir=/A,upperdir=/U,workdir=/W");
-    fs.arm(plan_of({rule(fault_op::lstat, std::errc::io_error)}));
+    fs.arm(plan_of({rule(fault_op::lookup, std::errc::io_error)}));
     CHECK(ov.lstat("/x").error() == std::errc::io_error); // §5.1 step 2: any other error returned
     CHECK(read_all(ov, "/x").value_or("") == "upper");    // the failure was not kept
 }
@@ -211,7 +271,7 @@ TEST_CASE("5.6.1 a merged listing read through a failing lstat is not kept",
     faulty_fs fs(mem);
     auto ov = make_overlay(fs, "lowerdir=/A:/B");
     // §8.2 step 4: the DT_CHR entry is checked with an lstat; a failing one keeps the entry.
-    fs.arm(plan_of({rule(fault_op::lstat, std::errc::interrupted, 1, 0)}));
+    fs.arm(plan_of({rule(fault_op::lookup, std::errc::interrupted, 1, 0)}));
     CHECK(names(ov.read_dir("/")) == std::vector<std::string>{"gone", "kept"});
     fs.stop();
     CHECK(names(ov.read_dir("/")) == std::vector<std::string>{"kept"});

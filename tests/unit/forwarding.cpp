@@ -41,7 +41,7 @@ namespace {
 /// The documented way to hide the optional call: a deleted dot_positions.
 struct dots_first_fs : forwarding_fs<posix_fs> {
     using forwarding_fs::forwarding_fs;
-    void dot_positions(const layer_ref&, std::string_view) const = delete;
+    void dot_positions(const handle&) const = delete;
 };
 static_assert(backing_filesystem<dots_first_fs>);
 static_assert(!knows_dot_positions<dots_first_fs>);
@@ -51,16 +51,16 @@ template <backing_filesystem B>
 struct hide_xattr_fs : forwarding_fs<B> {
     using base = forwarding_fs<B>;
     using base::base;
-    using typename base::layer_ref;
+    using typename base::handle;
 
     std::string hidden;
     mutable int calls = 0;
 
-    [[nodiscard]] result<std::optional<std::string>>
-    get_xattr(const layer_ref& l, std::string_view path, std::string_view name) const {
+    [[nodiscard]] result<std::optional<std::string>> get_xattr(const handle& h,
+                                                               std::string_view name) const {
         ++calls;
         if (name == hidden) return std::optional<std::string>{};
-        return base::get_xattr(l, path, name);
+        return base::get_xattr(h, name);
     }
 };
 static_assert(backing_filesystem<hide_xattr_fs<memory_fs>>);
@@ -118,7 +118,17 @@ TEST_CASE("forwarding_fs: rooted handles carry the layer root", "[backend][forwa
     CHECK(upper->ref.root == file_id_of(direct->st));
     CHECK(upper->ref.inner == direct->ref);
     CHECK(upper->st.ino == direct->st.ino);
-    auto f = fs.open_file(upper->ref, "f");
+    auto root = fs.root(upper->ref);
+    REQUIRE(root.has_value());
+    CHECK(root->handle.root == upper->ref.root);
+    auto found = fs.lookup(root->handle, "f");
+    REQUIRE(found.has_value());
+    CHECK(found->handle.root == upper->ref.root); // a child keeps its dir's layer root
+    CHECK(fs.path_of(found->handle) == "f");
+    auto beneath = fs.lookup_beneath(upper->ref, "/d");
+    REQUIRE(beneath.has_value());
+    CHECK(beneath->handle.root == upper->ref.root);
+    auto f = fs.open_file(found->handle);
     REQUIRE(f.has_value());
     CHECK(f->root == upper->ref.root);
     std::string buf(64, '\0');

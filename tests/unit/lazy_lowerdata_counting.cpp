@@ -171,7 +171,7 @@ TEST_CASE("6 lazy lowerdata: open resolves the data in the data-only layer",
             (5000 + before->blksize - 1) / before->blksize * before->blksize / 512;
         CHECK(before->blocks == estimate);
         CHECK(read_all(ov, "/usr/bin/other") == std::string(5000, 'x'));
-        auto data_st = base.lstat(base.resolve_dir("/ROOT/D")->ref, "12/345678");
+        auto data_st = ovlcore::lstat_path(base, base.resolve_dir("/ROOT/D")->ref, "12/345678");
         REQUIRE(data_st.has_value());
         auto after = ov.lstat("/usr/bin/other");
         REQUIRE(after.has_value());
@@ -286,24 +286,26 @@ TEST_CASE("test doubles: failing_fs fails exactly the planned call", "[support][
     base.add_file("/L/a", "x").add_file("/L/b", "y");
     failing_fs<memory_fs> fs(base, failure_plan{.nth = 2,
                                                 .error = std::errc::permission_denied,
-                                                .op = fs_op::lstat,
+                                                .op = fs_op::lookup,
                                                 .layer = {},
                                                 .sticky = false});
     auto layer = fs.resolve_dir("/L");
     REQUIRE(layer.has_value());
-    CHECK(fs.lstat(layer->ref, "a").has_value());
-    CHECK(fs.lstat(layer->ref, "b").error() == std::errc::permission_denied);
-    CHECK(fs.lstat(layer->ref, "b").has_value());
-    CHECK(fs.read_dir(layer->ref, "").has_value()); // other operations never match
+    auto top = fs.root(layer->ref); // other operations never match
+    REQUIRE(top.has_value());
+    CHECK(fs.lookup(top->handle, "a").has_value());
+    CHECK(fs.lookup(top->handle, "b").error() == std::errc::permission_denied);
+    CHECK(fs.lookup(top->handle, "b").has_value());
+    CHECK(fs.read_dir(top->handle).has_value()); // other operations never match
     CHECK(fs.matched() == 3);
     CHECK(fs.failed() == 1);
 
     fs.arm(failure_plan{
         .nth = 1, .error = std::errc::io_error, .op = {}, .layer = {}, .sticky = true});
-    CHECK(fs.read_dir(layer->ref, "").error() == std::errc::io_error);
-    CHECK(fs.lstat(layer->ref, "a").error() == std::errc::io_error);
+    CHECK(fs.read_dir(top->handle).error() == std::errc::io_error);
+    CHECK(fs.lookup(top->handle, "a").error() == std::errc::io_error);
     fs.disarm();
-    CHECK(fs.lstat(layer->ref, "a").has_value());
+    CHECK(fs.lookup(top->handle, "a").has_value());
 }
 
 TEST_CASE("test doubles: counting_fs attributes calls to layers", "[support][counting]") {
@@ -314,17 +316,22 @@ TEST_CASE("test doubles: counting_fs attributes calls to layers", "[support][cou
     auto m = fs.resolve_dir("/M");
     REQUIRE(l.has_value());
     REQUIRE(m.has_value());
-    CHECK(fs.lstat(l->ref, "a").has_value());
-    CHECK_FALSE(fs.lstat(l->ref, "nope").has_value());
-    CHECK(fs.get_xattr(m->ref, "b", "user.x").has_value());
+    auto l_top = fs.root(l->ref);
+    auto m_b = ovlcore::walk(fs, m->ref, "b"); // root + lookup in M
+    REQUIRE(l_top.has_value());
+    REQUIRE(m_b.has_value());
+    CHECK(fs.lookup(l_top->handle, "a").has_value());
+    CHECK_FALSE(fs.lookup(l_top->handle, "nope").has_value());
+    CHECK(fs.get_xattr(m_b->handle, "user.x").has_value());
     const auto lid = *fs.root_id("/L");
     const auto mid = *fs.root_id("/M");
-    CHECK(fs.counts(lid).of(fs_op::lstat) == 2);
-    CHECK(fs.counts(lid).failed(fs_op::lstat) == 1);
+    CHECK(fs.counts(lid).of(fs_op::lookup) == 2);
+    CHECK(fs.counts(lid).failed(fs_op::lookup) == 1);
+    CHECK(fs.counts(lid).of(fs_op::root) == 1);
     CHECK(fs.counts(lid).of(fs_op::resolve_dir) == 1);
     CHECK(fs.counts(mid).of(fs_op::get_xattr) == 1);
-    CHECK(fs.counts(mid).total_after_mount() == 1);
-    CHECK(fs.totals().total() == 5);
+    CHECK(fs.counts(mid).total_after_mount() == 3);
+    CHECK(fs.totals().total() == 8);
     fs.reset();
     CHECK(fs.totals().total() == 0);
 }

@@ -175,10 +175,9 @@ TEST_CASE("8 lint: a directory that cannot be listed is readdir-failed", "[lint]
     // A spy that fails every listing of "d" (docs/contributing.md §25: failing backend).
     struct failing_listing : test::spy_fs<memory_fs> {
         using spy_fs::spy_fs;
-        [[nodiscard]] result<std::vector<dir_entry>> read_dir(const layer_ref& l,
-                                                              std::string_view p) const {
-            if (p == "d") return fail(std::errc::io_error);
-            return spy_fs::read_dir(l, p);
+        [[nodiscard]] result<std::vector<dir_entry>> read_dir(const handle& h) const {
+            if (path_of(h) == "d") return fail(std::errc::io_error);
+            return spy_fs::read_dir(h);
         }
     };
     const failing_listing spy(t.fs());

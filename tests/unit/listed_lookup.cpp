@@ -61,7 +61,7 @@ layer_roots roots_of(const counting_fs<memory_fs>& fs) {
     return {*l0, *l1, *l2};
 }
 
-/// lstat calls per layer made by one overlay lstat of `path`.
+/// lookup calls (one stat each) per layer made by one overlay lstat of `path`.
 template <class Ov>
 std::vector<std::uint64_t> lstats_for(const Ov& ov, const counting_fs<memory_fs>& fs,
                                       const layer_roots& r, std::string_view path,
@@ -69,8 +69,8 @@ std::vector<std::uint64_t> lstats_for(const Ov& ov, const counting_fs<memory_fs>
     fs.reset();
     auto st = ov.lstat(path);
     if (answer) *answer = st;
-    return {fs.calls(r.l0, fs_op::lstat), fs.calls(r.l1, fs_op::lstat),
-            fs.calls(r.l2, fs_op::lstat)};
+    return {fs.calls(r.l0, fs_op::lookup), fs.calls(r.l1, fs_op::lookup),
+            fs.calls(r.l2, fs_op::lookup)};
 }
 
 using counts = std::vector<std::uint64_t>;

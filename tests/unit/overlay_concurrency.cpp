@@ -3,10 +3,12 @@
 // list, stat, open and read the same and different names at random, racing to create the cached
 // children (spec §5.3), objects (§10 Q2), listings (§8.2) and lazy lowerdata entries (§6); every
 // answer must equal a single-threaded overlay's over the same layers, every thread must get the
-// same node for a path, and the shared overlay must dump like a fresh one afterwards. Tagged
-// [concurrency]: the tsan lane of scripts/test.sh runs it under ThreadSanitizer.
+// same node for a path, and the shared overlay must dump like a fresh one afterwards; and lookups
+// racing releases of a bounded cache (issue 11, docs/fuse.md §3). Tagged [concurrency]: the tsan
+// lane of scripts/test.sh runs it under ThreadSanitizer.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <latch>
@@ -26,6 +28,7 @@
 #include <ovlcore/overlay.hpp>
 
 #include "support/fs_tree.hpp"
+#include "support/overlay_fixture.hpp"
 
 using namespace ovlcore;
 
@@ -235,5 +238,60 @@ TEMPLATE_TEST_CASE("overlay: threads racing on a fresh overlay's caches answer l
                     ++disagreeing;
         CHECK(disagreeing == 0);
         CHECK(to_jsonl(dump_records(ov)) == expected_dump);
+    }
+}
+
+// Lookups racing releases (issue 11): with a bounded cache of unreferenced nodes, threads take
+// and drop references (the FUSE server's LOOKUP and FORGET) and walk paths (held only during the
+// call) while other threads' releases free nodes, their inodes and their child tables (spec §10
+// Q2, docs/fuse.md §3). Every answer must stay right and the cache must end within its bound.
+TEST_CASE("overlay lifetime: lookups racing releases (bounded cache)",
+          "[overlay][lifetime][threads][concurrency]") {
+    test::overlay_fixture<memory_fs> f;
+    for (int i = 0; i < 8; ++i) {
+        const std::string d = "d" + std::to_string(i);
+        for (int j = 0; j < 6; ++j)
+            f.tree.add_file("A/" + d + "/s/f" + std::to_string(j), std::to_string(i * 10 + j));
+        f.tree.add_file("B/" + d + "/b", "b");
+    }
+    for (const std::size_t kept : {std::size_t{0}, std::size_t{5}}) {
+        CAPTURE(kept);
+        auto& ov = f.mount("lowerdir=A:B", overlay_options{.max_unreferenced_nodes = kept});
+        std::atomic<int> failures{0};
+        std::vector<std::thread> threads;
+        threads.reserve(6);
+        for (int t = 0; t < 6; ++t)
+            threads.emplace_back([&, t] {
+                const auto root = ov.root().value();
+                for (int round = 0; round < 60; ++round) {
+                    const int i = (round + t) % 8, j = (round * 7 + t) % 6;
+                    const std::string d = "d" + std::to_string(i);
+                    bool failed = false;
+                    // Node API with references (FUSE), and the path API (held during the call).
+                    const auto dn = ov.lookup_retained(root, d, failed);
+                    if (!dn) {
+                        ++failures;
+                        continue;
+                    }
+                    const auto sn = ov.lookup_retained(*dn, "s", failed);
+                    if (!sn || ov.read_dir(*sn).value().size() != 6) ++failures;
+                    const auto fn =
+                        sn ? ov.lookup_retained(*sn, "f" + std::to_string(j), failed)
+                           : result<test::overlay_fixture<memory_fs>::overlay_type::node_handle>(
+                                 fail(std::errc::io_error));
+                    if (!fn || ov.stat(*fn)->size != std::to_string(i * 10 + j).size()) ++failures;
+                    if (ov.lstat("/" + d + "/b")->size != 1) ++failures;
+                    if (f.content("/" + d + "/s/f" + std::to_string(j)) !=
+                        std::to_string(i * 10 + j))
+                        ++failures;
+                    if (fn) ov.forget(*fn, 1);
+                    if (sn) ov.forget(*sn, 1);
+                    ov.forget(*dn, 1);
+                }
+            });
+        for (auto& th : threads) th.join();
+        CHECK(failures == 0);
+        CHECK(ov.live_nodes() <= 1 + 3 * kept); // the root, the cache, and their ancestors
+        CHECK(ov.unreferenced_nodes() <= kept);
     }
 }

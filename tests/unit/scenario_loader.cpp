@@ -69,10 +69,13 @@ const char* const full_scenario = R"json({
 /// A comparable description of every object below a layer, through the backend API only.
 template <class B>
 std::vector<std::string> describe(const B& fs, const typename B::layer_ref& layer) {
+    using object = ovlcore::real_object<typename B::handle>;
     std::map<std::string, std::string> out;
-    std::function<void(const std::string&)> walk = [&](const std::string& path) {
-        auto st = fs.lstat(layer, path);
-        REQUIRE(err(st) == "ok");
+    std::function<void(const std::string&, const object&)> walk = [&](const std::string& path,
+                                                                      const object& obj) {
+        const auto* st = &obj.st;
+        const auto& h = obj.handle;
+        CHECK(fs.path_of(h) == path);
         std::ostringstream d;
         d << ovlcore::dump_name(st->type) << " mode=" << std::oct << st->mode << std::dec
           << " owner=" << st->uid << ':' << st->gid;
@@ -80,13 +83,13 @@ std::vector<std::string> describe(const B& fs, const typename B::layer_ref& laye
         if (st->type != file_type::directory) d << " size=" << st->size;
         if (st->type == file_type::char_device || st->type == file_type::block_device)
             d << " rdev=" << st->rdev_major << ':' << st->rdev_minor;
-        auto names = fs.list_xattr(layer, path);
+        auto names = fs.list_xattr(h);
         REQUIRE(err(names) == "ok");
         if (st->type == file_type::regular) {
             // ext4 adds a block for xattrs that do not fit in the inode; memory_fs counts
             // content blocks only, so blocks are compared for files without xattrs.
             if (names->empty()) d << " blocks=" << st->blocks;
-            auto f = fs.open_file(layer, path);
+            auto f = fs.open_file(h);
             REQUIRE(err(f) == "ok");
             std::string content(static_cast<std::size_t>(st->size) + 1, '?');
             auto n = fs.read(*f, 0, std::span<char>(content.data(), content.size()));
@@ -94,23 +97,29 @@ std::vector<std::string> describe(const B& fs, const typename B::layer_ref& laye
             content.resize(*n);
             d << " content#=" << std::hash<std::string>{}(content) << " len=" << content.size();
         }
-        if (st->type == file_type::symlink) d << " target=" << *fs.read_link(layer, path);
+        if (st->type == file_type::symlink) d << " target=" << *fs.read_link(h);
         std::sort(names->begin(), names->end());
         for (const auto& n : *names) {
             if (n.rfind("user.", 0) != 0 && n.rfind("trusted.", 0) != 0) continue;
-            auto v = fs.get_xattr(layer, path, n);
+            auto v = fs.get_xattr(h, n);
             REQUIRE(err(v) == "ok");
             REQUIRE(v->has_value());
             d << " xattr " << n << '=' << std::hash<std::string>{}(**v) << '/' << (*v)->size();
         }
         out[path.empty() ? "/" : path] = d.str();
         if (st->type == file_type::directory) {
-            auto list = fs.read_dir(layer, path);
+            auto list = fs.read_dir(h);
             REQUIRE(err(list) == "ok");
-            for (const auto& e : *list) walk(path.empty() ? e.name : path + "/" + e.name);
+            for (const auto& e : *list) {
+                auto child = fs.lookup(h, e.name);
+                REQUIRE(err(child) == "ok");
+                walk(path.empty() ? e.name : path + "/" + e.name, *child);
+            }
         }
     };
-    walk("");
+    auto root = fs.root(layer);
+    REQUIRE(err(root) == "ok");
+    walk("", *root);
     std::vector<std::string> lines; // "path: description", sorted by path
     for (const auto& [path, d] : out) lines.push_back(path + ": " + d);
     return lines;
@@ -199,7 +208,7 @@ TEST_CASE("1.2 scenario loader: {NAME} and {ROOT} substitution", "[scenario][spe
     // The layer directories exist under their literal names.
     auto ax = fs.resolve_dir("/ROOT/a:x");
     REQUIRE(err(ax) == "ok");
-    CHECK(err(fs.lstat(ax->ref, "f")) == "ok");
+    CHECK(err(ovlcore::lstat_path(fs, ax->ref, "f")) == "ok");
     CHECK(err(fs.resolve_dir("b,y")) == "ok"); // cwd is /ROOT
 }
 
@@ -213,58 +222,58 @@ TEST_CASE("0 scenario loader: build_in_memory follows the entries", "[scenario][
     CHECK(A->st.mode == 0750u); // the "/" entry
     CHECK(A->st.uid == 5u);
     CHECK(A->st.gid == 6u);
-    auto opaque = fs.get_xattr(A->ref, "", "trusted.overlay.opaque");
+    auto opaque = ovlcore::get_xattr_path(fs, A->ref, "", "trusted.overlay.opaque");
     REQUIRE(err(opaque) == "ok");
     CHECK(opaque->value_or("") == "x");
 
-    auto f = fs.lstat(A->ref, "f");
+    auto f = ovlcore::lstat_path(fs, A->ref, "f");
     REQUIRE(err(f) == "ok");
     CHECK(f->size == 3u); // content "hello", then size 3
     CHECK(f->mode == 0600u);
     CHECK(f->uid == 1000u);
-    auto file = fs.open_file(A->ref, "f");
+    auto file = ovlcore::open_file_path(fs, A->ref, "f");
     REQUIRE(err(file) == "ok");
     char buf[16];
     auto n = fs.read(*file, 0, std::span<char>(buf, sizeof buf));
     REQUIRE(err(n) == "ok");
     CHECK(std::string(buf, *n) == "hel");
-    auto mc = fs.get_xattr(A->ref, "f", "trusted.overlay.metacopy");
+    auto mc = ovlcore::get_xattr_path(fs, A->ref, "f", "trusted.overlay.metacopy");
     REQUIRE(err(mc) == "ok");
     CHECK(mc->value_or("") == std::string("\x00\x24\x00\x01", 4));
 
-    auto sparse = fs.lstat(A->ref, "sparse");
+    auto sparse = ovlcore::lstat_path(fs, A->ref, "sparse");
     REQUIRE(err(sparse) == "ok");
     CHECK(sparse->size == 9000u);
 
-    auto d = fs.lstat(A->ref, "d"); // made as a parent first, then given mode 1777
+    auto d = ovlcore::lstat_path(fs, A->ref, "d"); // made as a parent first, then given mode 1777
     REQUIRE(err(d) == "ok");
     CHECK(d->mode == 01777u);
-    auto e = fs.lstat(A->ref, "d/e");
+    auto e = ovlcore::lstat_path(fs, A->ref, "d/e");
     REQUIRE(err(e) == "ok");
     CHECK(e->mode == 0755u);
-    auto l = fs.lstat(A->ref, "l");
+    auto l = ovlcore::lstat_path(fs, A->ref, "l");
     REQUIRE(err(l) == "ok");
     CHECK(l->type == file_type::symlink);
     CHECK(l->uid == 7u);
     CHECK(l->mode == 0777u);
-    auto c = fs.lstat(A->ref, "c");
+    auto c = ovlcore::lstat_path(fs, A->ref, "c");
     REQUIRE(err(c) == "ok");
     CHECK(c->type == file_type::char_device);
     CHECK(c->rdev_major == 1u);
     CHECK(c->rdev_minor == 3u);
-    auto b = fs.lstat(A->ref, "b");
+    auto b = ovlcore::lstat_path(fs, A->ref, "b");
     REQUIRE(err(b) == "ok");
     CHECK(b->type == file_type::block_device);
     CHECK(b->mode == 0660u);
-    CHECK(fs.lstat(A->ref, "p")->type == file_type::fifo);
-    CHECK(fs.lstat(A->ref, "s")->type == file_type::socket);
-    auto w = fs.lstat(A->ref, "w"); // spec §3: char 0:0 mode 0000
+    CHECK(ovlcore::lstat_path(fs, A->ref, "p")->type == file_type::fifo);
+    CHECK(ovlcore::lstat_path(fs, A->ref, "s")->type == file_type::socket);
+    auto w = ovlcore::lstat_path(fs, A->ref, "w"); // spec §3: char 0:0 mode 0000
     REQUIRE(err(w) == "ok");
     CHECK(w->type == file_type::char_device);
     CHECK(w->rdev_major == 0u);
     CHECK(w->rdev_minor == 0u);
     CHECK(w->mode == 0u);
-    auto w2 = fs.lstat(A->ref, "w2");
+    auto w2 = ovlcore::lstat_path(fs, A->ref, "w2");
     REQUIRE(err(w2) == "ok");
     CHECK(w2->mode == 0644u);
     CHECK(w2->uid == 3u);
@@ -272,10 +281,10 @@ TEST_CASE("0 scenario loader: build_in_memory follows the entries", "[scenario][
     auto W = fs.resolve_dir("/ROOT/W");
     REQUIRE(err(W) == "ok");
     CHECK(W->st.mode == 0755u);
-    CHECK(fs.read_dir(W->ref, "")->empty());
+    CHECK(ovlcore::read_dir_path(fs, W->ref, "")->empty());
     auto U = fs.resolve_dir("U");
     REQUIRE(err(U) == "ok");
-    CHECK(fs.read_dir(U->ref, "")->empty());
+    CHECK(ovlcore::read_dir_path(fs, U->ref, "")->empty());
 }
 
 TEST_CASE("0 scenario loader: the same layers in memory and on disk", "[scenario][spec.0]") {
@@ -327,15 +336,15 @@ TEST_CASE("0 scenario loader: build_on_disk without root keeps unprivileged scen
     auto A = fs.resolve_dir(tmp.str() + "/A");
     REQUIRE(err(A) == "ok");
     CHECK(A->st.mode == 0755u);
-    auto f = fs.lstat(A->ref, "d/f");
+    auto f = ovlcore::lstat_path(fs, A->ref, "d/f");
     REQUIRE(err(f) == "ok");
     CHECK(f->size == 2u);
     CHECK(f->mode == 0640u);
-    CHECK(fs.get_xattr(A->ref, "d/f", "user.k")->value_or("") == "hi");
-    CHECK(*fs.read_link(A->ref, "l") == "d");
+    CHECK(ovlcore::get_xattr_path(fs, A->ref, "d/f", "user.k")->value_or("") == "hi");
+    CHECK(*ovlcore::read_link_path(fs, A->ref, "l") == "d");
     auto B = fs.resolve_dir(tmp.str() + "/B");
     REQUIRE(err(B) == "ok");
-    auto x = fs.lstat(B->ref, "x");
+    auto x = ovlcore::lstat_path(fs, B->ref, "x");
     REQUIRE(err(x) == "ok");
     CHECK(x->type == file_type::fifo);
     CHECK(x->mode == 0600u);

@@ -21,7 +21,7 @@ using namespace ovlcore;
 namespace {
 template <class Fixture>
 stat_info real_stat(const Fixture& f, std::string_view layer, std::string_view path) {
-    return f.tree.fs().lstat(f.tree.layer(layer), path).value();
+    return ovlcore::lstat_path(f.tree.fs(), f.tree.layer(layer), path).value();
 }
 constexpr std::uint64_t overlay_dev = 0x0123;
 } // namespace
@@ -128,8 +128,8 @@ TEMPLATE_TEST_CASE("9 stat: symlinks, devices: size, target and rdev of the real
 
 TEST_CASE("9 stat: compose_stat on a hand-built entry (blocks estimate, nlink)",
           "[spec.9][spec.6][stat]") {
-    overlay_entry<int> e;
-    real_entry<int> meta;
+    overlay_entry<memory_fs> e;
+    real_entry<memory_fs> meta;
     meta.st.type = file_type::regular;
     meta.st.size = 200;
     meta.st.blksize = 4096;
@@ -138,8 +138,10 @@ TEST_CASE("9 stat: compose_stat on a hand-built entry (blocks estimate, nlink)",
     e.metacopy = true;
     e.lazy_data = true;
     const overlay_identity samefs{42, true};
-    CHECK(compose_stat(e, static_cast<const real_entry<int>*>(nullptr), samefs, false).blocks == 8);
-    real_entry<int> data;
+    CHECK(
+        compose_stat(e, static_cast<const real_entry<memory_fs>*>(nullptr), samefs, false).blocks ==
+        8);
+    real_entry<memory_fs> data;
     data.st.blocks = 144;
     CHECK(compose_stat(e, &data, samefs, false).blocks == 144);
     CHECK(compose_stat(e, &data, samefs, false).dev == 42);

@@ -61,9 +61,9 @@ TEMPLATE_TEST_CASE("3 whiteout: xwhiteout = zero-size regular file with the whit
         .add_whiteout("L/chr");
     const auto layer = t.layer("L");
     const auto check = [&](std::string_view path, bool userxattr) {
-        const auto st = t.fs().lstat(layer, path);
-        REQUIRE(st.has_value());
-        return is_whiteout(t.fs(), layer, path, *st, userxattr);
+        const auto obj = ovlcore::walk(t.fs(), layer, path);
+        REQUIRE(obj.has_value());
+        return is_whiteout(t.fs(), obj->handle, obj->st, userxattr);
     };
     CHECK(check("xw", false));
     CHECK_FALSE(check("sized", false)); // size != 0: an ordinary file
@@ -82,9 +82,14 @@ TEMPLATE_TEST_CASE("2.1 opaque: read_opaque reads P opaque of a real dir", "[spe
     t.add_dir("L/yes").set_xattr("L/yes", "trusted.overlay.opaque", "yes");
     t.add_dir("L/u").set_xattr("L/u", "user.overlay.opaque", "y");
     const auto layer = t.layer("L");
-    CHECK(read_opaque(t.fs(), layer, "y", false) == opaque_value::y);
-    CHECK(read_opaque(t.fs(), layer, "x", false) == opaque_value::x);
-    CHECK(read_opaque(t.fs(), layer, "yes", false) == opaque_value::none);
-    CHECK(read_opaque(t.fs(), layer, "u", false) == opaque_value::none);
-    CHECK(read_opaque(t.fs(), layer, "u", true) == opaque_value::y);
+    const auto opaque = [&](std::string_view path, bool userxattr) {
+        const auto dir = ovlcore::walk(t.fs(), layer, path);
+        REQUIRE(dir.has_value());
+        return read_opaque(t.fs(), dir->handle, userxattr);
+    };
+    CHECK(opaque("y", false) == opaque_value::y);
+    CHECK(opaque("x", false) == opaque_value::x);
+    CHECK(opaque("yes", false) == opaque_value::none);
+    CHECK(opaque("u", false) == opaque_value::none);
+    CHECK(opaque("u", true) == opaque_value::y);
 }

@@ -49,16 +49,24 @@ enum class defaults_source { automatic, stock, sysfs };
     return module_defaults{};
 }
 
-/// The stderr line for a refused stack, "<tool>: the kernel would refuse this mount: EINVAL:
-/// <message>" (no newline; the message, which may quote layer paths, made safe for a terminal
-/// by shell_escape_text(), docs/cli.md §9); tools exit with exit_code::refused after printing it.
-[[nodiscard]] inline std::string refusal_text(std::string_view tool, std::errc code,
-                                              std::string_view message) {
-    std::string out(tool);
+/// The stderr text for a refused stack (no final newline): first the info lines the kernel logs
+/// before refusing (mount_error::notes, §1.4), one "<tool>: overlayfs: <note>" line each, then
+/// "<tool>: the kernel would refuse this mount: EINVAL: <message>". Every line is made safe for
+/// a terminal by shell_escape_text() (docs/cli.md §9); tools exit with exit_code::refused after
+/// printing it.
+[[nodiscard]] inline std::string refusal_text(std::string_view tool, const mount_error& error) {
+    std::string out;
+    for (const auto& note : error.notes) {
+        out += tool;
+        out += ": overlayfs: ";
+        out += shell_escape_text(note);
+        out += '\n';
+    }
+    out += tool;
     out += ": the kernel would refuse this mount: ";
-    out += errno_name(code);
+    out += errno_name(error.code);
     out += ": ";
-    out += shell_escape_text(message);
+    out += shell_escape_text(error.message);
     return out;
 }
 

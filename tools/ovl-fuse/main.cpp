@@ -8,7 +8,7 @@
 // Any stack ovlcore accepts can be mounted, including data-only layers (`lowerdir=A::D`,
 // `datadir+=`) and lazy lowerdata (spec §6), which fuse-overlayfs does not implement. Overlay keys
 // of -o go to ovlcore, FUSE keys (allow_other, fsname=, ...) to libfuse, ovl-fuse's own
-// (readdirplus=known|eager|preload, noauto_unmount) to neither; see --help. The mount point is
+// (readdirplus=unaliased|known|eager|preload, noauto_unmount) to neither; see --help. The mount point is
 // checked as mount(2) checks it (fuse::check_mountpoint, docs/fuse.md §6), and auto_unmount is on
 // unless -o noauto_unmount, so a killed ovl-fuse leaves no dead mount. A stack the kernel would
 // refuse is reported with the same errno and message as ovl-tree, exit status 2 (exit_codes.hpp).
@@ -21,8 +21,9 @@
 // capabilities, the kernel asks for CAP_SYS_ADMIN).
 //
 // This file is the command line only: the file system is ovlcore's FUSE adapter
-// (include/ovlcore/fuse/, docs/fuse.md) serving an overlay<posix_fs>; readdirplus=eager and
-// =preload (opt-in) trade spec §10 Q2's access order for listing order (docs/fuse.md §4).
+// (include/ovlcore/fuse/, docs/fuse.md) serving an overlay<posix_fs>. The default readdirplus mode
+// answers every listed name that cannot alias another (docs/fuse.md §4); readdirplus=eager and
+// =preload (opt-in) trade spec §10 Q2's access order for listing order.
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -86,25 +87,31 @@ const ovlcore::cli::man_page manual{
         "through fusermount3, also as root. -o noauto_unmount turns it off.",
     .extra_sections =
         {{.title = "READDIRPLUS MODES",
-          .text = "-o readdirplus=known|eager|preload\n"
+          .text = "-o readdirplus=unaliased|known|eager|preload\n"
                   "    what a directory listing tells the kernel (ovl-fuse's own option:\n"
                   "    handed to neither ovlcore nor libfuse; any other value is refused)\n"
                   "\n"
-                  "    known (default): attributes only for names the kernel has already\n"
-                  "    looked up, so every name costs one LOOKUP round trip at its first\n"
-                  "    access, and lookups happen in the caller's order, as on the kernel's\n"
-                  "    overlay.\n"
+                  "    unaliased (default): every listed name is looked up while listing and\n"
+                  "    sent with its attributes, so a first walk (list, then stat every\n"
+                  "    entry) costs one round trip per listing reply (a few dozen names)\n"
+                  "    instead of one per name, except the names that could alias another:\n"
+                  "    two names can share one overlay inode (hardlinks, redirects, an upper\n"
+                  "    metacopy and its lower file), and then the one looked up first decides\n"
+                  "    what both show (spec §10 Q2). Those are left to a LOOKUP at their first\n"
+                  "    access, in the caller's order, as on the kernel's overlay, so every\n"
+                  "    answer is the kernel's in any access order. Which names could alias is\n"
+                  "    decided per directory from the mount options and, when redirects are\n"
+                  "    followed, from a census of the redirects in the layers above it, read\n"
+                  "    once before the mount is made (docs/fuse.md §4).\n"
                   "\n"
-                  "    eager: every listed name is looked up while listing and sent with\n"
-                  "    its attributes, so a first walk (list, then stat every entry) costs\n"
-                  "    one round trip per listing reply (a few dozen names) instead of one\n"
-                  "    per name. What it gives up: (1) two names can alias one overlay inode\n"
-                  "    (two redirects to one lower dir, an upper metacopy and its lower\n"
-                  "    file, ...); the one looked up first keeps it and the other fails with\n"
-                  "    ESTALE or shares it (spec §10 Q2). The kernel decides in access order,\n"
-                  "    eager in listing order, so results differ only when a listed name is\n"
-                  "    not accessed before its alias is. (2) A listing that is not followed\n"
-                  "    by stats costs more time and memory: every name is looked up.\n"
+                  "    known: attributes only for names the kernel has already looked up, so\n"
+                  "    every name costs one LOOKUP round trip at its first access.\n"
+                  "\n"
+                  "    eager: every listed name is looked up while listing, aliases included:\n"
+                  "    the kernel decides aliases in access order, eager in listing order, so\n"
+                  "    results can differ where two names alias and a listed name is not\n"
+                  "    accessed before its alias is. A listing that is not followed by stats\n"
+                  "    costs more time and memory: every name is looked up.\n"
                   "\n"
                   "    preload: eager, and before the mount is made the whole merged tree is\n"
                   "    looked up and stat'ed (depth first, each directory's names in listing\n"
@@ -121,9 +128,9 @@ const ovlcore::cli::man_page manual{
               "exec\n"
               "    sync async atime noatime diratime nodiratime relatime norelatime strictatime\n"
               "    nostrictatime lazytime nolazytime dirsync debug clone_fd max_idle_threads=\n"
-              "readdirplus= is ovl-fuse's own (READDIRPLUS MODES). Every other item is an overlay\n"
-              "mount option handed to ovlcore (lowerdir=, lowerdir+=, datadir+=, upperdir=, "
-              "workdir=,\n"
+              "readdirplus= and nosplice are ovl-fuse's own (READDIRPLUS MODES, READS). Every\n"
+              "other item is an overlay mount option handed to ovlcore (lowerdir=, lowerdir+=,\n"
+              "datadir+=, upperdir=, workdir=,\n"
               "redirect_dir=, metacopy=, index=, nfs_export=, xino=, uuid=, verity=, fsync=, "
               "volatile,\n"
               "userxattr, default_permissions), so an unknown key is refused as the kernel refuses "
@@ -135,6 +142,15 @@ const ovlcore::cli::man_page manual{
               "permissions against the overlay's modes as it does for an overlay mount.\n"
               "auto_unmount is on by default (a killed ovl-fuse leaves no dead mount);\n"
               "noauto_unmount turns it off (the last of the two wins)."},
+         {.title = "READS",
+          .text =
+              "The layers must not change while mounted, so the kernel keeps a file's pages\n"
+              "across opens (keep_cache; a metacopy whose data file is not st_size bytes long is\n"
+              "read directly instead), close(2) costs no FLUSH round trip, SEEK_DATA/SEEK_HOLE\n"
+              "ask the data file (holes are not read through the mount), and READ replies are\n"
+              "spliced from the data file's descriptor into /dev/fuse where the kernel allows it.\n"
+              "-o nosplice: READ replies through a buffer instead. --stats prints, at exit, how\n"
+              "many requests of each kind were answered (the round trips of a walk or a read)."},
          {.title = "LIMITS",
           .text =
               "Read-only; layers must not change while mounted (entries and attributes are cached\n"
@@ -182,7 +198,9 @@ struct cli_options {
     bool clone_fd = false;
     bool auto_unmount = true; ///< -o auto_unmount (the default) / -o noauto_unmount
     unsigned max_idle_threads = 10;
-    readdirplus_mode readdirplus = readdirplus_mode::known; ///< docs/fuse.md §4
+    readdirplus_mode readdirplus = readdirplus_mode::unaliased; ///< docs/fuse.md §4
+    bool splice = true;                                         ///< -o nosplice: false
+    bool stats = false;                                         ///< --stats
     ovlcore::cli::defaults_source defaults = ovlcore::cli::defaults_source::automatic;
 };
 
@@ -217,6 +235,8 @@ bool route_items(std::string_view value, cli_options& out, std::string& error) {
         }
         if (key == "clone_fd") {
             out.clone_fd = true;
+        } else if (key == "nosplice") {
+            out.splice = false;
         } else if (key == "auto_unmount" || key == "noauto_unmount") {
             out.auto_unmount = key == "auto_unmount"; // the last one wins, as in mount(8)
         } else if (key == "max_idle_threads") {
@@ -240,7 +260,7 @@ bool route_items(std::string_view value, cli_options& out, std::string& error) {
                 out.readdirplus = *mode;
             } else {
                 error = "bad option '" + item +
-                        "': readdirplus is known (the default), eager or preload";
+                        "': readdirplus is unaliased (the default), known, eager or preload";
                 return false;
             }
         } else if (std::find(std::begin(fuse_keys), std::end(fuse_keys), key) !=
@@ -272,6 +292,8 @@ std::variant<cli_options, int> parse_args(int argc, char** argv) {
     cl.app().add_flag("-f", out.foreground, "stay in the foreground");
     cl.app().add_flag("-d,--debug", out.debug, "FUSE debug output (implies -f)");
     cl.app().add_flag("-s", out.single_thread, "single-threaded (default: multi-threaded)");
+    cl.app().add_flag("--stats", out.stats,
+                      "print the count of each kind of request answered to stderr at exit");
     cl.add_module_defaults(out.defaults);
     const auto* mnt = cl.app()
                           .add_option("MOUNTPOINT", mountpoint, "the directory to mount on")
@@ -318,13 +340,16 @@ int run(const cli_options& cli, const char* argv0) {
     auto stack = ovlcore::make_layer_stack(backend, cli.overlay_options, *defaults);
     if (!stack) { // spec §1: refused as mount(2) would refuse it
         const ovlcore::mount_error& error = stack.error();
-        std::fprintf(stderr, "%s\n",
-                     ovlcore::cli::refusal_text(tool, error.code, error.message).c_str());
+        std::fprintf(stderr, "%s\n", ovlcore::cli::refusal_text(tool, error).c_str());
         return exit_code::refused;
     }
 
-    overlay_type ov(backend, std::move(*stack));
-    server_type server(ov, {.readdirplus = cli.readdirplus});
+    // Nodes the kernel forgot are freed beyond a small cache (docs/fuse.md §3); preload keeps
+    // the whole tree by design.
+    const std::size_t kept_unreferenced =
+        cli.readdirplus == readdirplus_mode::preload ? ovlcore::overlay_options::unbounded : 256;
+    overlay_type ov(backend, std::move(*stack), {}, {.max_unreferenced_nodes = kept_unreferenced});
+    server_type server(ov, {.readdirplus = cli.readdirplus, .splice = cli.splice});
 
     // libfuse's arguments: always read-only, kernel permission checks on the overlay's modes.
     std::string fuse_opts = "ro,default_permissions";
@@ -357,6 +382,16 @@ int run(const cli_options& cli, const char* argv0) {
                          stats.objects, ms.count());
         }
     }
+    // readdirplus=unaliased: the redirect census of the layers (docs/fuse.md §4) before the mount
+    // appears, rather than in the first listing of the root.
+    if (cli.readdirplus == readdirplus_mode::unaliased) {
+        const auto stats = server.aliases().run_censuses();
+        if ((cli.foreground || cli.debug) && stats.layers > 0) {
+            const std::chrono::duration<double, std::milli> ms = stats.time;
+            std::fprintf(stderr, "%s: census of %zu layers in %.0f ms\n", tool.data(), stats.layers,
+                         ms.count());
+        }
+    }
     if (!session->install_signal_handlers()) {
         std::fprintf(stderr, "%s: cannot install the signal handlers\n", tool.data());
         return exit_code::failure;
@@ -371,6 +406,8 @@ int run(const cli_options& cli, const char* argv0) {
                                   .max_idle_threads = cli.max_idle_threads});
     // A signal (SIGTERM, SIGINT, SIGHUP) ends the loop with its number: a clean stop.
     session->unmount();
+    if (cli.stats)
+        std::fprintf(stderr, "%s: requests: %s\n", tool.data(), server.stats().summary().c_str());
     return ovlcore::fuse::session::clean_stop(rc) ? exit_code::success : exit_code::failure;
 }
 

@@ -22,7 +22,7 @@ rm -rf "$WORK" && mkdir -p "$WORK" || fail "cannot make $WORK"
 # 1. --help is the man-page-like text.
 "$OVL_FUSE" --help > "$WORK/help.txt" || fail "ovl-fuse --help exited $?"
 grep -q "OPTION ROUTING" "$WORK/help.txt" || fail "--help does not explain the option routing"
-grep -q "readdirplus=known|eager|preload" "$WORK/help.txt" || fail "--help does not explain readdirplus="
+grep -q "readdirplus=unaliased|known|eager|preload" "$WORK/help.txt" || fail "--help does not explain readdirplus="
 
 # 2. A refused stack: exit 2, the same errno and message as ovl-tree (spec §1.3: ENOENT).
 "$OVL_FUSE" -f -o "lowerdir=$WORK/missing:$WORK/also-missing" "$WORK" 2> "$WORK/refused.txt"
@@ -32,8 +32,8 @@ status=$?
 [ "$(sed 's/^ovl-fuse: //' "$WORK/refused.txt")" = "$(sed 's/^ovl-tree: //' "$WORK/refused-tree.txt")" ] ||
     fail "refusal differs: '$(cat "$WORK/refused.txt")' vs '$(cat "$WORK/refused-tree.txt")'"
 
-# 2b. readdirplus= takes known, eager or preload: anything else is refused before any mount, as a
-# usage error (exit 64, like max_idle_threads=0), naming the option; it never reaches ovlcore (whose
+# 2b. readdirplus= takes unaliased, known, eager or preload: anything else is refused before any
+# mount, as a usage error (exit 64, like max_idle_threads=0), naming the option; it never reaches ovlcore (whose
 # "Unknown parameter" would exit 2).
 "$OVL_FUSE" -f -o "lowerdir=$WORK,readdirplus=bogus" "$WORK" 2> "$WORK/bad-readdirplus.txt"
 status=$?

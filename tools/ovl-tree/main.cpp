@@ -193,41 +193,64 @@ std::string mode_text(std::uint32_t mode) {
     return buf;
 }
 
-/// One printed line: the tree part (indentation and name) and the columns after it.
-struct tree_line {
-    std::string tree;
-    std::string info;
-};
+/// Prints the rows of the readable tree with the info column aligned: the tree part padded to
+/// the widest one, capped at 60 columns. Rows are held only until one reaches the cap (the width
+/// is then known) or the end, so a deep tree streams.
+class tree_printer {
+public:
+    void add(std::string tree, std::string info) {
+        const std::size_t cols = columns(tree);
+        if (m_streaming) {
+            print(tree, cols, info);
+            return;
+        }
+        m_width = std::max(m_width, cols);
+        m_held.push_back({std::move(tree), std::move(info)});
+        if (m_width >= max_width) finish();
+    }
 
-/// Prints the rows with the info column aligned (the tree part padded to the widest, capped).
-void print_lines(const std::vector<tree_line>& lines) {
+    /// Prints what is held; later rows are printed at once.
+    void finish() {
+        m_width = std::min(m_width, max_width);
+        for (const auto& held : m_held) print(held.tree, columns(held.tree), held.info);
+        m_held.clear();
+        m_streaming = true;
+    }
+
+private:
+    static constexpr std::size_t max_width = 60;
+    struct row {
+        std::string tree;
+        std::string info;
+    };
+
     // Terminal columns of UTF-8 text: one per code point (the tree glyphs are 3 bytes each).
-    const auto columns = [](std::string_view text) {
+    static std::size_t columns(std::string_view text) {
         return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
             return (static_cast<unsigned char>(c) & 0xC0U) != 0x80U;
         }));
-    };
-    std::size_t width = 0;
-    for (const auto& l : lines) width = std::max(width, columns(l.tree));
-    width = std::min<std::size_t>(width, 60);
-    std::string out;
-    for (const auto& l : lines) {
-        out += l.tree;
-        if (!l.info.empty()) {
-            const std::size_t used = columns(l.tree);
-            out.append(used < width ? width - used : 0, ' ');
+    }
+
+    void print(const std::string& tree, std::size_t used, const std::string& info) const {
+        std::string out = tree;
+        if (!info.empty()) {
+            out.append(used < m_width ? m_width - used : 0, ' ');
             out += "  ";
-            out += ovlcore::shell_escape_text(l.info); // a net: the parts are quoted already
+            out += ovlcore::shell_escape_text(info); // a net: the parts are quoted already
         }
         out += '\n';
+        write_out(out);
     }
-    write_out(out);
-}
 
-/// "reg 0644 0:0 48 B" (the columns common to both modes), or the errno.
-template <class View>
-std::string stat_text(View& view, std::string_view path,
-                      const ovlcore::result<ovlcore::stat_info>& st) {
+    std::vector<row> m_held;
+    std::size_t m_width = 0;
+    bool m_streaming = false;
+};
+
+/// "reg 0644 0:0 48 B" (the columns common to both modes), or the errno; `read_link()` gives a
+/// symlink's target.
+template <class ReadLink>
+std::string stat_text(const ovlcore::result<ovlcore::stat_info>& st, const ReadLink& read_link) {
     if (!st) return std::string(ovlcore::errno_name(st.error()));
     std::string out(ovlcore::dump_name(st->type));
     out +=
@@ -235,7 +258,7 @@ std::string stat_text(View& view, std::string_view path,
     switch (st->type) {
     case ovlcore::file_type::regular: out += ' ' + std::to_string(st->size) + " B"; break;
     case ovlcore::file_type::symlink: {
-        auto target = view.read_link(path);
+        auto target = read_link();
         out += target ? " -> " + ovlcore::shell_quote(*target)
                       : " -> (" + std::string(ovlcore::errno_name(target.error())) + ")";
         break;
@@ -249,57 +272,66 @@ std::string stat_text(View& view, std::string_view path,
     return out;
 }
 
-/// Walks `view` like dump_records (children in byte order) and collects one line per path;
-/// `extra(path, stat)` adds the provenance column.
-template <class View, class Extra>
-void collect_tree(View& view, const std::string& path, const std::string& indent,
-                  const std::string& label, std::vector<tree_line>& lines, Extra& extra) {
-    const auto st = view.lstat(path);
-    std::string info = stat_text(view, path, st);
-    if (st) {
-        const std::string more = extra(path, *st);
-        if (!more.empty()) info += "   " + more;
-    }
-    lines.push_back({label, std::move(info)});
-    if (!st || st->type != ovlcore::file_type::directory) return;
-    auto listing = view.read_dir(path);
-    if (!listing) {
-        lines.push_back({indent + "└── (listing failed: " +
-                             std::string(ovlcore::errno_name(listing.error())) + ")",
-                         {}});
-        return;
-    }
-    std::vector<std::string> names;
-    for (const auto& e : *listing)
-        if (e.name != "." && e.name != "..") names.push_back(e.name);
-    std::sort(names.begin(), names.end());
-    for (std::size_t i = 0; i < names.size(); ++i) {
-        const bool last = i + 1 == names.size();
-        const std::string child = ovlcore::detail::join_dump_path(path, names[i]);
-        collect_tree(view, child, indent + (last ? "    " : "│   "),
-                     indent + (last ? "└── " : "├── ") + ovlcore::shell_quote(names[i]), lines,
-                     extra);
-    }
-}
-
+/// Walks `view` like the dump (depth_first_walk: children in byte order, by object, no
+/// recursion) and prints one line per path, then the probes; `extra(object, path, stat)` adds
+/// the provenance column (`object`: the walk's object, nullptr for a probe).
 template <class View, class Extra>
 void print_tree(View& view, const std::vector<std::string>& probes, Extra extra) {
-    std::vector<tree_line> lines;
-    collect_tree(view, "/", "", "/", lines, extra);
+    tree_printer out;
+    ovlcore::depth_first_walk<View> walk(view);
+    std::string indent;                 // the indentation of the current object's row
+    std::vector<std::size_t> indent_at; // its length for the rows at each depth
+    while (walk.next()) {
+        const std::size_t depth = walk.depth();
+        std::string label = "/";
+        if (depth > 0) {
+            indent.resize(indent_at[depth]);
+            label = indent + (walk.last() ? "└── " : "├── ") + ovlcore::shell_quote(walk.name());
+        }
+        const auto st = walk.stat();
+        std::string info = stat_text(st, [&] { return walk.read_link(); });
+        if (st) {
+            const std::string more = extra(&walk.object(), walk.path(), *st);
+            if (!more.empty()) info += "   " + more;
+        }
+        out.add(std::move(label), std::move(info));
+        if (!st || st->type != ovlcore::file_type::directory) continue;
+        const bool last = walk.last();
+        if (depth > 0) indent += last ? "    " : "│   ";
+        if (const auto failed = walk.descend()) {
+            out.add(indent + "└── (listing failed: " + std::string(ovlcore::errno_name(*failed)) +
+                        ")",
+                    {});
+            continue;
+        }
+        if (indent_at.size() < depth + 2) indent_at.resize(depth + 2);
+        indent_at[depth + 1] = indent.size();
+    }
     if (!probes.empty()) {
-        lines.push_back({"", {}});
-        lines.push_back({"probes:", {}});
+        const ovlcore::result<typename ovlcore::depth_first_walk<View>::node>* no_object = nullptr;
+        out.add("", {});
+        out.add("probes:", {});
         for (const auto& p : probes) {
             const auto st = view.lstat(p);
-            std::string info = stat_text(view, p, st);
+            std::string info = stat_text(st, [&] { return view.read_link(p); });
             if (st) {
-                const std::string more = extra(p, *st);
+                const std::string more = extra(no_object, p, *st);
                 if (!more.empty()) info += "   " + more;
             }
-            lines.push_back({"  " + ovlcore::shell_quote(p), std::move(info)});
+            out.add("  " + ovlcore::shell_quote(p), std::move(info));
         }
     }
-    print_lines(lines);
+    out.finish();
+}
+
+/// The canonical dump (dump-format.md), one line per record as the walk goes.
+template <class View>
+void write_dump(View& view, const cli_options& cli) {
+    ovlcore::for_each_dump_record<ovlcore::cli::evp_sha256>(
+        view, cli.probes, {.content = !cli.no_data}, [](ovlcore::dump_record&& rec) {
+            write_out(ovlcore::to_json(rec));
+            write_out("\n");
+        });
 }
 
 // --- the two modes -----------------------------------------------------------------------------
@@ -310,12 +342,12 @@ int run_walk(const cli_options& cli) {
         die(exit_code::failure, "cannot open " + ovlcore::shell_quote(*cli.walk) + ": " +
                                     std::string(ovlcore::errno_name(tree.error())));
     if (cli.format == output_format::jsonl) {
-        write_out(ovlcore::to_jsonl(ovlcore::dump_records<ovlcore::cli::evp_sha256>(
-            *tree, cli.probes, {.content = !cli.no_data})));
+        write_dump(*tree, cli);
         return exit_code::success;
     }
-    print_tree(*tree, cli.probes,
-               [](const std::string&, const ovlcore::stat_info&) { return std::string(); });
+    print_tree(*tree, cli.probes, [](const auto*, const std::string&, const ovlcore::stat_info&) {
+        return std::string();
+    });
     return exit_code::success;
 }
 
@@ -325,20 +357,22 @@ int run_walk(const cli_options& cli) {
 /// which opens the file first.
 template <class Overlay>
 std::string provenance_text(const Overlay& ov, const std::vector<std::string>& labels,
+                            const ovlcore::result<typename Overlay::node_handle>& node,
                             const std::string& path, const ovlcore::stat_info& st,
                             bool resolve_data) {
     std::string open_error;
     if (resolve_data && st.type == ovlcore::file_type::regular) {
-        auto file = ov.open(path);
+        auto file = node ? ov.open(*node) : ov.open(path);
         if (!file) open_error = std::string(ovlcore::errno_name(file.error()));
     }
-    const auto node = ov.resolve(path);
     if (!node) return "[layers: " + std::string(ovlcore::errno_name(node.error())) + "]";
+    const auto path_of = [&](const auto& handle) { return ov.engine().fs().path_of(handle); };
     const ovlcore::provenance p = ov.which_layers(*node);
     const auto& entry = ov.entry(*node); // for the real paths and the opaque flag
     std::string_view rel = path; // the overlay path as a layer-relative path ("" for the root)
     while (!rel.empty() && rel.front() == '/') rel.remove_prefix(1);
     const auto where = [&](std::size_t index, const std::string& real_path) {
+        // real_path: fs.path_of(handle), layer-relative, for display only (backend.hpp)
         std::string out = index < labels.size() ? ovlcore::shell_escape_text(labels[index])
                                                 : std::to_string(index) + ":?";
         if (real_path != rel) out += " (" + ovlcore::shell_quote("/" + real_path) + ")";
@@ -350,26 +384,27 @@ std::string provenance_text(const Overlay& ov, const std::vector<std::string>& l
         out += p.dir_layers.size() > 1 ? "merged " : "dir ";
         std::string sep;
         if (entry.upper) {
-            out += where(entry.upper->index, entry.upper->path);
+            out += where(entry.upper->index, path_of(entry.upper->handle));
             sep = " ";
         }
         for (const auto& l : entry.lowers) {
-            out += sep + where(l.index, l.path);
+            out += sep + where(l.index, path_of(l.handle));
             sep = " ";
         }
         if (entry.upper_opaque) out += ", opaque";
     } else if (p.type == ovlcore::file_type::regular) {
         const auto& meta = entry.real();
         if (p.data_layer && !p.metacopy) {
-            out += "meta+data " + where(meta.index, meta.path);
+            out += "meta+data " + where(meta.index, path_of(meta.handle));
         } else {
-            out += "meta " + where(meta.index, meta.path);
+            out += "meta " + where(meta.index, path_of(meta.handle));
             if (p.metacopy) out += " (metacopy)";
             out += ", data ";
             if (p.data_layer && entry.lazy_data) // found in a data-only layer (spec §6)
                 out += where(*p.data_layer, entry.lowerdata_redirect.substr(1));
             else if (p.data_layer)
-                out += where(*p.data_layer, entry.known_data() ? entry.known_data()->path : "?");
+                out += where(*p.data_layer,
+                             entry.known_data() ? path_of(entry.known_data()->handle) : "?");
             else if (!open_error.empty())
                 out += open_error + " (lazy " +
                        ovlcore::shell_quote(p.pending_lowerdata.value_or("?")) + ")";
@@ -380,7 +415,7 @@ std::string provenance_text(const Overlay& ov, const std::vector<std::string>& l
                 out += "unknown";
         }
     } else {
-        out += "from " + where(entry.real().index, entry.real().path);
+        out += "from " + where(entry.real().index, path_of(entry.real().handle));
     }
     if (!open_error.empty() && p.data_layer) out += ", open: " + open_error;
     return out + "]";
@@ -394,11 +429,14 @@ int run_stack(const cli_options& cli) {
     auto stack = ovlcore::make_layer_stack(fs, *cli.mount_options, *defaults);
     if (!stack) { // spec §1: refused as mount(2) would refuse it
         const ovlcore::mount_error& error = stack.error();
-        if (cli.format == output_format::jsonl)
+        if (cli.format == output_format::jsonl) {
             write_out(ovlcore::mount_error_json(error.code, error.message) + "\n");
-        else
-            std::fprintf(stderr, "%s\n",
-                         ovlcore::cli::refusal_text("ovl-tree", error.code, error.message).c_str());
+            // The record has no notes (dump-format.md): they go to stderr, as in text mode.
+            for (const auto& note : error.notes)
+                std::fprintf(stderr, "ovl-tree: overlayfs: %s\n",
+                             ovlcore::shell_escape_text(note).c_str());
+        } else
+            std::fprintf(stderr, "%s\n", ovlcore::cli::refusal_text("ovl-tree", error).c_str());
         return exit_code::refused;
     }
     ovlcore::overlay_options knobs;
@@ -413,8 +451,7 @@ int run_stack(const cli_options& cli) {
     const std::vector<std::string> labels = ovlcore::layer_labels(*stack);
     const ovlcore::overlay<ovlcore::posix_fs> ov(fs, std::move(*stack), {}, knobs);
     if (cli.format == output_format::jsonl) {
-        write_out(ovlcore::to_jsonl(ovlcore::dump_records<ovlcore::cli::evp_sha256>(
-            ov, cli.probes, {.content = !cli.no_data})));
+        write_dump(ov, cli);
         return exit_code::success;
     }
     for (std::size_t at = 0; at < description.size();) { // layer paths: one safe line each
@@ -427,9 +464,12 @@ int run_stack(const cli_options& cli) {
         write_out("ovlcore extension (not a mount option): data-redirects=" +
                   std::string(ovlcore::to_string(cli.scope)) + "\n");
     write_out("\n");
-    print_tree(ov, cli.probes, [&](const std::string& path, const ovlcore::stat_info& st) {
-        return provenance_text(ov, labels, path, st, cli.resolve_data);
-    });
+    print_tree(ov, cli.probes,
+               [&](const auto* object, const std::string& path, const ovlcore::stat_info& st) {
+                   // A probe (no object) is looked up by its path.
+                   const auto node = object ? *object : ov.resolve(path);
+                   return provenance_text(ov, labels, node, path, st, cli.resolve_data);
+               });
     return exit_code::success;
 }
 

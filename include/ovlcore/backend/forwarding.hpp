@@ -11,28 +11,28 @@
 //     template <ovlcore::backing_filesystem B>
 //     struct no_xattrs_fs : ovlcore::forwarding_fs<B> {
 //         using base = ovlcore::forwarding_fs<B>;
-//         using typename base::layer_ref;
+//         using typename base::handle;
 //         using base::base;
 //         [[nodiscard]] ovlcore::result<std::optional<std::string>>
-//         get_xattr(const layer_ref&, std::string_view, std::string_view) const {
+//         get_xattr(const handle&, std::string_view) const {
 //             return std::optional<std::string>{}; // every attribute absent
 //         }
 //     };
 //
-// Everything else (resolve_dir, lstat, read_dir, list_xattr, read_link, lookup_beneath, open_file,
-// read, and the optional dot_positions and next_data when Inner has them) still goes to the
-// wrapped backend. Keep related answers consistent: a decorator that changes read_dir's entries
-// of a backend with dot_positions should override dot_positions too (one that changes read's
-// bytes, next_data). To hide the optional call (the overlay then
-// takes "." and ".." to come first, §8.2), declare it deleted in the derived class:
-// `void dot_positions(const layer_ref&, std::string_view) const = delete;`.
+// Everything else (resolve_dir, root, lookup, read_dir, list_xattr, read_link, lookup_beneath,
+// open_file, read, path_of, and the optional dot_positions and next_data when Inner has them)
+// still goes to the wrapped backend. Keep related answers consistent: a decorator that changes
+// read_dir's entries of a backend with dot_positions should override dot_positions too (one that
+// changes read's bytes, next_data). To hide the optional call (the overlay then takes "." and
+// ".." to come first, §8.2), declare it deleted in the derived class:
+// `void dot_positions(const handle&) const = delete;`.
 //
-// Handles: with the default `same_handles`, layer_ref and file are Inner's own, so a decorator
-// costs one pointer. With `rooted_handles`, every layer_ref carries the identity (st_dev, st_ino)
-// of the layer root that resolve_dir returned, and every file the root of the layer it was opened
-// in, so a decorator can attribute any call to "the layer whose root is X" (`l.root`, `f.root`)
-// without calling the backend. The wrapped backend is kept by reference and must outlive the
-// wrapper; the wrapper is as thread-safe as the wrapped backend.
+// Handle types: with the default `same_handles`, layer_ref, handle and file are Inner's own, so a
+// decorator costs one pointer. With `rooted_handles`, every layer_ref carries the identity
+// (st_dev, st_ino) of the layer root that resolve_dir returned, and every handle and file the
+// root of the layer it belongs to, so a decorator can attribute any call to "the layer whose root
+// is X" (`l.root`, `h.root`, `f.root`) without calling the backend. The wrapped backend is kept
+// by reference and must outlive the wrapper; the wrapper is as thread-safe as the wrapped backend.
 #pragma once
 
 #include <array>
@@ -68,6 +68,13 @@ struct rooted_layer_ref {
     }
 };
 
+/// A handle of Inner plus the root of the layer its object belongs to.
+template <class InnerHandle>
+struct rooted_handle {
+    InnerHandle inner;
+    file_id root{};
+};
+
 /// A file of Inner plus the root of the layer it was opened in.
 template <class InnerFile>
 struct rooted_file {
@@ -84,21 +91,38 @@ struct forwarding_handles;
 template <class Inner>
 struct forwarding_handles<Inner, same_handles> {
     using layer_ref = typename Inner::layer_ref;
+    using handle = typename Inner::handle;
     using file = typename Inner::file;
+    using object = result<real_object<handle>>;
     static const typename Inner::layer_ref& unwrap(const layer_ref& l) noexcept { return l; }
+    static const typename Inner::handle& unwrap(const handle& h) noexcept { return h; }
     static const typename Inner::file& unwrap(const file& f) noexcept { return f; }
     static result<resolved_dir<layer_ref>> wrap(result<resolved_dir<typename Inner::layer_ref>> r) {
         return r;
     }
-    static result<file> wrap(result<typename Inner::file> r, const layer_ref&) { return r; }
+    template <class From>
+    static object wrap(object r, const From&) {
+        return r;
+    }
+    static result<file> wrap(result<typename Inner::file> r, const handle&) { return r; }
 };
 
 template <class Inner>
 struct forwarding_handles<Inner, rooted_handles> {
     using layer_ref = rooted_layer_ref<typename Inner::layer_ref>;
+    using handle = rooted_handle<typename Inner::handle>;
     using file = rooted_file<typename Inner::file>;
+    using object = result<real_object<handle>>;
     static const typename Inner::layer_ref& unwrap(const layer_ref& l) noexcept { return l.inner; }
+    static const typename Inner::handle& unwrap(const handle& h) noexcept { return h.inner; }
     static const typename Inner::file& unwrap(const file& f) noexcept { return f.inner; }
+    /// An object of Inner, tagged with the root of the layer (or of the dir handle) it came from.
+    template <class From>
+    static object wrap(result<real_object<typename Inner::handle>> r, const From& from) {
+        if (!r) return fail(r.error());
+        return real_object<handle>{
+            .handle = handle{.inner = std::move(r->handle), .root = from.root}, .st = r->st};
+    }
     static result<resolved_dir<layer_ref>> wrap(result<resolved_dir<typename Inner::layer_ref>> r) {
         if (!r) return fail(r.error());
         return resolved_dir<layer_ref>{
@@ -111,9 +135,9 @@ struct forwarding_handles<Inner, rooted_handles> {
             .fs_magic = r->fs_magic,
         };
     }
-    static result<file> wrap(result<typename Inner::file> r, const layer_ref& l) {
+    static result<file> wrap(result<typename Inner::file> r, const handle& h) {
         if (!r) return fail(r.error());
-        return file{.inner = std::move(*r), .root = l.root};
+        return file{.inner = std::move(*r), .root = h.root};
     }
 };
 
@@ -127,6 +151,7 @@ class forwarding_fs {
 public:
     using inner_type = Inner;
     using layer_ref = typename handles::layer_ref;
+    using handle = typename handles::handle;
     using file = typename handles::file;
 
     explicit forwarding_fs(const Inner& inner) noexcept : m_inner(&inner) {}
@@ -138,40 +163,44 @@ public:
     [[nodiscard]] result<resolved_dir<layer_ref>> resolve_dir(std::string_view path) const {
         return handles::wrap(m_inner->resolve_dir(path));
     }
-    [[nodiscard]] result<stat_info> lstat(const layer_ref& l, std::string_view path) const {
-        return m_inner->lstat(handles::unwrap(l), path);
+    [[nodiscard]] result<real_object<handle>> root(const layer_ref& l) const {
+        return handles::wrap(m_inner->root(handles::unwrap(l)), l);
     }
-    [[nodiscard]] result<std::vector<dir_entry>> read_dir(const layer_ref& l,
-                                                          std::string_view path) const {
-        return m_inner->read_dir(handles::unwrap(l), path);
+    [[nodiscard]] result<real_object<handle>> lookup(const handle& dir,
+                                                     std::string_view name) const {
+        return handles::wrap(m_inner->lookup(handles::unwrap(dir), name), dir);
     }
-    [[nodiscard]] result<std::optional<std::string>>
-    get_xattr(const layer_ref& l, std::string_view path, std::string_view name) const {
-        return m_inner->get_xattr(handles::unwrap(l), path, name);
+    [[nodiscard]] result<std::vector<dir_entry>> read_dir(const handle& dir) const {
+        return m_inner->read_dir(handles::unwrap(dir));
     }
-    [[nodiscard]] result<std::vector<std::string>> list_xattr(const layer_ref& l,
-                                                              std::string_view path) const {
-        return m_inner->list_xattr(handles::unwrap(l), path);
+    [[nodiscard]] result<std::optional<std::string>> get_xattr(const handle& h,
+                                                               std::string_view name) const {
+        return m_inner->get_xattr(handles::unwrap(h), name);
     }
-    [[nodiscard]] result<std::string> read_link(const layer_ref& l, std::string_view path) const {
-        return m_inner->read_link(handles::unwrap(l), path);
+    [[nodiscard]] result<std::vector<std::string>> list_xattr(const handle& h) const {
+        return m_inner->list_xattr(handles::unwrap(h));
     }
-    [[nodiscard]] result<beneath_result> lookup_beneath(const layer_ref& l,
-                                                        std::string_view path) const {
-        return m_inner->lookup_beneath(handles::unwrap(l), path);
+    [[nodiscard]] result<std::string> read_link(const handle& h) const {
+        return m_inner->read_link(handles::unwrap(h));
     }
-    [[nodiscard]] result<file> open_file(const layer_ref& l, std::string_view path) const {
-        return handles::wrap(m_inner->open_file(handles::unwrap(l), path), l);
+    [[nodiscard]] result<real_object<handle>> lookup_beneath(const layer_ref& l,
+                                                             std::string_view path) const {
+        return handles::wrap(m_inner->lookup_beneath(handles::unwrap(l), path), l);
+    }
+    [[nodiscard]] result<file> open_file(const handle& h) const {
+        return handles::wrap(m_inner->open_file(handles::unwrap(h)), h);
     }
     [[nodiscard]] result<std::size_t> read(const file& f, std::uint64_t offset,
                                            std::span<char> buffer) const {
         return m_inner->read(handles::unwrap(f), offset, buffer);
     }
+    [[nodiscard]] std::string path_of(const handle& h) const {
+        return m_inner->path_of(handles::unwrap(h));
+    }
     /// Only when Inner knows where "." and ".." sit in its native order (§8.2).
     [[nodiscard]] result<std::array<std::size_t, 2>>
-    dot_positions(const layer_ref& l,
-                  std::string_view path) const requires knows_dot_positions<Inner> {
-        return m_inner->dot_positions(handles::unwrap(l), path);
+    dot_positions(const handle& dir) const requires knows_dot_positions<Inner> {
+        return m_inner->dot_positions(handles::unwrap(dir));
     }
     /// Only when Inner can tell where a file's holes are (backend.hpp, sparse files).
     [[nodiscard]] result<data_extent>

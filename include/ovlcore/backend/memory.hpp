@@ -19,9 +19,11 @@
 // - Path walks follow the kernel: absolute symlink targets restart at "/", at most 40 symlinks
 //   (ELOOP), a non-directory in the middle gives ENOTDIR, a trailing '/' requires a directory and
 //   follows a final symlink, a component longer than the mount's name_max gives ENAMETOOLONG.
-//   The layer calls (lstat, read_dir, get_xattr, list_xattr, read_link, open_file) never follow
-//   the final component but walk symlinks in the middle like any Linux path call; lookup_beneath
-//   follows none (spec §6).
+//   resolve_dir walks paths that way; the handle calls follow nothing (lookup is one step,
+//   lookup_beneath follows none, spec §6).
+// - Handles (backend.hpp): a handle names a node, the directory slot it was reached through (so
+//   path_of names a hard-linked file by the name it was looked up with) and its layer's root.
+//   Nodes are never freed, so a handle stays valid as long as the memory_fs lives.
 // - Thread safety: the builder functions (add_*, set_*) are NOT thread-safe and must all run before
 //   the filesystem is used; after that every const member function may be called concurrently
 //   (they only read).
@@ -77,6 +79,17 @@ public:
     struct layer_ref {
         std::size_t node = 0;
         friend bool operator==(const layer_ref&, const layer_ref&) = default;
+    };
+
+    /// An object of a layer: its node, the entry (directory node, position in its listing) that
+    /// named it, and the layer's root node. Cheap to copy; valid as long as the memory_fs lives.
+    struct handle {
+        std::uint32_t node = 0;
+        std::uint32_t dir = 0;                        ///< the directory `node` was found in
+        std::uint32_t slot = no_slot;                 ///< its position in that dir's listing
+        std::uint32_t layer = 0;                      ///< the layer's root node
+        static constexpr std::uint32_t no_slot = ~0u; ///< the layer root (or "/")
+        friend bool operator==(const handle&, const handle&) = default;
     };
 
     /// An open regular file. Valid as long as the memory_fs lives.
@@ -251,17 +264,27 @@ public:
         return out;
     }
 
-    [[nodiscard]] result<stat_info> lstat(const layer_ref& layer, std::string_view path) const {
-        OVLCORE_TRY_ASSIGN(hit, walk(layer.node, path, false));
-        return stat_of(hit.node);
+    /// The layer's root object.
+    [[nodiscard]] result<real_object<handle>> root(const layer_ref& layer) const {
+        return object(dir_handle(layer.node, layer.node));
     }
 
-    /// Entries in insertion order, without "." and "..". ENOTDIR for a non-directory (a final
-    /// symlink is not followed, like open(O_DIRECTORY | O_NOFOLLOW)).
-    [[nodiscard]] result<std::vector<dir_entry>> read_dir(const layer_ref& layer,
-                                                          std::string_view path) const {
-        OVLCORE_TRY_ASSIGN(hit, walk(layer.node, path, false));
-        const node& d = m_nodes[hit.node];
+    /// `name` in the directory `dir`, not followed. ENOTDIR if `dir` is not a directory,
+    /// ENAMETOOLONG above its mount's name_max, ENOENT when absent.
+    [[nodiscard]] result<real_object<handle>> lookup(const handle& dir,
+                                                     std::string_view name) const {
+        const node& d = m_nodes[dir.node];
+        if (d.type != file_type::directory) return fail(std::errc::not_a_directory);
+        OVLCORE_TRY_ASSIGN(slot, look_up(d, name));
+        return object(handle{.node = small(d.children[slot].second),
+                             .dir = dir.node,
+                             .slot = small(slot),
+                             .layer = dir.layer});
+    }
+
+    /// Entries in insertion order, without "." and "..". ENOTDIR for a non-directory.
+    [[nodiscard]] result<std::vector<dir_entry>> read_dir(const handle& dir) const {
+        const node& d = m_nodes[dir.node];
         if (d.type != file_type::directory) return fail(std::errc::not_a_directory);
         std::vector<dir_entry> out;
         out.reserve(d.children.size());
@@ -272,43 +295,58 @@ public:
     }
 
     /// The attribute's value, or nullopt when absent. ERANGE for an empty or over-long name.
-    [[nodiscard]] result<std::optional<std::string>>
-    get_xattr(const layer_ref& layer, std::string_view path, std::string_view name) const {
+    [[nodiscard]] result<std::optional<std::string>> get_xattr(const handle& h,
+                                                               std::string_view name) const {
         if (name.empty() || name.size() > 255) return fail(std::errc::result_out_of_range);
-        OVLCORE_TRY_ASSIGN(hit, walk(layer.node, path, false));
-        for (const auto& [k, v] : m_nodes[hit.node].xattrs)
+        for (const auto& [k, v] : m_nodes[h.node].xattrs)
             if (k == name) return std::optional<std::string>(v);
         return std::optional<std::string>();
     }
 
     /// Attribute names in the order they were set.
-    [[nodiscard]] result<std::vector<std::string>> list_xattr(const layer_ref& layer,
-                                                              std::string_view path) const {
-        OVLCORE_TRY_ASSIGN(hit, walk(layer.node, path, false));
+    [[nodiscard]] result<std::vector<std::string>> list_xattr(const handle& h) const {
         std::vector<std::string> out;
-        for (const auto& kv : m_nodes[hit.node].xattrs) out.push_back(kv.first);
+        for (const auto& kv : m_nodes[h.node].xattrs) out.push_back(kv.first);
         return out;
     }
 
-    [[nodiscard]] result<std::string> read_link(const layer_ref& layer,
-                                                std::string_view path) const {
-        OVLCORE_TRY_ASSIGN(hit, walk(layer.node, path, false));
-        const node& n = m_nodes[hit.node];
+    [[nodiscard]] result<std::string> read_link(const handle& h) const {
+        const node& n = m_nodes[h.node];
         if (n.type != file_type::symlink) return fail(std::errc::invalid_argument);
         return n.data;
+    }
+
+    /// The layer-relative path `h` was reached by ("" for the layer root).
+    [[nodiscard]] std::string path_of(const handle& h) const {
+        std::vector<std::string_view> names;
+        std::uint32_t cur = h.node;
+        std::uint32_t dir = h.dir;
+        std::uint32_t slot = h.slot;
+        while (cur != h.layer && slot != handle::no_slot) {
+            names.push_back(m_nodes[dir].children[slot].first);
+            cur = dir;
+            dir = small(m_nodes[cur].parent);
+            slot = m_nodes[cur].parent_slot;
+        }
+        std::string out;
+        for (auto it = names.rbegin(); it != names.rend(); ++it) {
+            if (!out.empty()) out += '/';
+            out += *it;
+        }
+        return out;
     }
 
     /// The data-only walk of spec §6 from the layer root: no symlink followed (middle: ELOOP,
     /// final: returned as is, a final one with a trailing '/': ELOOP), "." and ".." physical,
     /// ".." above the layer root: EXDEV, entering or leaving a mount: EXDEV, ENOENT, ENOTDIR.
     /// @see spec §6
-    [[nodiscard]] result<beneath_result> lookup_beneath(const layer_ref& layer,
-                                                        std::string_view path) const {
+    [[nodiscard]] result<real_object<handle>> lookup_beneath(const layer_ref& layer,
+                                                             std::string_view path) const {
         if (path.size() >= detail::path_max) return fail(std::errc::filename_too_long);
         const bool trailing = detail::has_trailing_slash(path);
         const auto comps = detail::split_path(path);
         std::size_t cur = layer.node;
-        std::vector<std::string> names;
+        handle h = dir_handle(layer.node, layer.node);
         for (std::size_t i = 0; i < comps.size(); ++i) {
             const std::string_view comp = comps[i];
             const node& c = m_nodes[cur];
@@ -317,29 +355,32 @@ public:
             if (comp == "..") {
                 if (cur == layer.node || c.mount_root) return fail(std::errc::cross_device_link);
                 cur = c.parent;
-                names.pop_back();
+                h = dir_handle(cur, layer.node);
                 continue;
             }
-            OVLCORE_TRY_ASSIGN(child, look_up(c, comp));
+            OVLCORE_TRY_ASSIGN(slot, look_up(c, comp));
+            const std::size_t child = c.children[slot].second;
             const node& n = m_nodes[child];
             if (n.mount_root) return fail(std::errc::cross_device_link);
             const bool last = i + 1 == comps.size();
             if (n.type == file_type::symlink && (!last || trailing))
                 return fail(std::errc::too_many_symbolic_link_levels);
+            h = handle{.node = small(child),
+                       .dir = small(cur),
+                       .slot = small(slot),
+                       .layer = small(layer.node)};
             cur = child;
-            names.emplace_back(comp);
         }
         if (trailing && m_nodes[cur].type != file_type::directory)
             return fail(std::errc::not_a_directory);
-        return beneath_result{.st = stat_of(cur), .path = detail::join_path(names)};
+        return object(h);
     }
 
     /// Opens a regular file for reading. Like open(O_RDONLY | O_NOFOLLOW) restricted to regular
     /// files: EISDIR for a directory, ELOOP for a symlink, ENXIO for devices, fifos and sockets.
-    [[nodiscard]] result<file> open_file(const layer_ref& layer, std::string_view path) const {
-        OVLCORE_TRY_ASSIGN(hit, walk(layer.node, path, false));
-        if (const auto refused = open_file_refusal(m_nodes[hit.node].type)) return fail(*refused);
-        return file{hit.node};
+    [[nodiscard]] result<file> open_file(const handle& h) const {
+        if (const auto refused = open_file_refusal(m_nodes[h.node].type)) return fail(*refused);
+        return file{h.node};
     }
 
     /// Reads up to buffer.size() bytes at `offset`; 0 at or after the end of the file.
@@ -374,14 +415,15 @@ private:
         std::uint32_t rdev_major = 0;
         std::uint32_t rdev_minor = 0;
         std::uint64_t ino = 0;
-        std::size_t mount = 0;     // index into m_mounts
-        std::size_t parent = 0;    // directories: the containing directory (root: itself)
-        std::uint64_t links = 0;   // non-directories: names referring to it
-        std::uint64_t subdirs = 0; // directories: number of subdirectories
+        std::size_t mount = 0;  // index into m_mounts
+        std::size_t parent = 0; // directories: the containing directory (root: itself)
+        std::uint32_t parent_slot = handle::no_slot; // directories: position in parent's listing
+        std::uint64_t links = 0;                     // non-directories: names referring to it
+        std::uint64_t subdirs = 0;                   // directories: number of subdirectories
         bool mount_root = false;
         timestamp time{};
         std::vector<std::pair<std::string, std::size_t>> children; // insertion order
-        std::map<std::string, std::size_t, std::less<>> index;     // name -> node
+        std::map<std::string, std::size_t, std::less<>> index;     // name -> position in children
         std::vector<std::pair<std::string, std::string>> xattrs;   // insertion order
     };
 
@@ -400,6 +442,26 @@ private:
     std::vector<mount> m_mounts;
     std::size_t m_cwd = 0;
     std::uint64_t m_next_ino = 2;
+
+    /// Node indices and listing positions fit handles' 32-bit fields (a memory_fs holds far
+    /// fewer than 2^32 objects).
+    [[nodiscard]] static std::uint32_t small(std::size_t v) noexcept {
+        OVLCORE_PRECONDITION(v < handle::no_slot);
+        return static_cast<std::uint32_t>(v);
+    }
+
+    /// The handle of the directory node `idx` (named through its parent) in the layer `layer`.
+    [[nodiscard]] handle dir_handle(std::size_t idx, std::size_t layer) const noexcept {
+        const bool top = idx == layer || m_nodes[idx].parent_slot == handle::no_slot;
+        return handle{.node = small(idx),
+                      .dir = small(m_nodes[idx].parent),
+                      .slot = top ? handle::no_slot : m_nodes[idx].parent_slot,
+                      .layer = small(layer)};
+    }
+
+    [[nodiscard]] real_object<handle> object(const handle& h) const {
+        return real_object<handle>{.handle = h, .st = stat_of(h.node)};
+    }
 
     [[nodiscard]] file_id id_of(std::size_t idx) const {
         return file_id{.dev = m_mounts[m_nodes[idx].mount].dev, .ino = m_nodes[idx].ino};
@@ -464,7 +526,8 @@ private:
                 cur = c.parent;
                 continue;
             }
-            OVLCORE_TRY_ASSIGN(child, look_up(c, comp));
+            OVLCORE_TRY_ASSIGN(slot, look_up(c, comp));
+            const std::size_t child = c.children[slot].second;
             const node& n = m_nodes[child];
             if (n.type == file_type::symlink && (!todo.empty() || follow_final)) {
                 if (++followed > detail::max_symlinks)
@@ -493,8 +556,8 @@ private:
         return parts;
     }
 
-    /// One step of a path walk: the entry `name` of the directory `dir`. ENAMETOOLONG above the
-    /// name_max of its mount, ENOENT when absent.
+    /// One step of a path walk: the position of the entry `name` in the listing of the directory
+    /// `dir`. ENAMETOOLONG above the name_max of its mount, ENOENT when absent.
     [[nodiscard]] result<std::size_t> look_up(const node& dir, std::string_view name) const {
         if (name.size() > m_mounts[dir.mount].attrs.name_max)
             return fail(std::errc::filename_too_long);
@@ -507,7 +570,7 @@ private:
                                                       std::string_view name) const {
         const auto it = m_nodes[dir].index.find(name);
         if (it == m_nodes[dir].index.end()) return std::nullopt;
-        return it->second;
+        return m_nodes[dir].children[it->second].second;
     }
 
     [[nodiscard]] std::optional<std::size_t> builder_find(std::string_view path) const {
@@ -578,20 +641,21 @@ private:
         node& p = m_nodes[parent];
         OVLCORE_PRECONDITION(p.type == file_type::directory);
         const auto it = p.index.find(name);
+        std::size_t slot = p.children.size();
         if (it != p.index.end()) {
-            node& old = m_nodes[it->second];
+            slot = it->second;
+            node& old = m_nodes[p.children[slot].second];
             if (old.type == file_type::directory)
                 --p.subdirs;
             else
                 --old.links;
-            it->second = idx;
-            for (auto& [k, v] : p.children)
-                if (k == name) v = idx;
+            p.children[slot].second = idx;
         } else {
-            p.index.emplace(std::string(name), idx);
+            p.index.emplace(std::string(name), slot);
             p.children.emplace_back(std::string(name), idx);
         }
         node& n = m_nodes[idx];
+        if (n.type == file_type::directory) n.parent_slot = small(slot);
         if (n.type == file_type::directory)
             ++m_nodes[parent].subdirs;
         else
@@ -614,5 +678,7 @@ static_assert(backing_filesystem<memory_fs>,
               "memory_fs must model backing_filesystem (ovlcore/backend.hpp)");
 static_assert(std::is_trivially_copyable_v<memory_fs::layer_ref>,
               "a backend's layer_ref is copied into every lookup state: keep it cheap to copy");
+static_assert(std::is_trivially_copyable_v<memory_fs::handle> && sizeof(memory_fs::handle) == 16,
+              "a handle sits in every real entry of every cached object: keep it small");
 
 } // namespace ovlcore

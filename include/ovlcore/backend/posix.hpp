@@ -1,20 +1,32 @@
 // SPDX-License-Identifier: MIT
-// ovlcore/backend/posix.hpp: posix_fs, the backing filesystem over real Linux directories (spec §0,
-// §1.3, §1.5, §2.1, §3, §6). Users include it; it needs Linux (openat2, statx, getdents64).
+// ovlcore/backend/posix.hpp: posix_fs, the backing filesystem over real Linux directories,
+// addressed by handles (spec §0, §1.3, §1.5, §2.1, §3, §5.1, §6). Users include it; it needs
+// Linux (openat2, statx, getdents64; getxattrat/listxattrat where the kernel has them).
 //
 // Design:
-// - A layer_ref holds a shared O_PATH descriptor of the layer root and its absolute path. Every
-//   call is relative to that descriptor (statx/readlinkat/openat with the layer fd), so a layer
-//   keeps working when its path is renamed; only the xattr fallback for kernels without
-//   getxattrat(2) (before 6.13) uses the path.
-// - Nothing follows a final symlink (AT_SYMLINK_NOFOLLOW, O_NOFOLLOW). Middle components are walked
-//   by the kernel as for any path call; the lookup engine only passes paths whose parents it has
-//   seen as directories (see backend.hpp).
+// - A handle is a reference-counted node {parent node, name, (dev, ino), type}; a layer root's
+//   node holds an O_PATH descriptor of the root and the absolute path it was resolved to. No call
+//   passes the kernel more than one path component, so trees of any depth work, and a layer keeps
+//   working when its path is renamed. A node costs 40 bytes plus its name; a handle is a pointer.
+// - A directory gets a descriptor on demand (openat(parent, name, O_RDONLY | O_DIRECTORY |
+//   O_NOFOLLOW), O_PATH when it may not be read), kept in a bounded LRU shared by the copies of a
+//   posix_fs (posix_options::dir_fd_capacity; default min(1024, RLIMIT_NOFILE soft limit / 4)).
+//   A call pins the descriptor it uses; only unpinned ones are closed. An evicted directory is
+//   opened again from its parent's descriptor, or through ".." of a cached child, or, failing
+//   both, from the nearest cached ancestor (the layer root at worst), one component at a time.
+//   Every open is checked with fstat against the (dev, ino) of the lookup: ESTALE when the name
+//   now holds another object.
+// - One statx per lookup (AT_SYMLINK_NOFOLLOW). A non-directory is reached as (its parent's
+//   descriptor, its name): getxattrat/listxattrat (Linux 6.13+; on ENOSYS l*xattr on
+//   "/proc/self/fd/N/name"), readlinkat, openat(O_NOFOLLOW | O_NONBLOCK) plus an fstat identity
+//   check. A directory's xattrs are read with f*xattr and its entries with getdents64 on its own
+//   descriptor (one getdents64 reader at a time; a second one gets a private descriptor).
 // - lookup_beneath is openat2(O_PATH | O_NOFOLLOW, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
-//   RESOLVE_NO_XDEV), exactly the restrictions overlayfs applies to the data-only walk (§6).
-// - read_dir returns getdents64 order (the filesystem's native order, e.g. ext4 hash order).
+//   RESOLVE_NO_XDEV), exactly the restrictions overlayfs applies to the data-only walk (§6); its
+//   handle is then built by lookups along the normalised path and checked against that object.
 // - Every failure is an errno in the result; nothing throws (except std::bad_alloc).
-// - All const members are thread-safe: they only issue system calls on shared, immutable fds.
+// - All const members are thread-safe; the descriptor cache's lock is held only to find, pin and
+//   insert entries, never across a system call.
 #pragma once
 
 #include <algorithm>
@@ -25,6 +37,8 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <new>
 #include <optional>
 #include <span>
 #include <string>
@@ -35,6 +49,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
@@ -164,27 +179,543 @@ auto retry_eintr(F&& f) {
     }
 }
 
+/// A NUL-terminated copy of a name for a system call, on the stack when it is short.
+class c_name {
+public:
+    explicit c_name(std::string_view s) {
+        if (s.size() < sizeof m_small) {
+            std::memcpy(m_small, s.data(), s.size());
+            m_small[s.size()] = '\0';
+            m_ptr = m_small;
+        } else {
+            m_big.assign(s);
+            m_ptr = m_big.c_str();
+        }
+    }
+    c_name(const c_name&) = delete;
+    c_name& operator=(const c_name&) = delete;
+    [[nodiscard]] const char* c_str() const noexcept { return m_ptr; }
+
+private:
+    char m_small[256];
+    std::string m_big;
+    const char* m_ptr = nullptr;
+};
+
+/// "/proc/self/fd/<fd>" or "/proc/self/fd/<fd>/<name>": a path through the descriptor, for the
+/// calls that take no descriptor (the xattr fallbacks before Linux 6.13).
+[[nodiscard]] inline std::string proc_fd_path(int fd, std::string_view name = {}) {
+    std::string out = "/proc/self/fd/" + std::to_string(fd);
+    if (!name.empty()) {
+        out += '/';
+        out += name;
+    }
+    return out;
+}
+
+/// Calls f(name, d_type, d_ino) for every entry getdents64 returns on `fd` from its current
+/// position, "." and ".." included, until the end or until f returns false. 0, or the errno.
+template <class F>
+[[nodiscard]] int for_each_dirent(int fd, F&& f) {
+    alignas(8) char buf[32768];
+    for (;;) {
+        const long n = retry_eintr([&] { return ::syscall(SYS_getdents64, fd, buf, sizeof buf); });
+        if (n < 0) return last_errno();
+        if (n == 0) return 0;
+        for (long off = 0; off < n;) {
+            // struct linux_dirent64: u64 d_ino, s64 d_off, u16 d_reclen, u8 d_type, char d_name[]
+            std::uint64_t ino = 0;
+            std::uint16_t reclen = 0;
+            std::memcpy(&ino, buf + off, sizeof ino);
+            std::memcpy(&reclen, buf + off + 16, sizeof reclen);
+            const auto dtype = static_cast<unsigned char>(buf[off + 18]);
+            if (!f(std::string_view(buf + off + 19), dtype, ino)) return 0;
+            off += reclen;
+        }
+    }
+}
+
+/// The entries of the directory open at `fd` (from its current position), without "." and "..".
+[[nodiscard]] inline result<std::vector<dir_entry>> read_dir_fd(int fd) {
+    std::vector<dir_entry> out;
+    const int e =
+        for_each_dirent(fd, [&](std::string_view name, unsigned char dtype, std::uint64_t ino) {
+            if (name != "." && name != "..")
+                out.push_back(dir_entry{
+                    .name = std::string(name), .type = type_from_dtype(dtype), .ino = ino});
+            return true;
+        });
+    if (e != 0) return fail_errno(e);
+    return out;
+}
+
+/// For "." and ".." of the directory open at `fd`, how many other entries getdents64 lists
+/// before each (backend.hpp's dot_positions).
+[[nodiscard]] inline result<std::array<std::size_t, 2>> dot_positions_fd(int fd) {
+    std::size_t before = 0;
+    std::array<std::size_t, 2> dots{};
+    std::size_t found = 0;
+    const int e = for_each_dirent(fd, [&](std::string_view name, unsigned char, std::uint64_t) {
+        if (name == "." || name == "..")
+            dots[found++] = before;
+        else
+            ++before;
+        return found < 2;
+    });
+    if (e != 0) return fail_errno(e);
+    for (; found < 2; ++found) dots[found] = before;
+    return dots;
+}
+
+/// The object behind a posix_fs::handle. Immutable once made, except the reference count and the
+/// descriptor-cache slot. A child node is allocated with its name (NUL-terminated) right behind
+/// it; a layer root is a posix_root_node.
+struct posix_node {
+    std::atomic<std::uint32_t> refs{1};
+    std::atomic<std::int32_t> slot{-1}; ///< its entry in a posix_dir_cache, or -1
+    posix_node* parent = nullptr;       ///< a counted reference; null for a layer root
+    std::uint64_t dev = 0;              ///< (dev, ino) as the lookup saw them
+    std::uint64_t ino = 0;
+    std::uint32_t name_len = 0;
+    file_type type = file_type::unknown;
+    bool is_root = false;
+
+    [[nodiscard]] const char* name_cstr() const noexcept {
+        return is_root ? "" : reinterpret_cast<const char*>(this + 1);
+    }
+    [[nodiscard]] std::string_view name() const noexcept { return {name_cstr(), name_len}; }
+    [[nodiscard]] bool same_object(const struct stat& st) const noexcept {
+        return static_cast<std::uint64_t>(st.st_dev) == dev &&
+               static_cast<std::uint64_t>(st.st_ino) == ino;
+    }
+};
+
+/// A layer root: its O_PATH descriptor (symlinks followed when it was resolved) and absolute path.
+struct posix_root_node : posix_node {
+    unique_fd fd;
+    std::string path;
+};
+
+/// A new node for `name` in `parent` (whose count it takes), as statx `sx` described it.
+[[nodiscard]] inline posix_node* make_child_node(posix_node* parent, std::string_view name,
+                                                 const struct statx& sx) {
+    void* mem = ::operator new(sizeof(posix_node) + name.size() + 1);
+    auto* n = new (mem) posix_node;
+    char* dst = reinterpret_cast<char*>(n + 1);
+    std::memcpy(dst, name.data(), name.size());
+    dst[name.size()] = '\0';
+    parent->refs.fetch_add(1, std::memory_order_relaxed);
+    n->parent = parent;
+    n->dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+    n->ino = sx.stx_ino;
+    n->name_len = static_cast<std::uint32_t>(name.size());
+    n->type = type_from_mode(sx.stx_mode);
+    return n;
+}
+
+/// Drops one reference; frees the node, then its parent if that was the last one, and so on up
+/// (a loop, not a recursion: a chain may be 50,000 levels long).
+inline void release_node(posix_node* n) noexcept {
+    while (n != nullptr && n->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        posix_node* parent = n->parent;
+        if (n->is_root) {
+            delete static_cast<posix_root_node*>(n);
+        } else {
+            n->~posix_node();
+            ::operator delete(n);
+        }
+        n = parent;
+    }
+}
+
+/// The bounded LRU of directory descriptors behind posix_fs (see the design notes). Each entry
+/// holds a counted reference to its node, so a cached node outlives its handles until evicted.
+class posix_dir_cache {
+public:
+    explicit posix_dir_cache(std::size_t capacity) : m_entries(std::max<std::size_t>(capacity, 1)) {
+        m_free.reserve(m_entries.size());
+        for (std::size_t i = m_entries.size(); i-- > 0;) m_free.push_back(static_cast<int>(i));
+    }
+    posix_dir_cache(const posix_dir_cache&) = delete;
+    posix_dir_cache& operator=(const posix_dir_cache&) = delete;
+    ~posix_dir_cache() {
+        for (auto& e : m_entries) {
+            if (e.node == nullptr) continue;
+            ::close(e.fd);
+            e.node->slot.store(-1, std::memory_order_relaxed);
+            release_node(e.node);
+        }
+    }
+
+    /// A directory descriptor in use: a pinned cache entry (never closed while pinned) or a
+    /// private descriptor (closed with this object). Movable.
+    class pinned {
+    public:
+        pinned() = default;
+        pinned(pinned&& o) noexcept
+            : m_cache(std::exchange(o.m_cache, nullptr)), m_slot(std::exchange(o.m_slot, -1)),
+              m_fd(std::exchange(o.m_fd, -1)), m_path_only(o.m_path_only), m_reading(o.m_reading),
+              m_rewind(o.m_rewind) {}
+        pinned& operator=(pinned&& o) noexcept {
+            if (this != &o) {
+                reset();
+                m_cache = std::exchange(o.m_cache, nullptr);
+                m_slot = std::exchange(o.m_slot, -1);
+                m_fd = std::exchange(o.m_fd, -1);
+                m_path_only = o.m_path_only;
+                m_reading = o.m_reading;
+                m_rewind = o.m_rewind;
+            }
+            return *this;
+        }
+        pinned(const pinned&) = delete;
+        pinned& operator=(const pinned&) = delete;
+        ~pinned() { reset(); }
+
+        [[nodiscard]] int fd() const noexcept { return m_fd; }
+        /// An O_PATH descriptor (the directory may be searched but not read).
+        [[nodiscard]] bool path_only() const noexcept { return m_path_only; }
+        /// getdents64 already read this descriptor: lseek it to 0 first.
+        [[nodiscard]] bool needs_rewind() const noexcept { return m_rewind; }
+
+    private:
+        friend class posix_dir_cache;
+        void reset() noexcept {
+            if (m_cache != nullptr && m_slot >= 0)
+                m_cache->unpin(m_slot, m_reading);
+            else if (m_fd >= 0)
+                ::close(m_fd);
+            m_cache = nullptr;
+            m_slot = -1;
+            m_fd = -1;
+        }
+        posix_dir_cache* m_cache = nullptr;
+        int m_slot = -1; ///< -1: a private descriptor
+        int m_fd = -1;
+        bool m_path_only = false;
+        bool m_reading = false;
+        bool m_rewind = false;
+    };
+
+    /// The descriptor of directory `dir`, pinned; `reading`: for getdents64 (exclusive).
+    /// Errors: the open's errno; ESTALE when a directory on the way is no longer the object that
+    /// was looked up (or no longer reachable under its name).
+    [[nodiscard]] result<pinned> acquire(posix_node* dir, bool reading) {
+        bool try_children = true;
+        for (;;) {
+            std::vector<posix_node*> chain; // to open, the last one first
+            int base = -1;
+            bool via_child = false;
+            bool self_busy = false;
+            {
+                const std::lock_guard lock(m_mutex);
+                if (const int s = find(dir); s >= 0) {
+                    if (!(reading && m_entries[static_cast<std::size_t>(s)].reading))
+                        return pin_hit(s, reading);
+                    base = s; // another thread is reading it: open a private descriptor
+                    self_busy = true;
+                    pin(s);
+                } else if (!dir->is_root && (base = find(dir->parent)) >= 0) {
+                    pin(base);
+                } else {
+                    if (!dir->is_root && try_children) base = find_child(dir);
+                    if (base >= 0) {
+                        via_child = true;
+                        pin(base);
+                    } else {
+                        chain.push_back(dir);
+                        posix_node* cur = dir->parent;
+                        while (cur != nullptr && (base = find(cur)) < 0) {
+                            chain.push_back(cur);
+                            cur = cur->parent;
+                        }
+                        if (base >= 0) pin(base);
+                    }
+                }
+            }
+            pinned at = base >= 0 ? pinned_entry(base, false) : pinned();
+            if (self_busy) {
+                // A reader holds dir's own entry: a private descriptor of the same directory.
+                const int fd = retry_eintr(
+                    [&] { return ::openat(at.fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC); });
+                if (fd < 0) return fail_errno(last_errno());
+                return private_fd(fd, false, reading);
+            }
+            if (via_child) {
+                const int fd = retry_eintr(
+                    [&] { return ::openat(at.fd(), "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC); });
+                struct stat st {};
+                if (fd >= 0 && ::fstat(fd, &st) == 0 && dir->same_object(st))
+                    return insert(dir, fd, false, reading);
+                if (fd >= 0) ::close(fd);
+                try_children = false; // moved or not readable: go through the parents
+                continue;
+            }
+            if (chain.empty()) chain.push_back(dir); // the parent is `at`
+            for (std::size_t i = chain.size(); i-- > 0;) {
+                posix_node* n = chain[i];
+                OVLCORE_TRY_ASSIGN(opened, open_from(at.fd(), n));
+                at = insert(n, opened.first, opened.second, reading && i == 0);
+            }
+            return at;
+        }
+    }
+
+    /// How many descriptors the cache holds open (tests, diagnostics).
+    [[nodiscard]] std::size_t open_count() const {
+        const std::lock_guard lock(m_mutex);
+        return m_entries.size() - m_free.size();
+    }
+    [[nodiscard]] std::size_t capacity() const noexcept { return m_entries.size(); }
+
+private:
+    struct entry {
+        posix_node* node = nullptr; ///< null: free
+        int fd = -1;
+        std::uint32_t pins = 0;
+        int prev = -1; ///< LRU neighbours (unpinned entries only; head = most recent)
+        int next = -1;
+        bool path_only = false;
+        bool reading = false; ///< a getdents64 reader holds it
+        bool was_read = false;
+    };
+
+    /// Opens directory `n` from its parent's descriptor `parent_fd` (a root: from its O_PATH
+    /// descriptor) and checks it is the object looked up. {fd, path_only} or the errno.
+    static result<std::pair<int, bool>> open_from(int parent_fd, posix_node* n) {
+        const int at = n->is_root ? static_cast<posix_root_node*>(n)->fd.get() : parent_fd;
+        const char* name = n->is_root ? "." : n->name_cstr();
+        bool path_only = false;
+        int fd = retry_eintr(
+            [&] { return ::openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC); });
+        if (fd < 0 && errno == EACCES) { // searchable but not readable: lookups still work
+            path_only = true;
+            fd = retry_eintr(
+                [&] { return ::openat(at, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC); });
+        }
+        if (fd < 0) {
+            const int e = last_errno();
+            // The name no longer holds a directory: the handle's object is gone from there.
+            if (e == ENOENT || e == ENOTDIR || e == ELOOP) return fail_errno(ESTALE);
+            return fail_errno(e);
+        }
+        struct stat st {};
+        if (::fstat(fd, &st) != 0 || !n->same_object(st)) {
+            ::close(fd);
+            return fail_errno(ESTALE);
+        }
+        return std::pair<int, bool>(fd, path_only);
+    }
+
+    [[nodiscard]] int find(const posix_node* n) const noexcept {
+        const int s = n->slot.load(std::memory_order_relaxed);
+        if (s < 0 || static_cast<std::size_t>(s) >= m_entries.size()) return -1;
+        return m_entries[static_cast<std::size_t>(s)].node == n ? s : -1;
+    }
+    /// A cached entry whose node is a child of `dir` (a scan; only when dir's parent is not cached).
+    [[nodiscard]] int find_child(const posix_node* dir) const noexcept {
+        for (std::size_t i = 0; i < m_entries.size(); ++i)
+            if (m_entries[i].node != nullptr && m_entries[i].node->parent == dir &&
+                !m_entries[i].path_only)
+                return static_cast<int>(i);
+        return -1;
+    }
+
+    void lru_unlink(int s) noexcept {
+        entry& e = m_entries[static_cast<std::size_t>(s)];
+        if (e.prev >= 0)
+            m_entries[static_cast<std::size_t>(e.prev)].next = e.next;
+        else
+            m_head = e.next;
+        if (e.next >= 0)
+            m_entries[static_cast<std::size_t>(e.next)].prev = e.prev;
+        else
+            m_tail = e.prev;
+        e.prev = e.next = -1;
+    }
+    void lru_push_front(int s) noexcept {
+        entry& e = m_entries[static_cast<std::size_t>(s)];
+        e.prev = -1;
+        e.next = m_head;
+        if (m_head >= 0) m_entries[static_cast<std::size_t>(m_head)].prev = s;
+        m_head = s;
+        if (m_tail < 0) m_tail = s;
+    }
+    void pin(int s) noexcept {
+        entry& e = m_entries[static_cast<std::size_t>(s)];
+        if (e.pins++ == 0) lru_unlink(s);
+    }
+    void unpin(int s, bool reading) noexcept {
+        const std::lock_guard lock(m_mutex);
+        entry& e = m_entries[static_cast<std::size_t>(s)];
+        if (reading) e.reading = false;
+        if (--e.pins == 0) lru_push_front(s);
+    }
+    /// A pinned handle on entry s (already pinned by the caller).
+    [[nodiscard]] pinned pinned_entry(int s, bool reading) noexcept {
+        const entry& e = m_entries[static_cast<std::size_t>(s)];
+        pinned p;
+        p.m_cache = this;
+        p.m_slot = s;
+        p.m_fd = e.fd;
+        p.m_path_only = e.path_only;
+        p.m_reading = reading;
+        return p;
+    }
+    /// Under the lock: pins a cached entry for the caller.
+    [[nodiscard]] pinned pin_hit(int s, bool reading) noexcept {
+        pin(s);
+        entry& e = m_entries[static_cast<std::size_t>(s)];
+        pinned p = pinned_entry(s, reading);
+        if (reading) {
+            e.reading = true;
+            p.m_rewind = e.was_read;
+            e.was_read = true;
+        }
+        return p;
+    }
+    [[nodiscard]] static pinned private_fd(int fd, bool path_only, bool reading) noexcept {
+        pinned p;
+        p.m_fd = fd;
+        p.m_path_only = path_only;
+        p.m_reading = reading;
+        return p;
+    }
+
+    /// Caches the freshly opened descriptor `fd` of `n` and returns it pinned (private when every
+    /// entry is pinned, or when another thread cached `n` first and is reading it).
+    [[nodiscard]] pinned insert(posix_node* n, int fd, bool path_only, bool reading) {
+        int victim_fd = -1;
+        posix_node* victim = nullptr;
+        pinned out;
+        {
+            const std::lock_guard lock(m_mutex);
+            if (const int hit = find(n); hit >= 0) { // another thread was faster
+                if (!(reading && m_entries[static_cast<std::size_t>(hit)].reading)) {
+                    victim_fd = fd;
+                    out = pin_hit(hit, reading);
+                } else {
+                    out = private_fd(fd, path_only, reading);
+                }
+            } else {
+                int s = -1;
+                if (!m_free.empty()) {
+                    s = m_free.back();
+                    m_free.pop_back();
+                } else if (m_tail >= 0) {
+                    s = m_tail;
+                    lru_unlink(s);
+                    entry& old = m_entries[static_cast<std::size_t>(s)];
+                    victim_fd = old.fd;
+                    victim = old.node;
+                    victim->slot.store(-1, std::memory_order_relaxed);
+                }
+                if (s < 0) {
+                    out = private_fd(fd, path_only, reading); // every entry is in use
+                } else {
+                    n->refs.fetch_add(1, std::memory_order_relaxed);
+                    n->slot.store(s, std::memory_order_relaxed);
+                    m_entries[static_cast<std::size_t>(s)] = entry{.node = n,
+                                                                   .fd = fd,
+                                                                   .pins = 1,
+                                                                   .path_only = path_only,
+                                                                   .reading = reading,
+                                                                   .was_read = reading};
+                    out = pinned_entry(s, reading);
+                }
+            }
+        }
+        if (victim_fd >= 0) ::close(victim_fd);
+        release_node(victim);
+        return out;
+    }
+
+    mutable std::mutex m_mutex;
+    std::vector<entry> m_entries;
+    std::vector<int> m_free;
+    int m_head = -1;
+    int m_tail = -1;
+};
+
+/// The default descriptor capacity: a quarter of RLIMIT_NOFILE's soft limit, within [16, 1024].
+[[nodiscard]] inline std::size_t default_dir_fd_capacity() noexcept {
+    struct rlimit rl {};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 1024;
+    return std::clamp<std::size_t>(static_cast<std::size_t>(rl.rlim_cur / 4), 16, 1024);
+}
+
 } // namespace detail
 
+class mounted_tree; // backend/posix_tree.hpp
+
+/// Tuning of posix_fs.
+struct posix_options {
+    /// How many directory descriptors posix_fs keeps open at most (the LRU of the design notes);
+    /// 0: min(1024, RLIMIT_NOFILE soft limit / 4), at least 16. Calls in flight may briefly hold
+    /// one private descriptor each beyond it when every cached one is in use.
+    std::size_t dir_fd_capacity = 0;
+};
+
 /// Real directories through Linux system calls, satisfying backing_filesystem.
-/// @see spec §0, §1.3 (resolve_dir), §6 (lookup_beneath)
+/// @see spec §0, §1.3 (resolve_dir), §5.1 (lookup), §6 (lookup_beneath)
 class posix_fs {
 public:
-    /// A layer: a shared O_PATH descriptor of its root plus the absolute path it was resolved to.
+    /// An object of a layer: a counted pointer to its node (8 bytes; the node is 40 bytes plus
+    /// the name). A default-constructed handle names nothing (EBADF).
+    class handle {
+    public:
+        handle() noexcept = default;
+        handle(const handle& o) noexcept : m_node(o.m_node) {
+            if (m_node != nullptr) m_node->refs.fetch_add(1, std::memory_order_relaxed);
+        }
+        handle(handle&& o) noexcept : m_node(std::exchange(o.m_node, nullptr)) {}
+        handle& operator=(const handle& o) noexcept {
+            handle copy(o);
+            std::swap(m_node, copy.m_node);
+            return *this;
+        }
+        handle& operator=(handle&& o) noexcept {
+            handle moved(std::move(o));
+            std::swap(m_node, moved.m_node);
+            return *this;
+        }
+        ~handle() { detail::release_node(m_node); }
+
+        [[nodiscard]] explicit operator bool() const noexcept { return m_node != nullptr; }
+        /// The type lookup saw (file_type::unknown for an empty handle).
+        [[nodiscard]] file_type type() const noexcept {
+            return m_node != nullptr ? m_node->type : file_type::unknown;
+        }
+        /// Two handles of the same lookup (not: of the same object).
+        friend bool operator==(const handle& a, const handle& b) noexcept {
+            return a.m_node == b.m_node;
+        }
+
+    private:
+        friend class posix_fs;
+        explicit handle(detail::posix_node* adopted) noexcept : m_node(adopted) {}
+        detail::posix_node* m_node = nullptr;
+    };
+
+    /// A layer: the handle of its root, which holds an O_PATH descriptor and the absolute path.
     class layer_ref {
     public:
         layer_ref() = default;
         /// The O_PATH descriptor (-1 for a default-constructed ref).
-        [[nodiscard]] int fd() const noexcept { return m_fd ? m_fd->get() : -1; }
+        [[nodiscard]] int fd() const noexcept { return root() != nullptr ? root()->fd.get() : -1; }
         /// The absolute path of the layer root when it was resolved.
-        [[nodiscard]] const std::string& path() const noexcept { return m_path; }
+        [[nodiscard]] const std::string& path() const noexcept {
+            static const std::string none;
+            return root() != nullptr ? root()->path : none;
+        }
 
     private:
         friend class posix_fs;
-        layer_ref(std::shared_ptr<const detail::unique_fd> fd, std::string path)
-            : m_fd(std::move(fd)), m_path(std::move(path)) {}
-        std::shared_ptr<const detail::unique_fd> m_fd;
-        std::string m_path;
+        explicit layer_ref(handle root) noexcept : m_root(std::move(root)) {}
+        [[nodiscard]] const detail::posix_root_node* root() const noexcept {
+            return static_cast<const detail::posix_root_node*>(m_root.m_node);
+        }
+        handle m_root;
     };
 
     /// An open regular file (O_RDONLY). Movable, closes on destruction.
@@ -195,22 +726,32 @@ public:
 
     private:
         friend class posix_fs;
+        friend class mounted_tree; // opens paths through symlinks (posix_tree.hpp)
         explicit file(detail::unique_fd fd) noexcept : m_fd(std::move(fd)) {}
         detail::unique_fd m_fd;
     };
 
     /// Relative mount-option paths resolve against the process working directory.
-    posix_fs() = default;
+    posix_fs() : posix_fs(posix_options{}) {}
+    explicit posix_fs(const posix_options& options)
+        : m_cache(std::make_shared<detail::posix_dir_cache>(
+              options.dir_fd_capacity != 0 ? options.dir_fd_capacity
+                                           : detail::default_dir_fd_capacity())) {}
 
     /// Relative mount-option paths resolve against `dir` (opened now; its errno on failure).
-    [[nodiscard]] static result<posix_fs> with_working_dir(std::string_view dir) {
+    [[nodiscard]] static result<posix_fs> with_working_dir(std::string_view dir,
+                                                           const posix_options& options = {}) {
         const std::string p(dir);
         detail::unique_fd fd(::open(p.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
         if (!fd.valid()) return fail_errno(detail::last_errno());
-        posix_fs fs;
+        posix_fs fs(options);
         fs.m_cwd = std::make_shared<const detail::unique_fd>(std::move(fd));
         return fs;
     }
+
+    /// The most directory descriptors kept open, and how many are open now (copies share them).
+    [[nodiscard]] std::size_t dir_fd_capacity() const noexcept { return m_cache->capacity(); }
+    [[nodiscard]] std::size_t open_dir_fds() const { return m_cache->open_count(); }
 
     /// Resolves a mount-option path as mount(2) does (symlinks followed, relative to the working
     /// directory) and describes the object: stat, ancestors up to "/", mount id, read-only flag,
@@ -224,7 +765,6 @@ public:
             detail::retry_eintr([&] { return ::openat(base, p.c_str(), O_PATH | O_CLOEXEC); }));
         if (!owned.valid()) return fail_errno(detail::last_errno());
         const int raw = owned.get();
-        auto fd = std::make_shared<const detail::unique_fd>(std::move(owned));
 
         OVLCORE_TRY_ASSIGN(sx, detail::statx_at(raw, "", STATX_BASIC_STATS | STATX_MNT_ID));
         resolved_dir<layer_ref> out;
@@ -264,119 +804,105 @@ public:
             dir.reset(::openat(dir.get(), "..", O_PATH | O_DIRECTORY | O_CLOEXEC));
         }
 
-        out.ref = layer_ref(std::move(fd), std::move(abs));
+        auto* root = new detail::posix_root_node;
+        root->is_root = true;
+        root->dev = out.st.dev;
+        root->ino = out.st.ino;
+        root->type = out.st.type;
+        root->fd = std::move(owned);
+        root->path = std::move(abs);
+        out.ref = layer_ref(handle(root));
         return out;
     }
 
-    [[nodiscard]] result<stat_info> lstat(const layer_ref& layer, std::string_view path) const {
-        OVLCORE_TRY_ASSIGN(sx, detail::statx_at(layer.fd(), std::string(path)));
-        return detail::from_statx(sx);
+    /// The layer root and its lstat (EBADF for a default-constructed layer_ref).
+    [[nodiscard]] result<real_object<handle>> root(const layer_ref& layer) const {
+        if (!layer.m_root) return fail(std::errc::bad_file_descriptor);
+        OVLCORE_TRY_ASSIGN(sx, detail::statx_at(layer.fd(), ""));
+        return real_object<handle>{.handle = layer.m_root, .st = detail::from_statx(sx)};
     }
 
-    /// getdents64 of the directory (not following a final symlink: ENOTDIR), without "." and "..".
+    /// `name` in the directory `dir`: one statx(dir's descriptor, name, AT_SYMLINK_NOFOLLOW).
+    /// ENOENT when absent, ENOTDIR when `dir` is not a directory, EINVAL for "", ".", ".." or a
+    /// name with '/', ENAMETOOLONG as the filesystem says, ESTALE when `dir` is gone.
+    /// @see spec §5.1
+    [[nodiscard]] result<real_object<handle>> lookup(const handle& dir,
+                                                     std::string_view name) const {
+        detail::posix_node* d = dir.m_node;
+        if (d == nullptr) return fail(std::errc::bad_file_descriptor);
+        if (d->type != file_type::directory) return fail(std::errc::not_a_directory);
+        if (name.empty() || name == "." || name == ".." ||
+            name.find_first_of(std::string_view("/\0", 2)) != std::string_view::npos)
+            return fail(std::errc::invalid_argument);
+        const detail::c_name cname(name);
+        struct statx sx {};
+        {
+            OVLCORE_TRY_ASSIGN(pin, m_cache->acquire(d, false));
+            if (::statx(pin.fd(), cname.c_str(), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) != 0)
+                return fail_errno(detail::last_errno());
+        }
+        return real_object<handle>{.handle = handle(detail::make_child_node(d, name, sx)),
+                                   .st = detail::from_statx(sx)};
+    }
+
+    /// getdents64 of the directory's descriptor, without "." and "..", in the filesystem's order.
+    /// ENOTDIR for a non-directory.
+    [[nodiscard]] result<std::vector<dir_entry>> read_dir(const handle& dir) const {
+        OVLCORE_TRY_ASSIGN(reader, open_for_getdents(dir));
+        return detail::read_dir_fd(reader.fd);
+    }
+
     /// For "." and "..", in getdents64 order, how many of read_dir's entries come before each
     /// (ext4 lists small dirs in hash order, dots included: "b . k .. z"  gives {1, 2}).
     /// readdir.hpp asks it only when an overlay lookup fails during a listing (spec §8.2 steps 5-6).
-    [[nodiscard]] result<std::array<std::size_t, 2>> dot_positions(const layer_ref& layer,
-                                                                   std::string_view path) const {
-        const std::string p = path.empty() ? std::string(".") : std::string(path);
-        detail::unique_fd fd(detail::retry_eintr([&] {
-            return ::openat(layer.fd(), p.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        }));
-        if (!fd.valid()) return fail_errno(detail::last_errno());
-        std::size_t before = 0;
-        std::array<std::size_t, 2> dots{};
-        std::size_t found = 0;
-        alignas(8) char buf[32768];
-        while (found < 2) {
-            const long n = detail::retry_eintr(
-                [&] { return ::syscall(SYS_getdents64, fd.get(), buf, sizeof buf); });
-            if (n < 0) return fail_errno(detail::last_errno());
-            if (n == 0) break;
-            for (long off = 0; off < n && found < 2;) {
-                std::uint16_t reclen = 0;
-                std::memcpy(&reclen, buf + off + 16, sizeof reclen);
-                const std::string_view name(buf + off + 19);
-                if (name == "." || name == "..")
-                    dots[found++] = before;
-                else
-                    ++before;
-                off += reclen;
-            }
-        }
-        for (; found < 2; ++found) dots[found] = before;
-        return dots;
+    [[nodiscard]] result<std::array<std::size_t, 2>> dot_positions(const handle& dir) const {
+        OVLCORE_TRY_ASSIGN(reader, open_for_getdents(dir));
+        return detail::dot_positions_fd(reader.fd);
     }
 
-    [[nodiscard]] result<std::vector<dir_entry>> read_dir(const layer_ref& layer,
-                                                          std::string_view path) const {
-        const std::string p = path.empty() ? std::string(".") : std::string(path);
-        detail::unique_fd fd(detail::retry_eintr([&] {
-            return ::openat(layer.fd(), p.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        }));
-        if (!fd.valid()) return fail_errno(detail::last_errno());
-        std::vector<dir_entry> out;
-        alignas(8) char buf[32768];
-        for (;;) {
-            const long n = detail::retry_eintr(
-                [&] { return ::syscall(SYS_getdents64, fd.get(), buf, sizeof buf); });
-            if (n < 0) return fail_errno(detail::last_errno());
-            if (n == 0) break;
-            for (long off = 0; off < n;) {
-                // struct linux_dirent64: u64 d_ino, s64 d_off, u16 d_reclen, u8 d_type, char
-                // d_name[]
-                std::uint64_t ino = 0;
-                std::uint16_t reclen = 0;
-                std::memcpy(&ino, buf + off, sizeof ino);
-                std::memcpy(&reclen, buf + off + 16, sizeof reclen);
-                const auto dtype = static_cast<unsigned char>(buf[off + 18]);
-                const std::string_view name(buf + off + 19);
-                if (name != "." && name != "..")
-                    out.push_back(dir_entry{.name = std::string(name),
-                                            .type = detail::type_from_dtype(dtype),
-                                            .ino = ino});
-                off += reclen;
-            }
-        }
-        return out;
-    }
-
-    /// The attribute of the final component (not followed), nullopt when absent (ENODATA) or
-    /// unsupported (EOPNOTSUPP). Uses getxattrat(2) when the kernel has it, else lgetxattr(2) on
-    /// the layer path.
+    /// The attribute of the object (not followed), nullopt when absent (ENODATA) or unsupported
+    /// (EOPNOTSUPP). A directory: fgetxattr on its descriptor; another object: getxattrat(2) on
+    /// its parent's descriptor and its name (before Linux 6.13: lgetxattr through /proc/self/fd).
     /// @see spec §2.1
-    [[nodiscard]] result<std::optional<std::string>>
-    get_xattr(const layer_ref& layer, std::string_view path, std::string_view name) const {
-        const std::string p(path);
-        const std::string n(name);
+    [[nodiscard]] result<std::optional<std::string>> get_xattr(const handle& h,
+                                                               std::string_view name) const {
+        OVLCORE_TRY_ASSIGN(target, xattr_target_of(h));
+        const detail::c_name cname(name);
+        // Most attributes are absent or short: one call into a stack buffer first.
+        char small[256];
+        long len = target.get(cname.c_str(), small, sizeof small);
+        if (len >= 0)
+            return std::optional<std::string>(std::string(small, static_cast<std::size_t>(len)));
         std::string value;
         for (int attempt = 0; attempt < 8; ++attempt) {
-            long len = xattr_get(layer, p, n, nullptr, 0);
+            int e = detail::last_errno();
+            if (e == ENODATA || e == EOPNOTSUPP) return std::optional<std::string>();
+            if (e != ERANGE) return fail_errno(e); // ERANGE: larger (or grew meanwhile)
+            len = target.get(cname.c_str(), nullptr, 0);
             if (len >= 0) {
                 value.resize(static_cast<std::size_t>(len));
-                if (len > 0) len = xattr_get(layer, p, n, value.data(), value.size());
+                len = target.get(cname.c_str(), value.data(), value.size());
             }
             if (len >= 0) {
                 value.resize(static_cast<std::size_t>(len));
                 return std::optional<std::string>(std::move(value));
             }
-            const int e = detail::last_errno();
-            if (e == ENODATA || e == EOPNOTSUPP) return std::optional<std::string>();
-            if (e != ERANGE) return fail_errno(e); // ERANGE: grew between the two calls
         }
         return fail(std::errc::result_out_of_range);
     }
 
-    /// Every attribute name of the final component (not followed), in the filesystem's order.
-    [[nodiscard]] result<std::vector<std::string>> list_xattr(const layer_ref& layer,
-                                                              std::string_view path) const {
-        const std::string p(path);
-        std::string buf;
+    /// Every attribute name of the object (not followed), in the filesystem's order.
+    [[nodiscard]] result<std::vector<std::string>> list_xattr(const handle& h) const {
+        OVLCORE_TRY_ASSIGN(target, xattr_target_of(h));
+        std::string buf(1024, '\0');
         for (int attempt = 0; attempt < 8; ++attempt) {
-            long len = xattr_list(layer, p, nullptr, 0);
-            if (len > 0) {
-                buf.resize(static_cast<std::size_t>(len));
-                len = xattr_list(layer, p, buf.data(), buf.size());
+            long len = target.list(buf.data(), buf.size());
+            if (len < 0 && errno == ERANGE) {
+                len = target.list(nullptr, 0);
+                if (len >= 0) {
+                    buf.resize(static_cast<std::size_t>(len));
+                    len = target.list(buf.data(), buf.size());
+                }
             }
             if (len >= 0) {
                 buf.resize(static_cast<std::size_t>(len));
@@ -396,22 +922,18 @@ public:
         return fail(std::errc::result_out_of_range);
     }
 
-    /// readlinkat(2): the target text; EINVAL for a non-symlink.
-    [[nodiscard]] result<std::string> read_link(const layer_ref& layer,
-                                                std::string_view path) const {
-        const std::string p(path);
-        if (p.empty()) {
-            // readlinkat(fd, "") reads an O_PATH descriptor of a symlink; say EINVAL otherwise.
-            OVLCORE_TRY_ASSIGN(sx, detail::statx_at(layer.fd(), p));
-            if (detail::type_from_mode(sx.stx_mode) != file_type::symlink)
-                return fail(std::errc::invalid_argument);
-        }
+    /// readlinkat(parent's descriptor, name): the target text; EINVAL for a non-symlink.
+    [[nodiscard]] result<std::string> read_link(const handle& h) const {
+        const detail::posix_node* n = h.m_node;
+        if (n == nullptr) return fail(std::errc::bad_file_descriptor);
+        if (n->type != file_type::symlink || n->is_root) return fail(std::errc::invalid_argument);
+        OVLCORE_TRY_ASSIGN(pin, m_cache->acquire(n->parent, false));
         std::string buf(256, '\0');
         for (;;) {
-            const ssize_t n = ::readlinkat(layer.fd(), p.c_str(), buf.data(), buf.size());
-            if (n < 0) return fail_errno(detail::last_errno());
-            if (static_cast<std::size_t>(n) < buf.size()) {
-                buf.resize(static_cast<std::size_t>(n));
+            const ssize_t len = ::readlinkat(pin.fd(), n->name_cstr(), buf.data(), buf.size());
+            if (len < 0) return fail_errno(detail::last_errno());
+            if (static_cast<std::size_t>(len) < buf.size()) {
+                buf.resize(static_cast<std::size_t>(len));
                 return buf;
             }
             if (buf.size() > detail::path_max * 16) return fail(std::errc::filename_too_long);
@@ -422,10 +944,13 @@ public:
     /// The data-only walk of spec §6: openat2 with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
     /// RESOLVE_NO_XDEV from the layer root, final component not followed. A leading '/' means the
     /// layer root. Errors as the kernel gives them: ENOENT, ENOTDIR, ELOOP (a symlink in the
-    /// middle), EXDEV (".." above the root, a mount crossing).
+    /// middle), EXDEV (".." above the root, a mount crossing). The handle is then built by
+    /// lookups along the normalised path (no symlink and no mount on it, as openat2 proved) and
+    /// must name the object openat2 found (ESTALE otherwise: the layer changed meanwhile).
     /// @see spec §6
-    [[nodiscard]] result<beneath_result> lookup_beneath(const layer_ref& layer,
-                                                        std::string_view path) const {
+    [[nodiscard]] result<real_object<handle>> lookup_beneath(const layer_ref& layer,
+                                                             std::string_view path) const {
+        if (!layer.m_root) return fail(std::errc::bad_file_descriptor);
         std::string_view rel = path;
         while (!rel.empty() && rel.front() == '/') rel.remove_prefix(1);
         const std::string p = rel.empty() ? std::string(".") : std::string(rel);
@@ -442,38 +967,52 @@ public:
         const detail::unique_fd fd(static_cast<int>(raw));
         OVLCORE_TRY_ASSIGN(sx, detail::statx_at(fd.get(), ""));
         // No symlink was followed, so the physical walk equals the lexical one.
-        std::vector<std::string> names;
+        std::vector<std::string_view> names;
         for (auto c : detail::split_path(rel)) {
             if (c == ".") continue;
             if (c == "..") {
                 if (!names.empty()) names.pop_back();
                 continue;
             }
-            names.emplace_back(c);
+            names.push_back(c);
         }
-        return beneath_result{.st = detail::from_statx(sx), .path = detail::join_path(names)};
+        handle cur = layer.m_root;
+        for (const auto name : names) {
+            OVLCORE_TRY_ASSIGN(next, lookup(cur, name));
+            cur = std::move(next.handle);
+        }
+        if (cur.m_node->dev != makedev(sx.stx_dev_major, sx.stx_dev_minor) ||
+            cur.m_node->ino != sx.stx_ino)
+            return fail_errno(ESTALE);
+        return real_object<handle>{.handle = std::move(cur), .st = detail::from_statx(sx)};
     }
 
-    /// Opens a regular file read-only without following a final symlink. EISDIR for a directory,
-    /// ELOOP for a symlink, ENXIO for devices, fifos and sockets (never opened, so no device
-    /// driver runs and no fifo blocks).
-    [[nodiscard]] result<file> open_file(const layer_ref& layer, std::string_view path) const {
-        const std::string p = path.empty() ? std::string(".") : std::string(path);
-        // Look first (O_PATH), open for reading only a regular file.
-        detail::unique_fd probe(detail::retry_eintr(
-            [&] { return ::openat(layer.fd(), p.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC); }));
-        if (!probe.valid()) return fail_errno(detail::last_errno());
-        OVLCORE_TRY_ASSIGN(sx, detail::statx_at(probe.get(), ""));
-        if (const auto refused = open_file_refusal(detail::type_from_mode(sx.stx_mode)))
-            return fail(*refused);
-        detail::unique_fd fd(detail::retry_eintr([&] {
-            return ::openat(layer.fd(), p.c_str(), O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
-        }));
+    /// Opens a regular file read-only: openat(parent's descriptor, name, O_RDONLY | O_NOFOLLOW |
+    /// O_NONBLOCK), then fstat must show the object looked up (ESTALE otherwise). Refused as
+    /// open_file_refusal says by the type lookup saw: EISDIR, ELOOP, ENXIO (never opened, so no
+    /// device driver runs and no fifo blocks).
+    [[nodiscard]] result<file> open_file(const handle& h) const {
+        const detail::posix_node* n = h.m_node;
+        if (n == nullptr) return fail(std::errc::bad_file_descriptor);
+        if (const auto refused = open_file_refusal(n->type)) return fail(*refused);
+        constexpr int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+        detail::unique_fd fd;
+        if (n->is_root) { // a regular file given as a layer: reopen its O_PATH descriptor
+            const auto* r = static_cast<const detail::posix_root_node*>(n);
+            const std::string via = detail::proc_fd_path(r->fd.get());
+            fd.reset(
+                detail::retry_eintr([&] { return ::open(via.c_str(), (flags & ~O_NOFOLLOW)); }));
+            if (!fd.valid() && errno == ENOENT) // no /proc
+                fd.reset(detail::retry_eintr([&] { return ::open(r->path.c_str(), flags); }));
+        } else {
+            OVLCORE_TRY_ASSIGN(pin, m_cache->acquire(n->parent, false));
+            fd.reset(
+                detail::retry_eintr([&] { return ::openat(pin.fd(), n->name_cstr(), flags); }));
+        }
         if (!fd.valid()) return fail_errno(detail::last_errno());
-        OVLCORE_TRY_ASSIGN(sx2, detail::statx_at(fd.get(), ""));
-        if (sx2.stx_ino != sx.stx_ino || sx2.stx_dev_major != sx.stx_dev_major ||
-            sx2.stx_dev_minor != sx.stx_dev_minor)
-            return fail_errno(ESTALE); // replaced between the two opens
+        struct stat st {};
+        if (::fstat(fd.get(), &st) != 0) return fail_errno(detail::last_errno());
+        if (!n->same_object(st)) return fail_errno(ESTALE); // replaced since the lookup
         return file(std::move(fd));
     }
 
@@ -507,10 +1046,127 @@ public:
                            .end = static_cast<std::uint64_t>(hole)};
     }
 
-private:
-    std::shared_ptr<const detail::unique_fd> m_cwd; // null: the process working directory
+    /// The object's path relative to its layer root ("" for the root), for messages only.
+    [[nodiscard]] std::string path_of(const handle& h) const {
+        // Sized first, then filled from the end: one allocation, no list of names.
+        std::size_t size = 0;
+        for (const detail::posix_node* n = h.m_node; n != nullptr && !n->is_root; n = n->parent)
+            size += n->name_len + (size == 0 ? 0 : 1);
+        std::string out(size, '/');
+        std::size_t end = size;
+        for (const detail::posix_node* n = h.m_node; n != nullptr && !n->is_root; n = n->parent) {
+            end -= n->name_len;
+            std::memcpy(out.data() + end, n->name_cstr(), n->name_len);
+            if (end > 0) --end; // the '/' before it
+        }
+        return out;
+    }
 
-    /// Whether getxattrat/listxattrat exist (1 yes, 0 no, -1 not known yet).
+private:
+    std::shared_ptr<const detail::unique_fd> m_cwd;   // null: the process working directory
+    std::shared_ptr<detail::posix_dir_cache> m_cache; // shared by copies
+
+    /// A descriptor getdents64 may read from the start: the pinned cached one (rewound if it was
+    /// read before) or a private one.
+    struct dir_reader {
+        detail::posix_dir_cache::pinned pin;
+        detail::unique_fd own;
+        int fd = -1;
+    };
+    [[nodiscard]] result<dir_reader> open_for_getdents(const handle& dir) const {
+        detail::posix_node* d = dir.m_node;
+        if (d == nullptr) return fail(std::errc::bad_file_descriptor);
+        if (d->type != file_type::directory) return fail(std::errc::not_a_directory);
+        dir_reader r;
+        OVLCORE_TRY_ASSIGN(pin, m_cache->acquire(d, true));
+        r.pin = std::move(pin);
+        if (r.pin.path_only()) { // searchable only: reading it fails as the kernel says (EACCES)
+            r.own.reset(detail::retry_eintr(
+                [&] { return ::openat(r.pin.fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC); }));
+            if (!r.own.valid()) return fail_errno(detail::last_errno());
+            r.fd = r.own.get();
+        } else {
+            r.fd = r.pin.fd();
+            if (r.pin.needs_rewind() && ::lseek(r.fd, 0, SEEK_SET) < 0)
+                return fail_errno(detail::last_errno());
+        }
+        return r;
+    }
+
+    /// Where the xattr calls of one object go (see get_xattr): -1 with errno on failure.
+    struct xattr_target {
+        detail::posix_dir_cache::pinned pin; ///< the directory's, or the parent's descriptor
+        const detail::posix_node* node = nullptr;
+        enum class how : std::uint8_t { dir_fd, proc_path, at_parent } mode = how::dir_fd;
+        std::string path; ///< proc_path: a path that follows to the object
+
+        long get(const char* name, char* buf, std::size_t size) const {
+            return detail::retry_eintr([&]() -> long {
+                switch (mode) {
+                case how::dir_fd: return ::fgetxattr(pin.fd(), name, buf, size);
+                case how::proc_path: return ::getxattr(path.c_str(), name, buf, size);
+                case how::at_parent: break;
+                }
+#ifdef OVLCORE_NR_GETXATTRAT
+                if (xattrat_state().load(std::memory_order_relaxed) != 0) {
+                    detail::xattr_args_v0 args{reinterpret_cast<std::uintptr_t>(buf),
+                                               static_cast<std::uint32_t>(size), 0};
+                    const long r = ::syscall(OVLCORE_NR_GETXATTRAT, pin.fd(), node->name_cstr(),
+                                             AT_SYMLINK_NOFOLLOW, name, &args, sizeof args);
+                    if (r >= 0 || errno != ENOSYS) return r;
+                    xattrat_state().store(0, std::memory_order_relaxed);
+                }
+#endif
+                const std::string via = detail::proc_fd_path(pin.fd(), node->name());
+                return ::lgetxattr(via.c_str(), name, buf, size);
+            });
+        }
+        long list(char* buf, std::size_t size) const {
+            return detail::retry_eintr([&]() -> long {
+                switch (mode) {
+                case how::dir_fd: return ::flistxattr(pin.fd(), buf, size);
+                case how::proc_path: return ::listxattr(path.c_str(), buf, size);
+                case how::at_parent: break;
+                }
+#ifdef OVLCORE_NR_LISTXATTRAT
+                if (xattrat_state().load(std::memory_order_relaxed) != 0) {
+                    const long r = ::syscall(OVLCORE_NR_LISTXATTRAT, pin.fd(), node->name_cstr(),
+                                             AT_SYMLINK_NOFOLLOW, buf, size);
+                    if (r >= 0 || errno != ENOSYS) return r;
+                    xattrat_state().store(0, std::memory_order_relaxed);
+                }
+#endif
+                const std::string via = detail::proc_fd_path(pin.fd(), node->name());
+                return ::llistxattr(via.c_str(), buf, size);
+            });
+        }
+    };
+    [[nodiscard]] result<xattr_target> xattr_target_of(const handle& h) const {
+        detail::posix_node* n = h.m_node;
+        if (n == nullptr) return fail(std::errc::bad_file_descriptor);
+        xattr_target t;
+        t.node = n;
+        if (n->type == file_type::directory) {
+            OVLCORE_TRY_ASSIGN(pin, m_cache->acquire(n, false));
+            t.pin = std::move(pin);
+            if (t.pin.path_only()) { // f*xattr refuses O_PATH descriptors: follow /proc/self/fd
+                t.mode = xattr_target::how::proc_path;
+                t.path = detail::proc_fd_path(t.pin.fd());
+            }
+        } else if (n->is_root) { // a non-directory layer root (never a symlink: it was followed)
+            const auto* r = static_cast<const detail::posix_root_node*>(n);
+            t.mode = xattr_target::how::proc_path;
+            t.path = detail::proc_fd_path(r->fd.get());
+            if (::access("/proc/self/fd", F_OK) != 0) t.path = r->path; // no /proc
+        } else {
+            OVLCORE_TRY_ASSIGN(pin, m_cache->acquire(n->parent, false));
+            t.pin = std::move(pin);
+            t.mode = xattr_target::how::at_parent;
+        }
+        return t;
+    }
+
+    /// Whether getxattrat/listxattrat exist (0: known missing).
     static std::atomic<int>& xattrat_state() noexcept {
         static std::atomic<int> state{-1};
         return state;
@@ -518,7 +1174,7 @@ private:
 
     /// The absolute path of a descriptor, from /proc/self/fd ("" if unavailable).
     [[nodiscard]] static std::string fd_path(int fd) {
-        const std::string link = "/proc/self/fd/" + std::to_string(fd);
+        const std::string link = detail::proc_fd_path(fd);
         std::string buf(detail::path_max, '\0');
         const ssize_t n = ::readlink(link.c_str(), buf.data(), buf.size());
         if (n <= 0 || static_cast<std::size_t>(n) >= buf.size()) return {};
@@ -547,69 +1203,14 @@ private:
         }
         return id;
     }
-
-    [[nodiscard]] static std::string full_path(const layer_ref& layer, const std::string& p) {
-        if (p.empty()) return layer.path();
-        if (layer.path() == "/") return "/" + p;
-        return layer.path() + "/" + p;
-    }
-
-    /// The *xattrat(2) call `at_call(rel)` relative to the layer descriptor (EINTR retried),
-    /// unless the kernel is known to lack it; its result (-1 with errno), or nullopt when the
-    /// path-based call must be made instead: no such system call (remembered for every later
-    /// call) or a non-directory layer root.
-    template <class AtCall>
-    static std::optional<long> try_xattrat(const std::string& p, AtCall&& at_call) {
-        if (xattrat_state().load(std::memory_order_relaxed) == 0) return std::nullopt;
-        // AT_EMPTY_PATH does not accept an O_PATH descriptor (EBADF): name the layer root as "."
-        // instead; a non-directory layer root (ENOTDIR) takes the path-based call.
-        const char* rel = p.empty() ? "." : p.c_str();
-        const long r = detail::retry_eintr([&] { return static_cast<long>(at_call(rel)); });
-        if (p.empty() && r < 0 && errno == ENOTDIR) return std::nullopt;
-        if (r >= 0 || errno != ENOSYS) {
-            xattrat_state().store(1, std::memory_order_relaxed);
-            return r;
-        }
-        xattrat_state().store(0, std::memory_order_relaxed);
-        return std::nullopt;
-    }
-
-    /// getxattr of the final component of layer/p, not followed: size or -1 with errno.
-    static long xattr_get(const layer_ref& layer, const std::string& p, const std::string& name,
-                          char* buf, std::size_t size) {
-#ifdef OVLCORE_NR_GETXATTRAT
-        detail::xattr_args_v0 args{reinterpret_cast<std::uintptr_t>(buf),
-                                   static_cast<std::uint32_t>(size), 0};
-        if (const auto r = try_xattrat(p, [&](const char* rel) {
-                return ::syscall(OVLCORE_NR_GETXATTRAT, layer.fd(), rel, AT_SYMLINK_NOFOLLOW,
-                                 name.c_str(), &args, sizeof args);
-            }))
-            return *r;
-#endif
-        const std::string full = full_path(layer, p);
-        return detail::retry_eintr(
-            [&] { return static_cast<long>(::lgetxattr(full.c_str(), name.c_str(), buf, size)); });
-    }
-
-    static long xattr_list(const layer_ref& layer, const std::string& p, char* buf,
-                           std::size_t size) {
-#ifdef OVLCORE_NR_LISTXATTRAT
-        if (const auto r = try_xattrat(p, [&](const char* rel) {
-                return ::syscall(OVLCORE_NR_LISTXATTRAT, layer.fd(), rel, AT_SYMLINK_NOFOLLOW, buf,
-                                 size);
-            }))
-            return *r;
-#endif
-        const std::string full = full_path(layer, p);
-        return detail::retry_eintr(
-            [&] { return static_cast<long>(::llistxattr(full.c_str(), buf, size)); });
-    }
 };
 
 static_assert(backing_filesystem<posix_fs>,
               "posix_fs must model backing_filesystem (ovlcore/backend.hpp)");
+static_assert(knows_dot_positions<posix_fs>);
 static_assert(detail::has_next_data<posix_fs>,
               "posix_fs::next_data must match the optional call of backend.hpp, else the dump "
               "reads holes");
+static_assert(sizeof(posix_fs::handle) == sizeof(void*), "a handle is one pointer");
 
 } // namespace ovlcore

@@ -74,9 +74,23 @@ inline void append_json_u_escape(std::string& out, std::uint32_t unit) {
 
 /// Appends `s` as a quoted JSON string (see the header comment for the escaping rules).
 inline void append_json_string(std::string& out, std::string_view s) {
+    out.reserve(out.size() + s.size() + 2);
     out.push_back('"');
     std::size_t i = 0;
     while (i < s.size()) {
+        // A run of printable ASCII that stands for itself is appended at once (a deep path is
+        // mostly that).
+        std::size_t plain = i;
+        while (plain < s.size()) {
+            const auto b = static_cast<unsigned char>(s[plain]);
+            if (b < 0x20 || b >= 0x7F || b == '"' || b == '\\') break;
+            ++plain;
+        }
+        if (plain > i) {
+            out.append(s.data() + i, plain - i);
+            i = plain;
+            continue;
+        }
         const auto c = static_cast<unsigned char>(s[i]);
         if (const char* esc = json_short_escape(c)) {
             out += esc;

@@ -24,6 +24,19 @@ public:
         m_known.emplace(parent, std::string(name));
     }
 
+    /// Forgets `name` in `parent` (the kernel forgot its entry, docs/fuse.md §3).
+    void forget(NodeHandle parent, std::string_view name) {
+        const std::lock_guard lock(m_mutex);
+        m_known.erase({parent, std::string(name)});
+    }
+
+    /// Forgets every name marked in `parent` (the kernel forgot the dir, docs/fuse.md §3).
+    void forget_dir(NodeHandle parent) {
+        const std::lock_guard lock(m_mutex);
+        auto it = m_known.lower_bound({parent, std::string()});
+        while (it != m_known.end() && it->first == parent) it = m_known.erase(it);
+    }
+
     [[nodiscard]] bool contains(NodeHandle parent, const std::string& name) const {
         const std::lock_guard lock(m_mutex);
         return m_known.count({parent, name}) != 0;

@@ -28,21 +28,31 @@ preload_stats preload_tree(const Overlay& ov) {
     using node_handle = typename Overlay::node_handle;
     const auto start = std::chrono::steady_clock::now();
     preload_stats stats;
+    // Dirs still to walk are held (docs/fuse.md §3): with a bounded cache of unreferenced nodes
+    // (overlay_options::max_unreferenced_nodes) the rest is released as the walk goes.
     std::vector<node_handle> pending;
-    if (auto root = ov.root(); root) pending.push_back(*root);
+    const std::vector<dir_entry> no_entries;
+    if (auto root = ov.root(); root) {
+        ov.retain(*root);
+        pending.push_back(*root);
+    }
     while (!pending.empty()) {
         const node_handle dir = pending.back();
         pending.pop_back();
         const auto listing = ov.read_dir(dir);
-        if (!listing) continue;
         std::vector<node_handle> subdirs;
-        for (const auto& entry : *listing) {
-            const auto child = ov.lookup(dir, entry.name);
+        for (const auto& entry : listing ? *listing : no_entries) {
+            bool backend_failed = false;
+            const auto child = ov.lookup_retained(dir, entry.name, backend_failed);
             if (!child) continue;
             ++stats.objects;
             const auto st = ov.stat(*child);
-            if (st && st->type == file_type::directory) subdirs.push_back(*child);
+            if (st && st->type == file_type::directory)
+                subdirs.push_back(*child);
+            else
+                ov.forget(*child, 1);
         }
+        ov.forget(dir, 1);
         // Pushed in reverse: the first listed subdir is walked first.
         pending.insert(pending.end(), subdirs.rbegin(), subdirs.rend());
     }

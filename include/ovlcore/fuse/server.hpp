@@ -12,13 +12,19 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
+#if defined(__GLIBC__)
+#  include <malloc.h>
+#endif
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <system_error>
@@ -31,6 +37,7 @@
 #include "../trace.hpp"
 #include "../types.hpp"
 #include "../xattr_view.hpp"
+#include "aliasing.hpp"
 #include "attributes.hpp"
 #include "capabilities.hpp"
 #include "handles.hpp"
@@ -38,6 +45,7 @@
 #include "known_names.hpp"
 #include "libfuse.hpp"
 #include "options.hpp"
+#include "stats.hpp"
 
 namespace ovlcore::fuse {
 
@@ -63,7 +71,8 @@ public:
     using file_handle_type = file_handle<typename overlay_type::overlay_file>;
 
     explicit server(const overlay_type& ov OVLCORE_LIFETIME_BOUND, server_options options = {})
-        : m_overlay(&ov), m_options(options), m_inodes(root_of(ov)) {
+        : m_overlay(&ov), m_options(options), m_inodes(root_of(ov), &ov, node_references),
+          m_aliases(ov, options.census_limit) {
         if (auto root = ov.root(); !root) m_root_error = root.error();
     }
     server(const server&) = delete;
@@ -78,6 +87,12 @@ public:
 
     /// Names the kernel has looked up (readdirplus=known answers only these, docs/fuse.md §4).
     [[nodiscard]] known_names<node_handle>& known() noexcept { return m_known; }
+
+    /// The alias rule of readdirplus=unaliased (docs/fuse.md §4).
+    [[nodiscard]] const alias_guard<overlay_type>& aliases() const noexcept { return m_aliases; }
+
+    /// How many requests of each kind were answered (docs/fuse.md §2).
+    [[nodiscard]] const request_stats& stats() const noexcept { return m_stats; }
 
     /// Open directory and file handles (what the kernel has not released yet).
     [[nodiscard]] handle_registry<dir_handle_type>& dirs() noexcept { return m_dirs; }
@@ -109,6 +124,8 @@ public:
         ops.releasedir = op_releasedir;
         ops.open = op_open;
         ops.read = op_read;
+        ops.flush = op_flush;
+        ops.lseek = op_lseek;
         ops.release = op_release;
         ops.statfs = op_statfs;
         ops.getxattr = op_getxattr;
@@ -118,37 +135,48 @@ public:
 
     // ---- the operations (docs/fuse.md §2) ----------------------------------------------------
 
-    /// Capabilities: cached symlinks, readdirplus (always, for eager and preload; else adaptive),
-    /// parallel dirops; no automatic page cache invalidation (nothing changes under us), no NFS
-    /// export (lookups of "." and ".." are never needed).
+    /// Capabilities: cached symlinks, readdirplus (always, for unaliased, eager and preload; else
+    /// adaptive), parallel dirops, splice for read replies (unless server_options::splice is
+    /// false); no automatic page cache invalidation (nothing changes under us), no NFS export
+    /// (lookups of "." and ".." are never needed).
     static void op_init(void* userdata, fuse_conn_info* conn) {
         const auto& self = *static_cast<server*>(userdata);
         if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
         if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
-        // eager/preload: plus for every getdents (with AUTO the kernel falls back to plain readdir
-        // after a batch none of whose entries was looked up, then LOOKUPs each name again).
-        if (looks_up_listed_names(self.m_options.readdirplus))
+        // unaliased/eager/preload: plus for every getdents (with AUTO the kernel falls back to
+        // plain readdir after a batch none of whose entries was looked up, then LOOKUPs each name).
+        if (answers_unasked_names(self.m_options.readdirplus))
             conn->want &= ~static_cast<unsigned>(FUSE_CAP_READDIRPLUS_AUTO); // libfuse sets it
         else if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO)
             conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
         if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+        // READ replies straight from the backend's descriptor (op_read) into /dev/fuse.
+        if (self.m_options.splice) {
+            if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
+            if (conn->capable & FUSE_CAP_SPLICE_MOVE) conn->want |= FUSE_CAP_SPLICE_MOVE;
+        }
         conn->want &= ~static_cast<unsigned>(FUSE_CAP_AUTO_INVAL_DATA);
         conn->want &= ~static_cast<unsigned>(FUSE_CAP_EXPORT_SUPPORT);
     }
 
-    /// LOOKUP (spec §5.3): a positive entry counts one kernel reference (docs/fuse.md §3); ENOENT
-    /// is a negative entry the kernel may cache (spec §5.6).
+    /// LOOKUP (spec §5.3): a positive entry counts one kernel reference, taken on the node with
+    /// the lookup (docs/fuse.md §3); ENOENT is a negative entry the kernel may cache (spec §5.6).
+    /// An answer a failing backend call shaped gets timeouts 0, so the kernel asks again (spec
+    /// §5.6.1).
     static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
         auto& self = from(req);
+        self.m_stats.count(request::lookup);
         const node_handle p = self.node_or_reply(req, parent);
         if (!p) return;
-        auto child = self.ov().lookup(p, name);
+        bool backend_failed = false;
+        auto child = self.ov().lookup_retained(p, name, backend_failed);
         self.m_known.mark(p, name);
+        const double timeout = backend_failed ? 0.0 : self.m_options.cache_timeout;
         if (!child) {
             if (child.error() == std::errc::no_such_file_or_directory) {
                 fuse_entry_param e{};
                 e.ino = 0;
-                e.entry_timeout = self.m_options.cache_timeout;
+                e.entry_timeout = timeout;
                 fuse_reply_entry(req, &e);
                 return;
             }
@@ -157,31 +185,42 @@ public:
         }
         fuse_entry_param e{};
         if (const std::errc error = self.fill_entry(*child, e); error != std::errc{}) {
+            self.ov().forget(*child, 1);
             fuse_reply_err(req, errno_value(error));
             return;
         }
+        e.attr_timeout = std::min(e.attr_timeout, timeout);
+        e.entry_timeout = std::min(e.entry_timeout, timeout);
         // Counted before the reply (a FORGET may follow at once); taken back when the reply never
         // arrives (an interrupted request), as for readdirplus (docs/fuse.md §3).
-        self.m_inodes.remember(*child);
-        if (fuse_reply_entry(req, &e) != 0) self.m_inodes.forget(*child, 1);
+        self.m_inodes.adopt(*child);
+        if (fuse_reply_entry(req, &e) != 0) self.forget_node(*child, 1);
     }
 
+    /// FORGET, BATCH_FORGET: the kernel's references dropped, nodes freed (docs/fuse.md §3).
     static void op_forget(fuse_req_t req, fuse_ino_t ino, std::uint64_t nlookup) {
         auto& self = from(req);
-        self.m_inodes.forget(self.m_inodes.from_ino(ino), nlookup);
+        self.m_stats.count(request::forget);
+        self.note_live_nodes();
+        self.forget_node(self.m_inodes.from_ino(ino), nlookup);
         fuse_reply_none(req);
+        self.trim_after_forget();
     }
 
     static void op_forget_multi(fuse_req_t req, std::size_t count, fuse_forget_data* forgets) {
         auto& self = from(req);
+        self.m_stats.count(request::forget);
+        self.note_live_nodes();
         for (const fuse_forget_data& f : std::span(forgets, count))
-            self.m_inodes.forget(self.m_inodes.from_ino(f.ino), f.nlookup);
+            self.forget_node(self.m_inodes.from_ino(f.ino), f.nlookup);
         fuse_reply_none(req);
+        self.trim_after_forget();
     }
 
     /// GETATTR (spec §9).
     static void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* /*fi*/) {
         auto& self = from(req);
+        self.m_stats.count(request::getattr);
         const node_handle n = self.node_or_reply(req, ino);
         if (!n) return;
         auto st = self.ov().stat(n);
@@ -195,6 +234,7 @@ public:
 
     static void op_readlink(fuse_req_t req, fuse_ino_t ino) {
         auto& self = from(req);
+        self.m_stats.count(request::readlink);
         const node_handle n = self.node_or_reply(req, ino);
         if (!n) return;
         auto target = self.ov().read_link(n);
@@ -208,6 +248,7 @@ public:
     /// OPENDIR: a handle whose listing is taken at the first readdir; the kernel may cache it.
     static void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         auto& self = from(req);
+        self.m_stats.count(request::opendir);
         const node_handle n = self.node_or_reply(req, ino);
         if (!n) return;
         auto st = self.ov().stat(n);
@@ -229,24 +270,32 @@ public:
 
     static void op_readdir(fuse_req_t req, fuse_ino_t ino, std::size_t size, off_t off,
                            fuse_file_info* fi) {
-        from(req).do_readdir(req, ino, size, off, fi, false);
+        auto& self = from(req);
+        self.m_stats.count(request::readdir);
+        self.do_readdir(req, ino, size, off, fi, false);
     }
 
     static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, std::size_t size, off_t off,
                                fuse_file_info* fi) {
-        from(req).do_readdir(req, ino, size, off, fi, true);
+        auto& self = from(req);
+        self.m_stats.count(request::readdirplus);
+        self.do_readdir(req, ino, size, off, fi, true);
     }
 
     static void op_releasedir(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi) {
-        from(req).m_dirs.drop(fi->fh);
+        auto& self = from(req);
+        self.m_stats.count(request::releasedir);
+        self.m_dirs.drop(fi->fh);
         fuse_reply_err(req, 0);
     }
 
     /// OPEN, read-only (EROFS otherwise, as an overlay without upperdir; spec §6: refused before
     /// any lazy lowerdata lookup). The first open of a lazy metacopy resolves its data (spec §6),
-    /// after which st_blocks is known: the kernel's cached attributes are dropped.
+    /// after which st_blocks is known: the kernel's cached attributes are dropped when it differs
+    /// from the estimate they carried (else the next stat would cost a GETATTR for nothing).
     static void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         auto& self = from(req);
+        self.m_stats.count(request::open);
         const node_handle n = self.node_or_reply(req, ino);
         if (!n) return;
         if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC) != 0) {
@@ -255,6 +304,9 @@ public:
         }
         const auto& ov = self.ov();
         const bool was_lazy = ov.which_layers(n).pending_lowerdata.has_value();
+        std::optional<std::uint64_t> blocks_before;
+        if (was_lazy)
+            if (const auto st = ov.stat(n)) blocks_before = st->blocks;
         auto file = ov.open(n);
         if (!file) {
             fuse_reply_err(req, errno_value(file.error()));
@@ -268,20 +320,38 @@ public:
             fi->keep_cache = 1;
         else
             fi->direct_io = 1;
+        fi->noflush = 1; // nothing to flush: close(2) needs no FLUSH round trip (op_flush)
         fi->fh = self.m_files.adopt(std::move(handle));
         if (fuse_reply_open(req, fi) != 0) { // interrupted: no release will come
             self.m_files.drop(fi->fh);
             return;
         }
-        if (was_lazy && self.m_session)
-            (void)fuse_lowlevel_notify_inval_inode(self.m_session, ino, -1, 0);
+        if (was_lazy && self.m_session) {
+            const auto after = ov.stat(n);
+            if (!blocks_before || !after || after->blocks != *blocks_before)
+                (void)fuse_lowlevel_notify_inval_inode(self.m_session, ino, -1, 0);
+        }
     }
 
     /// READ: as many bytes as asked unless the data ends (short reads of the backend retried).
+    /// A backend whose files are descriptors (posix_fs) answers with the descriptor itself:
+    /// libfuse splices the bytes into /dev/fuse when the kernel allows it (op_init), else copies
+    /// them with one pread; other backends read into a buffer (docs/fuse.md §2).
     static void op_read(fuse_req_t req, fuse_ino_t /*ino*/, std::size_t size, off_t offset,
                         fuse_file_info* fi) {
         auto& self = from(req);
+        self.m_stats.count(request::read);
         const auto& handle = handle_registry<file_handle_type>::get(fi->fh);
+        if constexpr (file_with_fd<B>) {
+            if (self.m_options.splice) {
+                fuse_bufvec data = FUSE_BUFVEC_INIT(size);
+                data.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+                data.buf[0].fd = handle.file.backend_file().fd();
+                data.buf[0].pos = offset;
+                (void)fuse_reply_data(req, &data, FUSE_BUF_SPLICE_MOVE); // errors are replied
+                return;
+            }
+        }
         thread_local std::vector<char> buf;
         if (buf.size() < size) buf.resize(size);
         std::size_t got = 0;
@@ -301,15 +371,49 @@ public:
         fuse_reply_buf(req, buf.data(), got);
     }
 
+    /// FLUSH: nothing to write back. ENOSYS tells the kernel to never send FLUSH again on this
+    /// mount (open sets noflush as well, so kernels that know it skip even the first).
+    static void op_flush(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* /*fi*/) {
+        from(req).m_stats.count(request::flush);
+        fuse_reply_err(req, ENOSYS);
+    }
+
+    /// LSEEK with SEEK_DATA or SEEK_HOLE (the kernel handles the others itself): where the data
+    /// file's next data or hole is, as the kernel's overlay asks the real data file, so that a
+    /// reader skips holes instead of reading zeros through the mount. Backends without file
+    /// descriptors answer ENOSYS once; the kernel then treats the whole file as data.
+    static void op_lseek(fuse_req_t req, fuse_ino_t /*ino*/, off_t off, int whence,
+                         fuse_file_info* fi) {
+        auto& self = from(req);
+        self.m_stats.count(request::lseek);
+        if constexpr (file_with_fd<B>) {
+            const auto& handle = handle_registry<file_handle_type>::get(fi->fh);
+            const off_t at = ::lseek(handle.file.backend_file().fd(), off, whence);
+            if (at < 0)
+                fuse_reply_err(req, errno);
+            else
+                fuse_reply_lseek(req, at);
+        } else {
+            (void)off;
+            (void)whence;
+            (void)fi;
+            fuse_reply_err(req, ENOSYS);
+        }
+    }
+
     static void op_release(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi) {
-        from(req).m_files.drop(fi->fh);
+        auto& self = from(req);
+        self.m_stats.count(request::release);
+        self.m_files.drop(fi->fh);
         fuse_reply_err(req, 0);
     }
 
     /// STATFS: the upper (else top lower) layer's filesystem with the stack's name_max (spec
     /// §1.5), as far as the backend can tell (docs/fuse.md §5).
     static void op_statfs(fuse_req_t req, fuse_ino_t /*ino*/) {
-        const auto& ov = from(req).ov();
+        auto& self = from(req);
+        self.m_stats.count(request::statfs);
+        const auto& ov = self.ov();
         const auto sv = overlay_statfs(ov.engine().fs(), ov.stack());
         if (!sv) {
             fuse_reply_err(req, errno_value(sv.error()));
@@ -321,6 +425,7 @@ public:
     /// GETXATTR (spec §2.1): the overlay's view, overlay-private names hidden.
     static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, std::size_t size) {
         auto& self = from(req);
+        self.m_stats.count(request::getxattr);
         const node_handle n = self.node_or_reply(req, ino);
         if (!n) return;
         auto value = get_overlay_xattr(self.ov(), n, name);
@@ -346,6 +451,7 @@ public:
     /// does not tell the caller's capabilities; the kernel asks for CAP_SYS_ADMIN).
     static void op_listxattr(fuse_req_t req, fuse_ino_t ino, std::size_t size) {
         auto& self = from(req);
+        self.m_stats.count(request::listxattr);
         const node_handle n = self.node_or_reply(req, ino);
         if (!n) return;
         auto capacity = overlay_xattr_list_capacity(self.ov(), n);
@@ -404,6 +510,49 @@ private:
         return root ? *root : nullptr;
     }
 
+    /// The inode table's references on overlay nodes (docs/fuse.md §3).
+    static void node_references(const void* owner, node_handle n, std::int64_t count) {
+        const auto& ov = *static_cast<const overlay_type*>(owner);
+        if (count > 0)
+            ov.retain(n, static_cast<std::uint64_t>(count));
+        else
+            ov.forget(n, static_cast<std::uint64_t>(-count));
+    }
+
+    /// The most nodes alive at a FORGET since the last trim (trim_after_forget).
+    void note_live_nodes() noexcept {
+        const std::size_t live = ov().live_nodes();
+        std::size_t high = m_live_high.load(std::memory_order_relaxed);
+        while (live > high && !m_live_high.compare_exchange_weak(high, live)) {}
+    }
+
+    /// Once FORGETs freed half the nodes alive at the high-water mark, the heap pages they held
+    /// go back to the system (glibc keeps freed pages of its arenas otherwise): the server's RSS
+    /// follows what the kernel holds (docs/fuse.md §3). One thread trims at a time.
+    void trim_after_forget() noexcept {
+#if defined(__GLIBC__)
+        const std::size_t live = ov().live_nodes();
+        if (live * 2 >= m_live_high.load(std::memory_order_relaxed) ||
+            m_trimming.exchange(true, std::memory_order_acquire))
+            return;
+        m_live_high.store(live, std::memory_order_relaxed);
+        (void)::malloc_trim(0);
+        m_trimming.store(false, std::memory_order_release);
+#endif
+    }
+
+    /// The kernel drops `count` references on `n`; once it holds none, its name and the names
+    /// looked up in it are no longer known (the kernel forgot those entries) and the node may be
+    /// freed (docs/fuse.md §3, §4).
+    void forget_node(node_handle n, std::uint64_t count) {
+        if (n == nullptr || n == m_inodes.root()) return;
+        if (m_inodes.lookup_count(n) <= count) {
+            m_known.forget(ov().parent(n), ov().name(n));
+            m_known.forget_dir(n);
+        }
+        (void)m_inodes.forget(n, count);
+    }
+
     /// Loads the snapshot: ".", ".." and the merged listing (spec §8).
     [[nodiscard]] std::errc load_listing(dir_handle_type& d) const {
         const auto& ov = this->ov();
@@ -425,10 +574,12 @@ private:
     }
 
     /// readdir and readdirplus (docs/fuse.md §4): entries from index `offset` of the snapshot;
-    /// each entry's offset is the index of the next one. readdirplus gives attributes only for
-    /// names the kernel has already looked up (known), or looks up every listed name that fits in
-    /// this reply (eager, preload), so that lookups happen exactly in the order the kernel
-    /// receives the names (spec §10 Q2).
+    /// each entry's offset is the index of the next one. readdirplus gives attributes for names
+    /// the kernel has already looked up (every mode), for every listed name no other name can
+    /// alias (unaliased: alias_guard decides, spec §10 Q2), or for every listed name that fits in
+    /// this reply (eager, preload: lookups in the order the kernel receives the names). A name
+    /// whose lookup a failing backend call shaped is sent without attributes: the kernel's LOOKUP
+    /// answers it (spec §5.6.1).
     void do_readdir(fuse_req_t req, fuse_ino_t /*ino*/, std::size_t size, off_t offset,
                     fuse_file_info* fi, bool plus) {
         auto& d = handle_registry<dir_handle_type>::get(fi->fh);
@@ -445,7 +596,13 @@ private:
                 return;
             }
         }
-        const bool eager = looks_up_listed_names(m_options.readdirplus);
+        // What may be looked up while listing: everything (eager, preload), what the alias rule
+        // allows (unaliased), nothing but known names (known).
+        listing_verdict verdict = listing_verdict::leave;
+        if (plus && looks_up_listed_names(m_options.readdirplus))
+            verdict = listing_verdict::look_up;
+        else if (plus && m_options.readdirplus == readdirplus_mode::unaliased)
+            verdict = m_aliases.verdict(d.node);
         for (std::size_t i = static_cast<std::size_t>(std::max<off_t>(offset, 0));
              i < d.entries.size(); ++i) {
             const dir_entry& entry = d.entries[i];
@@ -464,10 +621,16 @@ private:
                 if (needed > size - used) break;
                 node_handle child = nullptr;
                 const bool dots = entry.name == "." || entry.name == "..";
-                if (!dots && (eager || m_known.contains(d.node, entry.name))) {
-                    if (auto c = ov().lookup(d.node, entry.name);
-                        c && fill_entry(*c, e) == std::errc{})
-                        child = *c;
+                if (!dots && (may_look_up(verdict, d.node, entry.name) ||
+                              m_known.contains(d.node, entry.name))) {
+                    bool backend_failed = false;
+                    // Retained with the lookup (docs/fuse.md §3); released unless sent.
+                    if (auto c = ov().lookup_retained(d.node, entry.name, backend_failed); c) {
+                        if (!backend_failed && fill_entry(*c, e) == std::errc{})
+                            child = *c;
+                        else
+                            ov().forget(*c, 1);
+                    }
                 }
                 if (!child) { // the kernel will LOOKUP it, which answers the errno
                     e = fuse_entry_param{};
@@ -476,7 +639,7 @@ private:
                 (void)fuse_add_direntry_plus(req, buf.data() + used, size - used,
                                              entry.name.c_str(), &e, next);
                 if (child) {
-                    m_inodes.remember(child); // one kernel reference per entry sent with a node id
+                    m_inodes.adopt(child); // one kernel reference per entry sent with a node id
                     remembered.push_back(child);
                 }
             }
@@ -488,7 +651,18 @@ private:
         // FORGET may follow at once); a reply that never arrives (an interrupted request) takes
         // them back.
         if (fuse_reply_buf(req, buf.data(), used) != 0)
-            for (const node_handle child : remembered) m_inodes.forget(child, 1);
+            for (const node_handle child : remembered) forget_node(child, 1);
+    }
+
+    /// Whether readdirplus may look `name` in `dir` up before the kernel asks (docs/fuse.md §4).
+    [[nodiscard]] bool may_look_up(listing_verdict verdict, node_handle dir,
+                                   std::string_view name) const {
+        switch (verdict) {
+        case listing_verdict::look_up: return true;
+        case listing_verdict::check_upper: return m_aliases.upper_allows(dir, name);
+        case listing_verdict::leave: break;
+        }
+        return false;
     }
 
     const overlay_type* m_overlay;
@@ -496,9 +670,13 @@ private:
     inode_table<node_handle> m_inodes;
     std::errc m_root_error{};
     known_names<node_handle> m_known;
+    alias_guard<overlay_type> m_aliases;
+    request_stats m_stats;
     handle_registry<dir_handle_type> m_dirs;
     handle_registry<file_handle_type> m_files;
     fuse_session* m_session = nullptr;
+    std::atomic<std::size_t> m_live_high{0}; ///< see note_live_nodes()
+    std::atomic<bool> m_trimming{false};
 };
 
 } // namespace ovlcore::fuse

@@ -226,11 +226,11 @@ result<std::vector<std::pair<std::string, std::string>>> overlay_xattrs(const Ov
 template <backing_filesystem B>
 result<std::vector<std::pair<std::string, std::string>>>
 backend_xattrs(const B& fs, const typename B::layer_ref& root, std::string_view path) {
-    while (!path.empty() && path.front() == '/') path.remove_prefix(1);
-    OVLCORE_TRY_ASSIGN(names, fs.list_xattr(root, path));
+    OVLCORE_TRY_ASSIGN(obj, walk(fs, root, path));
+    OVLCORE_TRY_ASSIGN(names, fs.list_xattr(obj.handle));
     std::vector<std::pair<std::string, std::string>> out;
     for (const auto& n : names) {
-        OVLCORE_TRY_ASSIGN(v, fs.get_xattr(root, path, n));
+        OVLCORE_TRY_ASSIGN(v, fs.get_xattr(obj.handle, n));
         if (v) out.emplace_back(n, std::move(*v));
     }
     return out;

@@ -35,7 +35,8 @@ namespace ovlcore::testing {
 /// The operations of the backing_filesystem concept (backend.hpp) a fault can hit.
 enum class fault_op : std::uint8_t {
     resolve_dir,
-    lstat,
+    root,
+    lookup,
     read_dir,
     get_xattr,
     list_xattr,
@@ -43,13 +44,16 @@ enum class fault_op : std::uint8_t {
     lookup_beneath,
     open_file,
     read,
+    dot_positions,
+    next_data,
 };
-inline constexpr std::size_t fault_op_count = 9;
+inline constexpr std::size_t fault_op_count = 12;
 
 [[nodiscard]] constexpr std::string_view to_string(fault_op op) noexcept {
     switch (op) {
     case fault_op::resolve_dir: return "resolve_dir";
-    case fault_op::lstat: return "lstat";
+    case fault_op::root: return "root";
+    case fault_op::lookup: return "lookup";
     case fault_op::read_dir: return "read_dir";
     case fault_op::get_xattr: return "get_xattr";
     case fault_op::list_xattr: return "list_xattr";
@@ -57,6 +61,8 @@ inline constexpr std::size_t fault_op_count = 9;
     case fault_op::lookup_beneath: return "lookup_beneath";
     case fault_op::open_file: return "open_file";
     case fault_op::read: return "read";
+    case fault_op::dot_positions: return "dot_positions";
+    case fault_op::next_data: return "next_data";
     }
     return "?";
 }
@@ -71,9 +77,11 @@ inline constexpr std::array<std::errc, 5> backend_fault_errors{
 /// so do the `count - 1` matching calls after it (count 0: every one from the n-th on). With
 /// `short_read` (op read) the matching reads return fewer bytes instead of failing.
 struct fault_rule {
-    std::optional<fault_op> op;      ///< only calls of this operation match (all if unset)
-    std::optional<file_id> layer;    ///< only calls into the layer with this root (all if unset)
-    std::optional<std::string> path; ///< only calls with this relative path (ignored by read)
+    std::optional<fault_op> op;   ///< only calls of this operation match (all if unset)
+    std::optional<file_id> layer; ///< only calls into the layer with this root (all if unset)
+    /// Only calls naming the object with this layer-relative path ("" = the root; lookup: the
+    /// entry looked up, lookup_beneath: the path given; ignored by read and next_data).
+    std::optional<std::string> path;
     std::uint64_t nth = 1;
     std::uint64_t count = 1;
     std::errc error = std::errc::io_error;
@@ -96,7 +104,7 @@ struct fault_plan {
 
 /// One injected fault, as recorded by fault_injection_fs::log().
 struct injected_fault {
-    fault_op op = fault_op::lstat;
+    fault_op op = fault_op::lookup;
     file_id layer{};
     std::string path;
     std::errc error{}; ///< {} for a short read
@@ -112,6 +120,7 @@ class fault_injection_fs : public rooted_forwarding_fs<B> {
 
 public:
     using typename base::file;
+    using typename base::handle;
     using typename base::layer_ref;
 
     explicit fault_injection_fs(const B& inner, fault_plan plan = {})
@@ -164,47 +173,71 @@ public:
 
     // ---- backing_filesystem: a planned fault, or forwarded -------------------------------------
     [[nodiscard]] result<resolved_dir<layer_ref>> resolve_dir(std::string_view path) const {
-        if (auto e = decide(fault_op::resolve_dir, std::nullopt, path).error) return fail(*e);
+        if (auto e = decide(fault_op::resolve_dir, std::nullopt, given(path)).error)
+            return fail(*e);
         return base::resolve_dir(path);
     }
-    [[nodiscard]] result<stat_info> lstat(const layer_ref& l, std::string_view path) const {
-        if (auto e = decide(fault_op::lstat, l.root, path).error) return fail(*e);
-        return base::lstat(l, path);
+    [[nodiscard]] result<real_object<handle>> root(const layer_ref& l) const {
+        if (auto e = decide(fault_op::root, l.root, given("")).error) return fail(*e);
+        return base::root(l);
     }
-    [[nodiscard]] result<std::vector<dir_entry>> read_dir(const layer_ref& l,
-                                                          std::string_view path) const {
-        if (auto e = decide(fault_op::read_dir, l.root, path).error) return fail(*e);
-        return base::read_dir(l, path);
+    [[nodiscard]] result<real_object<handle>> lookup(const handle& dir,
+                                                     std::string_view name) const {
+        const auto path = [&] {
+            std::string p = this->path_of(dir);
+            if (!p.empty()) p += '/';
+            return p += name;
+        };
+        if (auto e = decide(fault_op::lookup, dir.root, path).error) return fail(*e);
+        return base::lookup(dir, name);
     }
-    [[nodiscard]] result<std::optional<std::string>>
-    get_xattr(const layer_ref& l, std::string_view path, std::string_view name) const {
-        if (auto e = decide(fault_op::get_xattr, l.root, path).error) return fail(*e);
-        return base::get_xattr(l, path, name);
+    [[nodiscard]] result<std::vector<dir_entry>> read_dir(const handle& dir) const {
+        if (auto e = decide(fault_op::read_dir, dir.root, path_of_handle(dir)).error)
+            return fail(*e);
+        return base::read_dir(dir);
     }
-    [[nodiscard]] result<std::vector<std::string>> list_xattr(const layer_ref& l,
-                                                              std::string_view path) const {
-        if (auto e = decide(fault_op::list_xattr, l.root, path).error) return fail(*e);
-        return base::list_xattr(l, path);
+    [[nodiscard]] result<std::optional<std::string>> get_xattr(const handle& h,
+                                                               std::string_view name) const {
+        if (auto e = decide(fault_op::get_xattr, h.root, path_of_handle(h)).error) return fail(*e);
+        return base::get_xattr(h, name);
     }
-    [[nodiscard]] result<std::string> read_link(const layer_ref& l, std::string_view path) const {
-        if (auto e = decide(fault_op::read_link, l.root, path).error) return fail(*e);
-        return base::read_link(l, path);
+    [[nodiscard]] result<std::vector<std::string>> list_xattr(const handle& h) const {
+        if (auto e = decide(fault_op::list_xattr, h.root, path_of_handle(h)).error) return fail(*e);
+        return base::list_xattr(h);
     }
-    [[nodiscard]] result<beneath_result> lookup_beneath(const layer_ref& l,
-                                                        std::string_view path) const {
-        if (auto e = decide(fault_op::lookup_beneath, l.root, path).error) return fail(*e);
+    [[nodiscard]] result<std::string> read_link(const handle& h) const {
+        if (auto e = decide(fault_op::read_link, h.root, path_of_handle(h)).error) return fail(*e);
+        return base::read_link(h);
+    }
+    [[nodiscard]] result<real_object<handle>> lookup_beneath(const layer_ref& l,
+                                                             std::string_view path) const {
+        if (auto e = decide(fault_op::lookup_beneath, l.root, given(path)).error) return fail(*e);
         return base::lookup_beneath(l, path);
     }
-    [[nodiscard]] result<file> open_file(const layer_ref& l, std::string_view path) const {
-        if (auto e = decide(fault_op::open_file, l.root, path).error) return fail(*e);
-        return base::open_file(l, path);
+    [[nodiscard]] result<file> open_file(const handle& h) const {
+        if (auto e = decide(fault_op::open_file, h.root, path_of_handle(h)).error) return fail(*e);
+        return base::open_file(h);
     }
     [[nodiscard]] result<std::size_t> read(const file& f, std::uint64_t offset,
                                            std::span<char> buffer) const {
-        const decision d = decide(fault_op::read, f.root, {});
+        const decision d = decide(fault_op::read, f.root, given(""));
         if (d.error) return fail(*d.error);
         if (d.short_read && buffer.size() > 1) buffer = buffer.first(d.short_size(buffer.size()));
         return base::read(f, offset, buffer);
+    }
+    /// Only when B knows where "." and ".." sit (an issue-12 gap: it could not fail before).
+    [[nodiscard]] result<std::array<std::size_t, 2>>
+    dot_positions(const handle& dir) const requires knows_dot_positions<B> {
+        if (auto e = decide(fault_op::dot_positions, dir.root, path_of_handle(dir)).error)
+            return fail(*e);
+        return base::dot_positions(dir);
+    }
+    /// Only when B can tell where a file's holes are.
+    [[nodiscard]] result<data_extent>
+    next_data(const file& f,
+              std::uint64_t offset) const requires ovlcore::detail::has_next_data<B> {
+        if (auto e = decide(fault_op::next_data, f.root, given("")).error) return fail(*e);
+        return base::next_data(f, offset);
     }
 
 private:
@@ -218,11 +251,21 @@ private:
         }
     };
 
+    /// A call's path, computed only when a rule or the log needs it.
+    [[nodiscard]] static auto given(std::string_view path) {
+        return [path] { return std::string(path); };
+    }
+    [[nodiscard]] auto path_of_handle(const handle& h) const {
+        return [this, &h] { return this->path_of(h); };
+    }
+
+    template <class Path>
     [[nodiscard]] bool rule_matches(const fault_rule& r, fault_op op, std::optional<file_id> layer,
-                                    std::string_view path) const {
+                                    Path& path) const {
         if (r.op && *r.op != op) return false;
         if (r.layer && (!layer || *r.layer != *layer)) return false;
-        if (r.path && op != fault_op::read && *r.path != path) return false;
+        if (r.path && op != fault_op::read && op != fault_op::next_data && *r.path != path())
+            return false;
         return true;
     }
     [[nodiscard]] bool random_op(fault_op op) const {
@@ -236,7 +279,13 @@ private:
         return std::uniform_real_distribution<double>(0.0, 1.0)(m_random) < p;
     }
 
-    decision decide(fault_op op, std::optional<file_id> layer, std::string_view path) const {
+    template <class PathFn>
+    decision decide(fault_op op, std::optional<file_id> layer, PathFn path_fn) const {
+        std::optional<std::string> cached;
+        const auto path = [&]() -> const std::string& {
+            if (!cached) cached = path_fn();
+            return *cached;
+        };
         const std::lock_guard lock(m_mutex);
         ++m_calls[static_cast<std::size_t>(op)];
         decision d;
@@ -265,7 +314,7 @@ private:
         if (d.error || d.short_read)
             m_log.push_back(injected_fault{.op = op,
                                            .layer = layer.value_or(file_id{}),
-                                           .path = std::string(path),
+                                           .path = path(),
                                            .error = d.error.value_or(std::errc{}),
                                            .short_read = d.short_read});
         return d;
