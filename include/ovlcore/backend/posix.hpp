@@ -10,7 +10,7 @@
 //   working when its path is renamed. A node costs 40 bytes plus its name; a handle is a pointer.
 // - A directory gets a descriptor on demand (openat(parent, name, O_RDONLY | O_DIRECTORY |
 //   O_NOFOLLOW), O_PATH when it may not be read), kept in a bounded LRU shared by the copies of a
-//   posix_fs (posix_options::dir_fd_capacity; default min(1024, RLIMIT_NOFILE soft limit / 4)).
+//   posix_fs (posix_options::dir_fd_capacity; default min(16384, RLIMIT_NOFILE soft limit / 4)).
 //   A call pins the descriptor it uses; only unpinned ones are closed. An evicted directory is
 //   opened again from its parent's descriptor, or through ".." of a cached child, or, failing
 //   both, from the nearest cached ancestor (the layer root at worst), one component at a time.
@@ -637,11 +637,14 @@ private:
     int m_tail = -1;
 };
 
-/// The default descriptor capacity: a quarter of RLIMIT_NOFILE's soft limit, within [16, 1024].
+/// The default descriptor capacity: a quarter of RLIMIT_NOFILE's soft limit, within [16, 16384].
+/// A walk or a random lookup touches one directory per layer copy (64 layers x 60 dirs: 3,840);
+/// below that the LRU thrashes, each miss an openat and an fstat.
 [[nodiscard]] inline std::size_t default_dir_fd_capacity() noexcept {
+    constexpr std::size_t most = 16384;
     struct rlimit rl {};
-    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 1024;
-    return std::clamp<std::size_t>(static_cast<std::size_t>(rl.rlim_cur / 4), 16, 1024);
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return most;
+    return std::clamp<std::size_t>(static_cast<std::size_t>(rl.rlim_cur / 4), 16, most);
 }
 
 } // namespace detail
@@ -651,7 +654,7 @@ class mounted_tree; // backend/posix_tree.hpp
 /// Tuning of posix_fs.
 struct posix_options {
     /// How many directory descriptors posix_fs keeps open at most (the LRU of the design notes);
-    /// 0: min(1024, RLIMIT_NOFILE soft limit / 4), at least 16. Calls in flight may briefly hold
+    /// 0: min(16384, RLIMIT_NOFILE soft limit / 4), at least 16. Calls in flight may briefly hold
     /// one private descriptor each beyond it when every cached one is in use.
     std::size_t dir_fd_capacity = 0;
 };
