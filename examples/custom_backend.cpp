@@ -149,7 +149,7 @@ public:
         std::memcpy(buffer.data(), d.data() + offset, n);
         return n;
     }
-    std::string path_of(const handle& h) const { return h.row->first; }
+    [[nodiscard]] std::string path_of(const handle& h) const { return h.row->first; }
 
 private:
     static std::string child(const handle& dir, std::string_view name) {

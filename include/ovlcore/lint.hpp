@@ -261,7 +261,7 @@ private:
 
     /// A name below the dir `parent` in m_path_nodes: its index there.
     std::size_t add_path_node(std::size_t parent, std::string_view name) {
-        m_path_nodes.push_back({parent, std::string(name)});
+        m_path_nodes.emplace_back(parent, std::string(name));
         return m_path_nodes.size() - 1;
     }
 
@@ -271,8 +271,9 @@ private:
         for (; node != 0; node = m_path_nodes[node].first)
             names.push_back(&m_path_nodes[node].second);
         if (names.empty()) return "/";
+        std::reverse(names.begin(), names.end());
         std::string out;
-        for (auto it = names.rbegin(); it != names.rend(); ++it) out += "/" + **it;
+        for (const std::string* name : names) out += "/" + *name;
         return out;
     }
 

@@ -328,10 +328,11 @@ public:
             dir = small(m_nodes[cur].parent);
             slot = m_nodes[cur].parent_slot;
         }
+        std::reverse(names.begin(), names.end());
         std::string out;
-        for (auto it = names.rbegin(); it != names.rend(); ++it) {
+        for (const auto& name : names) {
             if (!out.empty()) out += '/';
-            out += *it;
+            out += name;
         }
         return out;
     }
