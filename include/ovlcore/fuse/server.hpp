@@ -344,7 +344,10 @@ public:
         const auto& handle = handle_registry<file_handle_type>::get(fi->fh);
         if constexpr (file_with_fd<B>) {
             if (self.m_options.splice) {
-                fuse_bufvec data = FUSE_BUFVEC_INIT(size);
+                // FUSE_BUFVEC_INIT(size), spelled out: the macro is a C compound literal.
+                fuse_bufvec data{};
+                data.count = 1;
+                data.buf[0].size = size;
                 data.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
                 data.buf[0].fd = handle.file.backend_file().fd();
                 data.buf[0].pos = offset;
