@@ -14,7 +14,16 @@
 // cache: "warm"); stack_walk_hot/B reuses one overlay (the kernel's "hot"). Counter "units" is
 // entries (lookups) per second; the other counters are the counts run.py checks.
 // Without OVLCORE_BENCH_STACK nothing is registered except a note.
+//
+// W3 as a composefs image (docs/benchmarks.md, make_workload.py w3-image): when DIR holds
+// options-images.txt (lowerdir=meta.erofs::objects,...), also stack_walk/image, stack_first/image,
+// stack_read/image and stack_walk_hot/image over image_stack_fs (ovlcore/backend/images.hpp, the
+// tools' --images): the metadata layer is read from the EROFS image file, never mounted. Each warm
+// iteration opens the image afresh (a fresh kernel mount of the image re-reads its inodes too);
+// opening it is timed, as part of building the overlay.
 #include "bench_support.hpp"
+
+#include <ovlcore/backend/images.hpp>
 
 #include <cstdio>
 
@@ -60,6 +69,56 @@ void run_question(benchmark::State& state, const B& fs, const disk_stack& s, que
         units = q == question::lookup ? c.lookups : c.entries;
     }
     report(state, c, units);
+}
+
+/// image_stack_fs over DIR: image and directory paths resolve against DIR, as by mount(2) there.
+std::unique_ptr<ovlcore::image_stack_fs> open_images(const std::string& dir) {
+    auto dirs = posix_fs::with_working_dir(dir);
+    if (!dirs) return nullptr;
+    return std::make_unique<ovlcore::image_stack_fs>(ovlcore::image_policy{
+        .dirs = std::make_shared<const posix_fs>(std::move(*dirs)), .working_dir = dir});
+}
+
+/// run_question over image_stack_fs, with a fresh backend (the image opened again) per warm
+/// iteration; opening the image happens in make_overlay (resolve_dir), inside the timing.
+void run_image_question(benchmark::State& state, const std::string& dir, const std::string& options,
+                        question q, bool hot) {
+    std::unique_ptr<ovlcore::image_stack_fs> fs;
+    std::unique_ptr<ovlcore::overlay<ovlcore::image_stack_fs>> ov;
+    const auto refused = [&] { // make_overlay reported the refusal; add the image's message
+        if (!fs)
+            state.SkipWithError(("cannot open directory " + dir).c_str());
+        else
+            for (const auto& m : fs->route_messages()) state.SkipWithError(m.c_str());
+    };
+    if (hot) {
+        fs = open_images(dir);
+        if (fs) ov = make_overlay(*fs, options, &state);
+        if (!ov) return refused();
+        counts c;
+        walk(*ov, "/", c, read_mode::none); // fill the object cache
+    }
+    counts c;
+    for (auto _ : state) {
+        if (!hot) {
+            state.PauseTiming();
+            ov.reset();
+            fs = open_images(dir);
+            state.ResumeTiming();
+            if (fs) ov = make_overlay(*fs, options, &state);
+            if (!ov) return refused();
+        }
+        c = counts{};
+        switch (q) {
+        case question::walk: walk(*ov, "/", c, read_mode::none); break;
+        case question::read: walk(*ov, "/", c, read_mode::all); break;
+        case question::first: walk(*ov, "/", c, read_mode::first); break;
+        case question::readdir:
+        case question::lookup: break;
+        }
+        benchmark::DoNotOptimize(c);
+    }
+    report(state, c, c.entries);
 }
 
 struct registrar {
@@ -142,7 +201,34 @@ struct registrar {
                                      })
             ->Unit(benchmark::kMillisecond)
             ->UseRealTime();
+        register_images();
     }
+
+    /// The */image benchmarks, when the workload has an EROFS image (options-images.txt).
+    void register_images() {
+        auto opts = read_text(stack.dir + "/options-images.txt");
+        if (!opts) return;
+        image_options = trim(*opts);
+        const std::pair<const char*, question> qs[] = {
+            {"walk", question::walk}, {"read", question::read}, {"first", question::first}};
+        for (const auto& [name, q] : qs)
+            benchmark::RegisterBenchmark(("stack_" + std::string(name) + "/image").c_str(),
+                                         [this, q = q](benchmark::State& st) {
+                                             run_image_question(st, stack.dir, image_options, q,
+                                                                false);
+                                         })
+                ->Unit(benchmark::kMillisecond)
+                ->UseRealTime();
+        benchmark::RegisterBenchmark("stack_walk_hot/image",
+                                     [this](benchmark::State& st) {
+                                         run_image_question(st, stack.dir, image_options,
+                                                            question::walk, true);
+                                     })
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
+    }
+
+    std::string image_options;
 };
 
 registrar g_registrar;

@@ -5,6 +5,7 @@
     make_workload.py DIR w1 L        wide: L lower layers sharing a 5,000-file tree
     make_workload.py DIR w2          container image: 5 layers, ~33k files, ~64 MiB
     make_workload.py DIR w3 N        composefs-like: N metacopy files -> data-only object store
+    make_workload.py DIR w3-image N  the same W3, plus its metadata layer as an EROFS image
     make_workload.py DIR w4 [E]      big directory: E (100k) merged entries over 4 layers
     make_workload.py DIR all         every workload the runner uses
 
@@ -24,6 +25,7 @@ import os
 import random
 import shutil
 import stat
+import subprocess
 import sys
 
 VERSION = 4  # bump when the layout changes: cached workloads are rebuilt
@@ -259,6 +261,41 @@ def build_w3(root, N):
     return ["0"], ["objects"], exp, {}
 
 
+# W3 as a real composefs image: the metadata layer 0/ of w3-N<N> packed by mkfs.erofs into
+# DIR/w3-N<N>/meta.erofs (mkfs.erofs keeps every xattr of the source tree by default; -T0 fixes
+# the timestamps so the image is reproducible). mkfs.erofs 1.5 stores the sparse files' holes
+# as data (composefs's own writer stores none): the image is larger than composefs's, never
+# read by a stat walk or a lint. options-images.txt holds the stack composefs mounts:
+# lowerdir=meta.erofs::objects, for `--images` (ovlcore) or with meta.erofs replaced by the
+# directory where the image is mounted (the kernel).
+IMAGE = "meta.erofs"
+IMAGE_OPTIONS = "metacopy=on,redirect_dir=on"
+
+
+def build_w3_image(out, N, quiet=False):
+    man = build(out, "w3", N, quiet=quiet)
+    img = os.path.join(man["dir"], IMAGE)
+    stamp = man["stamp"] + " image"
+    if man.get("image_stamp") != stamp or not os.path.exists(img):
+        mkfs = shutil.which("mkfs.erofs")
+        if not mkfs:
+            raise SystemExit("w3-image needs mkfs.erofs (Debian erofs-utils)")
+        if os.path.exists(img):
+            os.unlink(img)
+        subprocess.run([mkfs, "-T0", "--quiet", img + ".tmp", os.path.join(man["dir"], "0")],
+                       check=True, stdout=subprocess.DEVNULL)
+        os.rename(img + ".tmp", img)
+        man["image_stamp"] = stamp
+        with open(os.path.join(man["dir"], "manifest.json"), "w") as f:
+            json.dump(man, f, indent=1)
+    man["image"] = IMAGE
+    man["image_bytes"] = os.path.getsize(img)
+    man["options_images"] = f"lowerdir={IMAGE}::objects,{IMAGE_OPTIONS}"
+    with open(os.path.join(man["dir"], "options-images.txt"), "w") as f:
+        f.write(man["options_images"] + "\n")
+    return man
+
+
 # --------------------------------------------------------------------------------------------
 # W4: one directory "big" with 100k merged entries over 4 layers, 10% of names whited out.
 
@@ -360,8 +397,14 @@ def main(argv):
             build(out, w, a)
         return 0
     arg = argv[2] if len(argv) > 2 else None
-    if which in ("w1", "w3") and arg is None:
+    if which in ("w1", "w3", "w3-image") and arg is None:
         raise SystemExit(f"{which} needs a size argument")
+    if which == "w3-image":
+        man = build_w3_image(out, int(arg))
+        print(f"cd {man['dir']} && ovl-tree --images -o {man['options_images']}")
+        print(f"cd {man['dir']} && mount -t erofs -o ro {IMAGE} IMGMNT && mount -t overlay "
+              f"overlay -o lowerdir=IMGMNT::objects,{IMAGE_OPTIONS} MOUNTPOINT")
+        return 0
     man = build(out, which, arg)
     print(f"cd {man['dir']} && mount -t overlay overlay -o {man['options']} MOUNTPOINT")
     print(man["options_abs"])

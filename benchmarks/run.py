@@ -17,6 +17,10 @@ cell (workload x question) times, on the same layer stacks:
   ovl-fuse known hot/warm    the same with -o readdirplus=known (one LOOKUP per name)
   ovl-fuse eager hot/warm    the same with -o readdirplus=eager
   ovl-fuse preload hot/warm  the same with -o readdirplus=preload (tree looked up before mounting)
+W3 image (--only w3-image; make_workload.py w3-image): W3's metadata layer as an EROFS image;
+ovlcore reads the image file (ovlcore_bench_stack stack_walk/image, ovl-lint --images,
+ovl-tree --images) side by side with the kernel reading the mounted image (mount -t erofs, then
+an overlay lowerdir=IMGMNT::objects over it): stat walk, lint, dump; warm and cold.
 Every implementation's walk is checked against the generator's expected counts and byte sums;
 a mismatch prints "WRONG" (or "unsupported" where the implementation cannot express the stack).
 Prints medians in microseconds per unit (entry, lookup) and ratios, writes the raw runs as JSON
@@ -139,11 +143,15 @@ class Runner:
         self.fuse_overlayfs = shutil.which("fuse-overlayfs") if os.path.exists("/dev/fuse") else None
         self.ovl_tree = args.ovl_tree or self._find("bin/ovl-tree")
         self.ovl_fuse = args.ovl_fuse or self._find("bin/ovl-fuse")
+        self.ovl_lint = args.ovl_lint or self._find("bin/ovl-lint")
+        self.imgmnt = os.path.join(args.data, "mnt-image")
+        os.makedirs(self.imgmnt, exist_ok=True)
         self.bench = args.bench or self._find("bin/ovlcore_bench_stack")
         if not os.path.exists("/dev/fuse"):
             self.ovl_fuse = None
         self.can_drop = args.cold and self._can_drop_caches()
         for what, path in (("fuse-overlayfs", self.fuse_overlayfs), ("ovl-tree", self.ovl_tree),
+                           ("ovl-lint", self.ovl_lint),
                            ("ovl-fuse", self.ovl_fuse), ("ovlcore_bench_stack", self.bench)):
             log(f"{what}: {path or 'not found (n/a)'}")
         log(f"kernel cold: {'yes' if self.can_drop else 'no (n/a)'}")
@@ -413,6 +421,244 @@ class Runner:
             res["kernel warm"] = {"median_us": median(warm), "runs_us": warm,
                                   "note": "ovl-tree --walk on a fresh kernel mount"}
 
+    # -- W3 as an EROFS image (make_workload.py w3-image) ---------------------------------------
+    #
+    # ovlcore reads the image file (--images, image_stack_fs); the kernel mounts it
+    # (mount -t erofs -o ro IMG IMGMNT) and an overlay lowerdir=IMGMNT::objects over it. Every
+    # kernel-side command runs in a private mount namespace with both mounts made afresh.
+
+    def image_mounts(self, wl, body, overlay=True):
+        """A shell script: cd to the workload, mount the image (and the overlay over it), run
+        body (IMGMNT / MNT name the mounts), unmount, exit with body's status."""
+        img, m = shlex.quote(self.imgmnt), shlex.quote(self.mnt)
+        opts = shlex.quote(f"lowerdir={self.imgmnt}::objects,{mw.IMAGE_OPTIONS}")
+        return (f"cd {shlex.quote(wl['dir'])} && mount -t erofs -o ro {mw.IMAGE} {img} || exit 3; "
+                + (f"mount -t overlay overlay -o {opts} {m} || {{ umount {img}; exit 3; }}; "
+                   if overlay else "")
+                + f"{body}; rc=$?; " + (f"umount {m}; " if overlay else "")
+                + f"umount {img}; exit $rc")
+
+    def timed(self, argv, out):
+        """Shell text: run argv with stdout to the file out, then print one JSON line with its
+        wall ns, exit status and /usr/bin/time's user, system seconds and peak RSS."""
+        tf = os.path.join(RSS_DIR, f"rss.{os.getpid()}")
+        q = shlex.quote
+        return (f"s=$(date +%s%N); /usr/bin/time -f '%U %S %M' -o {q(tf)} {shlex.join(argv)} "
+                f"> {q(out)} 2>>{q(os.path.join(self.a.data, 'logs', 'image.log'))}; r=$?; "
+                f"e=$(date +%s%N); printf '{{\"ns\": %s, \"rc\": %s, \"time\": \"%s\"}}\\n' "
+                f"$((e-s)) $r \"$(tail -1 {q(tf)})\"")
+
+    def image_run(self, script, units, cold=False):
+        """One timed tool run (script from timed(), maybe inside image_mounts()); returns a run
+        dict like walk.c's (ns_per, cpu_ns_per, rc) plus rss_kb, or an error string."""
+        if cold:
+            self.drop_caches()
+        lines, rc, err = run_lines(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                                    script], timeout=self.a.timeout)
+        if not lines or "ns" not in lines[-1]:
+            return f"exit {rc} {err.strip()[:200]}"
+        x = lines[-1]
+        run = {"ns_per": x["ns"] / max(1, units), "rc": x["rc"]}
+        try:
+            u, sy, m = x["time"].split()[-3:]
+            run["cpu_ns_per"] = (float(u) + float(sy)) * 1e9 / max(1, units)
+            run["rss_kb"] = int(m)
+        except ValueError:
+            pass
+        return run
+
+    def record_tool(self, res, col, runs, check_out=None):
+        """Records tool runs (from image_run) under col; check_out(path of the last output)
+        returns a reason the output is wrong, or None."""
+        errs = [r for r in runs if isinstance(r, str)]
+        if errs:
+            res[col] = {"error": errs[0]}
+            return
+        vals = [r["ns_per"] / 1000.0 for r in runs]
+        cpu = [r["cpu_ns_per"] / 1000.0 for r in runs if "cpu_ns_per" in r]
+        res[col] = {"median_us": median(vals), "runs_us": vals}
+        if cpu:
+            res[col]["cpu_median_us"] = median(cpu)
+            res[col]["cpu_runs_us"] = cpu
+        rss = [r["rss_kb"] for r in runs if r.get("rss_kb")]
+        if rss:
+            res[col]["peak_rss_kb"] = max(rss)
+        bad = [f"exit status {r['rc']}" for r in runs if r["rc"] != 0][:1]
+        if check_out:
+            why = check_out()
+            if why:
+                bad.append(why)
+        if bad:
+            res[col]["wrong"] = "; ".join(bad)
+
+    def image_gbench(self, cell, name, reps, min_time):
+        """ovlcore_bench_stack's stack_<name>/image on the workload: (runs, peak RSS KiB, error)."""
+        env = dict(os.environ, OVLCORE_BENCH_STACK=cell["wl"]["dir"])
+        cmd = [self.bench, f"--benchmark_filter=^stack_{name}/image(/real_time)?$",
+               "--benchmark_format=json", f"--benchmark_repetitions={reps}",
+               f"--benchmark_min_time={min_time}"]
+        tf = os.path.join(RSS_DIR, f"rss.{os.getpid()}")
+        try:
+            p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", tf] + cmd, env=env,
+                               capture_output=True, text=True, timeout=self.a.timeout)
+        except subprocess.TimeoutExpired:
+            return [], None, f"timeout after {self.a.timeout} s"
+        try:
+            with open(tf) as f:
+                rss = int(f.read().split()[-1])
+        except (OSError, ValueError, IndexError):
+            rss = None
+        try:
+            doc = json.loads(p.stdout)
+        except ValueError:
+            return [], rss, p.stderr.strip()[:200] or "no JSON"
+        runs = []
+        for b in doc.get("benchmarks", []):
+            if b.get("run_type") != "iteration":
+                continue
+            if b.get("error_occurred"):
+                return [], rss, b.get("error_message", "error")[:200]
+            if not b.get("units"):
+                continue
+            scale = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}.get(b.get("time_unit", "ns"), 1)
+            r = {"ns_per": 1e9 / b["units"]}
+            if b.get("units_per_iter"):
+                r["cpu_ns_per"] = b["cpu_time"] * scale / b["units_per_iter"]
+            for k in ("entries", "files", "errors"):
+                r[k] = int(b.get(k, 0))
+            runs.append(r)
+        return runs, rss, None if runs else (p.stderr.strip() or "benchmark not registered")[:200]
+
+    def image_walk(self, cell, res):
+        """(a) stat walk: ovlcore over the image file vs the kernel over the mounted image."""
+        wl, reps = cell["wl"], cell["reps"]
+        warm, hot = [], []
+        for _ in range(reps):
+            script = self.image_mounts(wl, shlex.join([self.walk, "-k", "2", self.mnt]))
+            lines, rc, err = run_lines(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                                        script])
+            if rc != 0 or len(lines) < 2:
+                res["kernel warm"] = {"error": f"exit {rc} {err.strip()[:200]}"}
+                break
+            warm.append(lines[0])
+            hot.append(lines[1])
+        if warm and len(warm) == reps:
+            self.record(res, "kernel warm", cell, warm)
+            self.record(res, "kernel hot", cell, hot)
+        if self.can_drop and "kernel cold" not in self.a.skip:
+            runs = []
+            for _ in range(self.a.cold_reps):
+                self.drop_caches()
+                script = self.image_mounts(wl, shlex.join([self.walk, "-k", "1", self.mnt]))
+                lines, rc, err = run_lines(["unshare", "-m", "--propagation", "private", "sh",
+                                            "-c", script])
+                if rc != 0 or not lines:
+                    res["kernel cold"] = {"error": f"exit {rc} {err.strip()[:200]}"}
+                    runs = []
+                    break
+                runs.append(lines[0])
+            if runs:
+                self.record(res, "kernel cold", cell, runs)
+        if not self.bench:
+            return
+        for col, name, r, min_time in (("ovlcore-image", "walk", reps, 0.2),
+                                       ("ovlcore-image hot", "walk_hot", reps, 0.2)):
+            runs, rss, err = self.image_gbench(cell, name, r, min_time)
+            if err:
+                res[col] = {"error": err}
+            else:
+                self.record(res, col, cell, runs, rss=rss)
+        if self.can_drop and "kernel cold" not in self.a.skip:
+            runs = []
+            for _ in range(self.a.cold_reps):  # one iteration on a dropped page cache
+                self.drop_caches()
+                rr, rss, err = self.image_gbench(cell, "walk", 1, 1e-9)
+                if err:
+                    res["ovlcore-image cold"] = {"error": err}
+                    runs = []
+                    break
+                runs += rr[:1]
+            if runs:
+                self.record(res, "ovlcore-image cold", cell, runs, rss=rss)
+
+    def image_tool(self, cell, res, ours, theirs, check_out=None):
+        """(b), (c): the same tool over the image file (ours, argv run in the workload dir) and
+        over the kernel's mounts (theirs(IMGMNT, MNT) -> argv); warm, and cold where caches can
+        be dropped. check_out(path_ours, path_theirs) -> reason or None."""
+        wl, n = cell["wl"], cell["units"]
+        out_ours = os.path.join(self.a.data, "image-ours.out")
+        out_theirs = os.path.join(self.a.data, "image-kernel.out")
+        q = shlex.quote
+        ours_script = f"cd {q(wl['dir'])} && " + self.timed(ours, out_ours)
+        theirs_script = self.image_mounts(wl, self.timed(theirs(self.imgmnt, self.mnt),
+                                                         out_theirs),
+                                          overlay=cell["image"] != "lint")
+        cold = self.can_drop and "kernel cold" not in self.a.skip
+        plans = [("ovlcore-image", ours_script, False), ("kernel warm", theirs_script, False)]
+        if cold:
+            plans += [("ovlcore-image cold", ours_script, True),
+                      ("kernel cold", theirs_script, True)]
+        runs = {col: [] for col, _, _ in plans}
+        for rep in range(cell["reps"]):  # interleaved: both see the same machine load
+            for col, script, is_cold in plans:
+                if is_cold and rep >= self.a.cold_reps:
+                    continue
+                runs[col].append(self.image_run(script, n, cold=is_cold))
+        why = None
+        if check_out and all(not isinstance(r, str) for r in runs["ovlcore-image"] +
+                             runs["kernel warm"]):
+            why = check_out(out_ours, out_theirs)
+        for col, _, _ in plans:
+            self.record_tool(res, col, runs[col],
+                             (lambda: why) if col == "ovlcore-image" else None)
+        for p in (out_ours, out_theirs):
+            if os.path.exists(p):
+                os.unlink(p)
+
+    def image_lint(self, cell, res):
+        """(b) ovl-lint --images of image + objects vs ovl-lint of the mounted image + objects."""
+        if not self.ovl_lint:
+            return
+
+        def same(a, b):
+            with open(a, "rb") as fa, open(b, "rb") as fb:
+                ta, tb = fa.read(), fb.read()
+            if ta != tb:
+                return (f"findings differ from the lint of the mounted image "
+                        f"({ta.count(b'{')} vs {tb.count(b'{')} records)")
+            if ta.strip():
+                return f"{ta.count(b'{')} findings (a W3 stack has none)"
+            return None
+
+        self.image_tool(cell, res,
+                        [self.ovl_lint, "--images", "--format=jsonl", "-o",
+                         cell["wl"]["options_images"]],
+                        lambda img, mnt: [self.ovl_lint, "--format=jsonl", "-o",
+                                          f"lowerdir={img}::objects,{mw.IMAGE_OPTIONS}"],
+                        same)
+
+    def image_dump(self, cell, res):
+        """(c) ovl-tree --images -o ... --format=jsonl vs ovl-tree --walk of the kernel mount."""
+        if not self.ovl_tree:
+            return
+        want = cell["wl"]["entries"] + 1
+
+        def same(a, b):
+            with open(a, "rb") as fa, open(b, "rb") as fb:
+                ta, tb = fa.read(), fb.read()
+            n = ta.count(b"\n")
+            if n != want:
+                return f"{n} records (expected {want})"
+            if ta != tb:
+                return "differs from the dump of the kernel mount"
+            return None
+
+        self.image_tool(cell, res,
+                        [self.ovl_tree, "--images", "--format=jsonl", "-o",
+                         cell["wl"]["options_images"]],
+                        lambda img, mnt: [self.ovl_tree, "--walk", mnt, "--format=jsonl"],
+                        same)
+
     # -- cells -------------------------------------------------------------------------------
 
     def cells(self):
@@ -467,9 +713,22 @@ class Runner:
             out.append(dict(cell=f"W4 readdir+stat ({n // 1000}k)", wl=w, unit="entry", reps=Rbig,
                             walk_args=[], floor_modes=["merge"], bench="walk",
                             expect={"entries": n, "files": w["files"]}))
+        for N in a.w3_image:
+            try:
+                w = mw.build_w3_image(a.data, N, quiet=False)
+            except (SystemExit, subprocess.CalledProcessError) as e:  # no mkfs.erofs, or it failed
+                log(f"W3 image N={N} skipped: {e}")
+                continue
+            r = Rbig if N >= 100000 else R
+            out.append(dict(cell=f"W3 image walk+stat N={N}", wl=w, unit="entry", reps=r,
+                            image="walk", expect={"entries": w["entries"], "files": w["files"]}))
+            out.append(dict(cell=f"W3 image lint N={N}", wl=w, unit="file", reps=r,
+                            image="lint", units=w["files"], expect={}))
+            out.append(dict(cell=f"W3 image dump N={N}", wl=w, unit="entry", reps=r,
+                            image="dump", units=w["entries"], expect={}))
         if self.ovl_tree and "dump" not in a.skip:
             # the dump reads and hashes every file: only the mid-sized stacks (time budget)
-            for w in {id(c["wl"]): c["wl"] for c in out}.values():
+            for w in {id(c["wl"]): c["wl"] for c in out if not c.get("image")}.values():
                 if w["name"] in a.dump:
                     out.append(dict(cell=f"{w['name']} dump (ovl-tree)", wl=w, unit="entry",
                                     reps=3, dump=True, expect={}))
@@ -485,6 +744,9 @@ class Runner:
             res = {}
             if cell.get("dump"):
                 self.dump(cell, res)
+            elif cell.get("image"):
+                {"walk": self.image_walk, "lint": self.image_lint,
+                 "dump": self.image_dump}[cell["image"]](cell, res)
             else:
                 if "floors" not in self.a.skip:
                     self.floors(cell, res)
@@ -510,6 +772,9 @@ class Runner:
             results.append({"cell": cell["cell"], "unit": cell["unit"], "reps": cell["reps"],
                             "workload": cell["wl"]["name"], "expect": cell["expect"],
                             "results": res})
+            if cell.get("image"):  # the image table gives whole-run seconds too
+                results[-1]["units"] = cell.get("units") or cell["expect"].get("entries")
+                results[-1]["image_bytes"] = cell["wl"].get("image_bytes")
             log(f"{cell['cell']}: {time.time() - t1:.1f} s  " +
                 "  ".join(f"{k}={v['median_us']:.3g}" for k, v in res.items()
                           if v.get("median_us") is not None))
@@ -551,6 +816,52 @@ def fmt(v, key="median_us"):
 
 def is_dump(r):
     return r["cell"].endswith("(ovl-tree)")
+
+
+def is_image(r):
+    return r["cell"].startswith("W3 image ")
+
+
+IMAGE_NOTE = ("W3 with its metadata layer as an EROFS image (mkfs.erofs) + the object directory: "
+              "ovlcore reads the image file (`--images`), the kernel mounts it "
+              "(`mount -t erofs -o ro`) and an overlay `lowerdir=IMGMNT::objects,metacopy=on,"
+              "redirect_dir=on` over it (both mounts fresh for every run). walk+stat: "
+              "`ovlcore_bench_stack` stack_walk/image (a fresh backend and overlay per iteration; "
+              "hot: one overlay walked again) vs `walk.c` on the overlay mount; lint: `ovl-lint "
+              "--images` vs `ovl-lint` of the mounted image + objects (no overlay mount); dump: "
+              "`ovl-tree --images -o` vs `ovl-tree --walk` of the overlay mount (process wall "
+              "time); cold: after `drop_caches`; CPU: user + system µs per unit of the walker or "
+              "tool process (the kernel's EROFS and overlay work in its context included)")
+
+
+def image_rows(results):
+    rows = []
+    for r in results:
+        if not is_image(r):
+            continue
+        res = r["results"]
+        g = lambda c: (res.get(c) or {}).get("median_us")
+        n = r.get("units") or 0
+        tot = g("ovlcore-image")
+        rss = lambda c: (f"{res[c]['peak_rss_kb'] / 1024:.1f}"
+                         if (res.get(c) or {}).get("peak_rss_kb") else "n/a")
+        rows.append([r["cell"].replace("W3 image ", "") + f" [{r['unit']}]",
+                     fmt(res.get("ovlcore-image")), fmt(res.get("ovlcore-image hot")),
+                     fmt(res.get("ovlcore-image cold")), fmt(res.get("kernel warm")),
+                     fmt(res.get("kernel hot")), fmt(res.get("kernel cold")),
+                     _xs([_div(g("ovlcore-image"), g("kernel warm"))]),
+                     _xs([_div(g("ovlcore-image cold"), g("kernel cold"))]),
+                     fmt(res.get("ovlcore-image"), "cpu_median_us"),
+                     fmt(res.get("kernel warm"), "cpu_median_us"),
+                     f"{tot * n / 1e6:.3g}" if tot is not None and n else "n/a",
+                     rss("ovlcore-image"), rss("kernel warm")])
+    return rows
+
+
+IMAGE_HEADER = ["W3 image cell [unit] (µs per unit)", "ovlcore warm", "ovlcore hot",
+                "ovlcore cold", "kernel warm", "kernel hot", "kernel cold", "ovlcore / kernel warm",
+                "cold / cold", "CPU ovlcore warm", "CPU kernel warm", "ovlcore warm total s", "ovlcore peak RSS MiB",
+                "kernel-side tool RSS MiB"]
 
 
 def medians_rows(results, columns, key="median_us", unit=False):
@@ -702,6 +1013,29 @@ def target_rows(results):
         rows.append(["`ovl-tree`'s dump faster than the same dump of a warm kernel mount",
                      "; ".join(f"{w}: {x:.2g}x" if x is not None else f"{w}: n/a" for w, x in dumps),
                      _verdict(_all([x for _, x in dumps], lambda x: x < 1))])
+    for r in results:  # W3 as an EROFS image (issue 9)
+        if not is_image(r):
+            continue
+        N = int(r["cell"].split("N=")[1])
+        res = r["results"]
+        if r["cell"].startswith("W3 image walk+stat"):
+            x = _div(_m(r, "ovlcore-image"), _m(r, "kernel warm"))
+            rows.append(["a stat walk from the W3 image file at least as fast as a warm kernel "
+                         "mount of the image + overlay",
+                         f"N = {N}: ovlcore {fmt(res.get('ovlcore-image'))} µs vs kernel warm "
+                         f"{fmt(res.get('kernel warm'))} µs per entry: "
+                         + (f"{x:.3g}x" if x is not None else "n/a"),
+                         _verdict(None if x is None else x <= 1)])
+        elif r["cell"].startswith("W3 image lint") and N >= 100000:
+            m = _m(r, "ovlcore-image")
+            secs = m * (r.get("units") or N) / 1e6 if m is not None else None
+            ok = None if secs is None else (secs < 1 and not res["ovlcore-image"].get("wrong"))
+            rows.append(["`ovl-lint --images` of a 100k-file image + objects under 1 s",
+                         f"N = {N}: {_xs([secs])} s"
+                         + (" WRONG" if (res.get("ovlcore-image") or {}).get("wrong") else "")
+                         + " (the same lint of the mounted image: "
+                         f"{_xs([_div(_m(r, 'kernel warm'), 1e6 / (r.get('units') or N))])} s)",
+                         _verdict(ok)])
     return [r for r in rows if "**" in r[2]]  # a target this run did not measure is left out
 
 
@@ -728,21 +1062,35 @@ def note_lines(results):
 
 def table(results):
     """The text printed at the end of a run (also kept in the raw JSON as "table")."""
-    lines = _render(["cell (µs per unit)"] + COLUMNS, medians_rows(results, COLUMNS, unit=True))
-    lines += ["", f"CPU µs per unit ({CPU_NOTE})"]
-    lines += _render(["cell"] + COLUMNS, medians_rows(results, COLUMNS, "cpu_median_us"))
-    lines += ["", "ratios: " + RATIO_NOTE]
-    lines += _render(["cell"] + RATIO_COLUMNS, ratio_rows(results))
-    lines += ["", "peak RSS (MiB) of userspace implementations"]
-    lines += _render(["cell"] + [c.replace(" warm", "") for c in RSS_COLUMNS], rss_rows(results))
+    all_results = results
+    images = image_rows(results)
+    results = [r for r in results if not is_image(r)]
+    lines = []
+    if results:  # --only w3-image has none
+        lines = _render(["cell (µs per unit)"] + COLUMNS, medians_rows(results, COLUMNS, unit=True))
+        lines += ["", f"CPU µs per unit ({CPU_NOTE})"]
+        lines += _render(["cell"] + COLUMNS, medians_rows(results, COLUMNS, "cpu_median_us"))
+        lines += ["", "ratios: " + RATIO_NOTE]
+        lines += _render(["cell"] + RATIO_COLUMNS, ratio_rows(results))
+        lines += ["", "peak RSS (MiB) of userspace implementations"]
+        lines += _render(["cell"] + [c.replace(" warm", "") for c in RSS_COLUMNS],
+                         rss_rows(results))
     pre = preload_rows(results)
     if pre:
         lines += ["", "ovl-fuse readdirplus=preload: lookups before the mount (not in the walk's time)"]
         lines += _render(["cell", "objects", "median ms", "µs per object"], pre)
-    notes = note_lines(results)
+    if images:
+        lines += ([""] if lines else []) + [IMAGE_NOTE]
+        lines += _render(IMAGE_HEADER, images)
+    notes = note_lines(results + [r for r in all_results if is_image(r)])
     if notes:
         lines += ["", "notes:"] + ["  " + n for n in notes]
     return "\n".join(lines)
+
+
+def _render_rows(hdr, rows):
+    """_render, or a sentence when the run has no such cells (e.g. --only w3-image)."""
+    return _render(hdr, rows) if rows else ["No cells of this kind in this run."]
 
 
 def _render(hdr, rows):
@@ -771,7 +1119,7 @@ def scrub(text, doc):
 def summary_markdown(doc, raw_name):
     """The committed summary of one raw run: everything but machine paths."""
     results = doc["cells"]
-    main_cells = [r for r in results if not is_dump(r)]
+    main_cells = [r for r in results if not is_dump(r) and not is_image(r)]
     stamp = doc.get("date", "?")
     try:
         when = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H%M%SZ").strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -827,7 +1175,7 @@ def summary_markdown(doc, raw_name):
            "",
            "## Medians (headline columns)",
            ""]
-    out += _render(["cell"] + HEADLINE_COLUMNS, medians_rows(main_cells, HEADLINE_COLUMNS))
+    out += _render_rows(["cell"] + HEADLINE_COLUMNS, medians_rows(main_cells, HEADLINE_COLUMNS))
     targets = target_rows(results)
     if targets:
         out += ["", "## Targets", "",
@@ -838,11 +1186,11 @@ def summary_markdown(doc, raw_name):
                 "`ovlcore_bench_lazy`, not by this run.", ""]
         out += _render(["target", "this run", "verdict"], targets)
     out += ["", "## Medians (every column)", ""]
-    out += _render(["cell [unit]"] + COLUMNS, medians_rows(main_cells, COLUMNS, unit=True))
+    out += _render_rows(["cell [unit]"] + COLUMNS, medians_rows(main_cells, COLUMNS, unit=True))
     out += ["", "## CPU time", "", f"CPU µs per unit ({CPU_NOTE}).", ""]
-    out += _render(["cell"] + COLUMNS, medians_rows(main_cells, COLUMNS, "cpu_median_us"))
+    out += _render_rows(["cell"] + COLUMNS, medians_rows(main_cells, COLUMNS, "cpu_median_us"))
     out += ["", "## Ratios", "", f"Each cell: {RATIO_NOTE}.", ""]
-    out += _render(["cell"] + RATIO_COLUMNS, ratio_rows(main_cells))
+    out += _render_rows(["cell"] + RATIO_COLUMNS, ratio_rows(main_cells))
     dumps = dump_rows(results)
     if dumps:
         out += ["", "## Full dump (`ovl-tree`)", "",
@@ -851,10 +1199,14 @@ def summary_markdown(doc, raw_name):
                 "entry.", ""]
         out += _render(["workload", "ovl-tree -o", "ovl-tree --walk (kernel warm)",
                         "ratio", "ovl-tree peak RSS (MiB)"], dumps)
+    images = image_rows(results)
+    if images:
+        out += ["", "## W3 as an EROFS image", "", IMAGE_NOTE + ".", ""]
+        out += _render(IMAGE_HEADER, images)
     out += ["", "## Memory", "", "Peak RSS (MiB) of the userspace implementations "
             "(`/usr/bin/time` for the floors, `ovl-tree` and the benchmark executables; `VmHWM` "
             "of the FUSE daemons).", ""]
-    out += _render(["cell"] + [c.replace(" warm", "") for c in RSS_COLUMNS], rss_rows(main_cells))
+    out += _render_rows(["cell"] + [c.replace(" warm", "") for c in RSS_COLUMNS], rss_rows(main_cells))
     pre = preload_rows(results)
     if pre:
         out += ["", "## ovl-fuse preload", "",
@@ -904,9 +1256,13 @@ def main():
     ap.add_argument("--reps", type=int, default=5, help="repetitions (3 for L>=128, 100k cells)")
     ap.add_argument("--cold-reps", type=int, default=1)
     ap.add_argument("--no-cold", dest="cold", action="store_false", help="skip drop_caches runs")
-    ap.add_argument("--only", default="w1,w2,w3,w4", help="comma list of w1,w2,w3,w4")
+    ap.add_argument("--only", default="w1,w2,w3,w4,w3-image",
+                    help="comma list of w1,w2,w3,w4,w3-image (W3 as an EROFS image: stat walk, "
+                         "ovl-lint and dump from the image file vs the kernel-mounted image)")
     ap.add_argument("--w1", default="1,4,16,64,128,500", help="W1 layer counts")
     ap.add_argument("--w3", default="10000,100000", help="W3 file counts")
+    ap.add_argument("--w3-image", default="100000",
+                    help="W3 image file counts (needs mkfs.erofs; --quick: 10000)")
     ap.add_argument("--w4", type=int, default=100000, help="W4 merged entries")
     ap.add_argument("--skip", default="",
                     help="comma list of: floors, fuse-overlayfs, ovl-fuse-known, ovl-fuse-eager, "
@@ -917,6 +1273,7 @@ def main():
                                     "found under build/ and build/*/)")
     ap.add_argument("--ovl-tree", help="path of ovl-tree (default: see --build)")
     ap.add_argument("--ovl-fuse", help="path of ovl-fuse (default: see --build)")
+    ap.add_argument("--ovl-lint", help="path of ovl-lint (default: see --build)")
     ap.add_argument("--ovl-fuse-args", default="-f -o {options} {mnt}",
                     help="ovl-fuse arguments, {options} and {mnt} substituted")
     ap.add_argument("--bench", help="path of ovlcore_bench_stack (default: see --build)")
@@ -943,11 +1300,15 @@ def main():
         sys.exit("run.py needs root (overlay mounts, trusted.* xattrs, mknod)")
     if a.nice:
         os.nice(a.nice)
-    only = set(a.only.split(","))
+    only = set(x.strip() for x in a.only.split(",") if x.strip())
+    if only - {"w1", "w2", "w3", "w4", "w3-image"}:
+        ap.error(f"--only: unknown {', '.join(sorted(only - {'w1', 'w2', 'w3', 'w4', 'w3-image'}))}")
     if a.quick:
         a.w1, a.w3, a.w4, a.reps = "1,16", "1000", 10000, min(a.reps, 3)
+        a.w3_image = "10000"
     a.w1 = [int(x) for x in a.w1.split(",") if x] if "w1" in only else []
     a.w3 = [int(x) for x in a.w3.split(",") if x] if "w3" in only else []
+    a.w3_image = [int(x) for x in a.w3_image.split(",") if x] if "w3-image" in only else []
     a.w2 = "w2" in only
     a.w4 = a.w4 if "w4" in only else 0
     a.skip = set(x.strip() for x in a.skip.split(",") if x.strip())
@@ -973,6 +1334,7 @@ def main():
                                        loadavg_end=os.getloadavg()),
            "args": {k: (sorted(v) if isinstance(v, set) else v) for k, v in vars(a).items()},
            "tools": {"fuse-overlayfs": runner.fuse_overlayfs, "ovl-tree": runner.ovl_tree,
+                     "ovl-lint": runner.ovl_lint,
                      "ovl-fuse": runner.ovl_fuse, "ovlcore_bench_stack": runner.bench,
                      "kernel_cold": runner.can_drop},
            "seconds": secs, "cells": results, "table": text}

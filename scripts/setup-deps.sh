@@ -10,6 +10,7 @@ packages=(
     libssl-dev     # the tools' SHA-256 for dumps (tools/common/evp_sha256.hpp, libcrypto)
     catch2 librapidcheck-dev libfmt-dev nlohmann-json3-dev libbenchmark-dev   # tests, benchmarks
     libfuse3-dev fuse3 fuse-overlayfs   # FUSE example
+    erofs-utils   # mkfs.erofs: EROFS images made by the image tests (tests/kernel, tests/tools)
     clang-format-14 clang-tidy-14   # format and tidy lanes (versions pinned by the check scripts)
 )
 

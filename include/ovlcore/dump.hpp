@@ -25,6 +25,7 @@
 #include "backend.hpp"
 #include "detail/json.hpp"
 #include "detail/sha256.hpp"
+#include "hash.hpp"
 #include "mount_error.hpp"
 #include "result.hpp"
 #include "types.hpp"
@@ -66,30 +67,6 @@ concept tree_has_next_data = requires(View& view, const tree_file_t<View>& file,
     { view.next_data(file, offset) } -> std::same_as<result<data_extent>>;
 };
 } // namespace detail
-
-/// What computes the dump's `sha256` field: a fresh default-constructed object per file, update()
-/// with the content in order (split anywhere), then final() once, which returns the SHA-256
-/// digest. builtin_sha256 is the default (no dependency); the tools plug in OpenSSL's
-/// (tools/common/evp_sha256.hpp). Any model must give the same digest (dump-format.md).
-template <class H>
-concept content_hasher = std::default_initializable<H> &&
-    requires(H& hash, std::span<const char> data) {
-    hash.update(data);
-    { hash.final() } -> std::same_as<std::array<std::uint8_t, 32>>;
-};
-
-/// The built-in SHA-256 (detail/sha256.hpp) as a content_hasher; about 130 MB/s.
-class builtin_sha256 {
-public:
-    void update(std::span<const char> data) noexcept {
-        m_hash.update(std::string_view(data.data(), data.size()));
-    }
-    [[nodiscard]] std::array<std::uint8_t, 32> final() noexcept { return m_hash.digest(); }
-
-private:
-    detail::sha256 m_hash;
-};
-static_assert(content_hasher<builtin_sha256>);
 
 /// How dump_records describes regular files.
 struct dump_options {

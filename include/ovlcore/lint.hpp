@@ -4,14 +4,18 @@
 // and a stable code, what the kernel would do that an image builder probably did not mean: data
 // redirects caught by normal lowers (spec §5.3, §10 Q1), dangling or invalid redirects (§2.3, §6),
 // metacopy without data or refused by the options (§5.3, §5.5), names listed but not found (§3,
-// §8), order-dependent lookups (§10 Q2), malformed metacopy digests (§2.2, §7) and refused mounts
-// (§1). Users include it (ovl-lint is a thin command line over it).
+// §8), order-dependent lookups (§10 Q2), malformed metacopy digests (§2.2, §7), data that does not
+// match its digest (§7, when lint_options::verity measures or computes digests) and refused mounts
+// (§1). Users include it (ovl-lint is a thin command line over it). For composefs's shape
+// (lowerdir=IMAGE::OBJECTS): missing objects are dangling-data-redirect, redirects a normal lower
+// captures are data-redirect-in-lower/-shadowed or dir-blocks-data-redirect.
 //
 // Cost: one lookup per listed name (no overlay cache, so each answer is a first lookup), one
 // data-only lookup per distinct data redirect (cached: an object of the data store is looked up
 // at most once however many metacopy files share it), one extra xattr read per metacopy file with
-// a digest. File contents are never read. Failing lookups (rare) are repeated once with a
-// recording trace to say why.
+// a digest. File contents are never read, except with lint_options::verity = compute: then each
+// distinct data object with a digest is read once (its fs-verity digest; measure asks the backend
+// instead). Failing lookups (rare) are repeated once with a recording trace to say why.
 #pragma once
 
 #include <algorithm>
@@ -41,6 +45,7 @@
 #include "result.hpp"
 #include "trace.hpp"
 #include "types.hpp"
+#include "verity.hpp"
 #include "xattr.hpp"
 
 namespace ovlcore {
@@ -77,6 +82,9 @@ enum class lint_code : std::uint8_t {
     order_dependent,          ///< warning: shares an overlay inode with another path (§10 Q2)
     lookup_failed,            ///< error: any other lookup errno (§5.6)
     readdir_failed,           ///< error: the directory cannot be listed (§8)
+    digest_mismatch,          ///< the data's fs-verity digest differs from the metacopy digest,
+                              ///< or the data has none (§7; with lint_options::verity measure or
+                              ///< compute): error under verity=on/require, else warning
 };
 
 [[nodiscard]] constexpr std::string_view to_string(lint_code c) noexcept {
@@ -95,6 +103,7 @@ enum class lint_code : std::uint8_t {
     case lint_code::order_dependent: return "order-dependent";
     case lint_code::lookup_failed: return "lookup-failed";
     case lint_code::readdir_failed: return "readdir-failed";
+    case lint_code::digest_mismatch: return "digest-mismatch";
     }
     return "?";
 }
@@ -112,6 +121,9 @@ struct lint_finding {
 /// What the linter assumes beyond the stack itself.
 struct lint_options {
     extensions ext{}; ///< e.g. scoped data redirects: lint what such an overlay would do
+    /// Where data digests come from (lowerdata.hpp): `measure` or `compute` checks each metacopy
+    /// digest against its data (digest-mismatch, §7); the other values check nothing.
+    verity_support verity = verity_support::unavailable;
 };
 
 /// The findings (sorted by path, then code) and what was scanned.
@@ -385,7 +397,7 @@ private:
     void check_metacopy(const std::string& path, const entry_type& dir, std::string_view name,
                         const entry_type& e) {
         ++m_report.metacopy;
-        check_digest(path, e);
+        const auto digest = check_digest(path, e);
         if (e.lazy_data) {
             const auto& data = data_for(e.lowerdata_redirect);
             if (data.error != std::errc{})
@@ -394,9 +406,12 @@ private:
                         " is in no data-only layer: open fails with " +
                         std::string(errno_name(data.error)) + " (§6)",
                     data.error);
+            else if (digest)
+                check_data_digest(path, *digest, *data.entry);
             return;
         }
         const auto* data = e.known_data();
+        if (data && digest) check_data_digest(path, *digest, *data);
         if (!data || !is_normal_lower(data->index) || m_stack.data_layers().empty()) return;
         // Data from a normal lower: the hazard of §10 Q1 if a lower metacopy's absolute redirect
         // led there.
@@ -413,13 +428,14 @@ private:
             {});
     }
 
-    /// A digest an open with verity on/require would parse and refuse (spec §2.2, §7).
-    void check_digest(const std::string& path, const entry_type& e) {
-        if (!metacopy_has_digest(e.metacopy_size)) return;
+    /// A digest an open with verity on/require would parse and refuse (spec §2.2, §7). Returns
+    /// the digest when it is well-formed (SHA-256 or SHA-512 of the right size).
+    std::optional<verity_digest> check_digest(const std::string& path, const entry_type& e) {
+        if (!metacopy_has_digest(e.metacopy_size)) return std::nullopt;
         const auto& meta = e.real();
         auto raw = m_engine.fs().get_xattr(meta.handle,
                                            xattr_name(ovl_xattr::metacopy, m_engine.userxattr()));
-        if (!raw || !raw->has_value()) return;
+        if (!raw || !raw->has_value()) return std::nullopt;
         std::string problem;
         auto value = parse_metacopy_at_open(**raw);
         if (!value) {
@@ -436,8 +452,21 @@ private:
             problem = "digest algorithm " + std::to_string(value->digest_algo) + " with " +
                       std::to_string(n) + " digest bytes";
         }
-        if (problem.empty()) return;
-        const bool verity = m_stack.features().verity != verity_mode::off;
+        if (problem.empty()) return value ? digest_of(*value) : std::nullopt;
+        const verity_mode mode = m_stack.features().verity;
+        if (value && value->digest_algo == 0) {
+            // Digest bytes with algorithm 0: the kernel takes it as "no digest" (spec §7), so
+            // only verity=require refuses the open.
+            const bool refused = mode == verity_mode::require;
+            add(path, refused ? lint_severity::error : lint_severity::warning,
+                lint_code::malformed_digest,
+                "metacopy xattr of " + where(meta) + ": " + problem +
+                    (refused ? ": taken as no digest, open fails with verity=require (§7)"
+                             : ": taken as no digest, refused only with verity=require (§7)"),
+                refused ? std::errc::io_error : std::errc{});
+            return std::nullopt;
+        }
+        const bool verity = mode != verity_mode::off;
         const std::errc open_error = !value ? value.error() : std::errc::io_error;
         add(path, verity ? lint_severity::error : lint_severity::warning,
             lint_code::malformed_digest,
@@ -445,6 +474,42 @@ private:
                 (verity ? ": open fails (§2.2, §7)"
                         : ": ignored with verity=off, refused with verity=on (§2.2, §7)"),
             verity ? open_error : std::errc{});
+        return std::nullopt;
+    }
+
+    /// With lint_options::verity measure or compute: the data's fs-verity digest must equal the
+    /// metacopy digest (spec §7). One digest per distinct data object.
+    void check_data_digest(const std::string& path, const verity_digest& expected,
+                           const real_entry<B>& data) {
+        const verity_support support = m_options.verity;
+        if (support != verity_support::measure && support != verity_support::compute) return;
+        auto [it, fresh] = m_digests.try_emplace({data.index, m_engine.fs().path_of(data.handle)},
+                                                 fail(std::errc::io_error));
+        if (fresh) {
+            auto file = m_engine.fs().open_file(data.handle);
+            if (file)
+                it->second =
+                    file_verity_digest(m_engine.fs(), *file, support == verity_support::measure,
+                                       support == verity_support::compute);
+            else
+                it->second = fail(file.error());
+        }
+        const auto& actual = it->second;
+        if (actual && *actual == expected) return;
+        const bool verity = m_stack.features().verity != verity_mode::off;
+        std::string message = "data " + where(data) + ": ";
+        if (actual)
+            message += "fs-verity digest " + to_string(*actual) + ", the metacopy xattr says " +
+                       to_string(expected);
+        else
+            message += std::string(support == verity_support::measure ? "no fs-verity digest ("
+                                                                      : "cannot be read (") +
+                       std::string(errno_name(actual.error())) + ")";
+        message += verity ? ": open fails with EIO (§7)"
+                          : ": not checked with verity=off, EIO with verity=on (§7)";
+        add(path, verity ? lint_severity::error : lint_severity::warning,
+            lint_code::digest_mismatch, std::move(message),
+            verity ? std::errc::io_error : std::errc{});
     }
 
     // --- identity (Q2) -------------------------------------------------------------------------
@@ -480,6 +545,7 @@ private:
         std::errc error{};
         std::size_t layer = 0;
         std::string path;
+        std::optional<real_entry<B>> entry; ///< the data file, when found
     };
 
     /// The data-only lookup of spec §6 for `redirect`, made once per distinct redirect.
@@ -488,9 +554,13 @@ private:
         if (fresh) {
             ++m_report.data_lookups;
             auto hit = lookup_lowerdata(m_engine, redirect, m_quiet);
-            if (hit)
-                it->second = data_answer{{}, hit->index, m_engine.fs().path_of(hit->handle)};
-            else
+            if (hit) {
+                it->second = data_answer{.error = {},
+                                         .layer = hit->index,
+                                         .path = m_engine.fs().path_of(hit->handle),
+                                         .entry = std::nullopt};
+                it->second.entry.emplace(std::move(*hit));
+            } else
                 it->second.error = hit.error();
         }
         return it->second;
@@ -555,6 +625,8 @@ private:
     null_trace m_quiet;
     lint_report m_report;
     std::unordered_map<std::string, data_answer> m_data;
+    /// The fs-verity digest of each data object checked (layer index, path in the layer).
+    std::map<std::pair<std::size_t, std::string>, result<verity_digest>> m_digests;
     /// The first path of each inode key (§10 Q2), as an entry of m_path_nodes.
     std::map<file_id, std::pair<std::size_t, identity>> m_identities;
     /// Paths kept for later messages, as a tree: (parent index, name); 0 is "/".

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -41,17 +42,62 @@ struct real_entry {
     stat_info st;                ///< lstat of the real object
 };
 
+/// An optional whose value lives on the heap: one pointer when empty, where std::optional would
+/// take the value's whole size. It holds the upper entry of every cached overlay object, most of
+/// which have none (tests/memory/object_size.cpp measures an object: at most 512 bytes). Copies
+/// are deep; it has the std::optional operations the engine and its callers use (no value(): the
+/// library never throws).
+template <class T>
+class boxed_optional {
+public:
+    using value_type = T;
+    boxed_optional() noexcept = default;
+    boxed_optional(std::nullopt_t) noexcept {}
+    boxed_optional(T value) : m_value(std::make_unique<T>(std::move(value))) {}
+    boxed_optional(std::optional<T> value)
+        : m_value(value ? std::make_unique<T>(std::move(*value)) : nullptr) {}
+    boxed_optional(const boxed_optional& other)
+        : m_value(other.m_value ? std::make_unique<T>(*other.m_value) : nullptr) {}
+    boxed_optional(boxed_optional&&) noexcept = default;
+    boxed_optional& operator=(const boxed_optional& other) {
+        if (this != &other) m_value = other.m_value ? std::make_unique<T>(*other.m_value) : nullptr;
+        return *this;
+    }
+    boxed_optional& operator=(boxed_optional&&) noexcept = default;
+    ~boxed_optional() = default;
+
+    [[nodiscard]] bool has_value() const noexcept { return m_value != nullptr; }
+    explicit operator bool() const noexcept { return has_value(); }
+    [[nodiscard]] const T& operator*() const noexcept { return *m_value; }
+    [[nodiscard]] T& operator*() noexcept { return *m_value; }
+    [[nodiscard]] const T* operator->() const noexcept { return m_value.get(); }
+    [[nodiscard]] T* operator->() noexcept { return m_value.get(); }
+    void reset() noexcept { m_value.reset(); }
+    template <class... Args>
+    T& emplace(Args&&... args) {
+        m_value = std::make_unique<T>(std::forward<Args>(args)...);
+        return *m_value;
+    }
+    friend bool operator==(const boxed_optional& a, std::nullopt_t) noexcept { return !a; }
+
+private:
+    std::unique_ptr<T> m_value;
+};
+
 /// The result of a lookup: an overlay object's upper entry and lower stack (spec §0, §5.3).
 template <class B>
 struct overlay_entry {
-    std::optional<real_entry<B>> upper;
+    /// The upper entry, if any (kept out of line: most cached objects have none).
+    boxed_optional<real_entry<B>> upper;
     /// The lower stack, top to bottom. Dirs: every merged lower dir. Non-dirs: the top lower entry,
     /// then (metacopy) the data entry; intermediate metacopy files are not kept (spec §5.3).
     std::vector<real_entry<B>> lowers;
-    /// The stack ends in the lazy data slot: data still to be found in the data-only layers
-    /// under `lowerdata_redirect` (spec §5.3 after the loop, §6).
-    bool lazy_data = false;
+    /// With lazy_data: the absolute redirect the data is looked up by (spec §5.3, §6).
     std::string lowerdata_redirect;
+    /// The stack ends in the lazy data slot: data still to be found in the data-only layers
+    /// under `lowerdata_redirect` (spec §5.3 after the loop, §6). (The flags and metacopy_size
+    /// share one 8-byte word.)
+    bool lazy_data = false;
     bool is_dir = false;
     bool upper_opaque = false; ///< the upper dir is opaque (`y`): nothing below was merged
     bool metacopy = false;     ///< the metadata entry is a metacopy file (data comes from below)

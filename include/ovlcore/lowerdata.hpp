@@ -16,15 +16,32 @@
 #include "lookup.hpp"
 #include "result.hpp"
 #include "trace.hpp"
+#include "verity.hpp"
 #include "xattr.hpp"
 
 namespace ovlcore {
 
-/// Can the backends measure fs-verity digests? The kernel this library follows runs without
-/// CONFIG_FS_VERITY, so every digest check fails there with EIO (spec §7): `unavailable`, the
-/// default, reproduces that. `assume_match` treats a well-formed SHA-256/SHA-512 digest as
-/// matching (for stacks built on a verity-capable kernel whose data files are known good).
-enum class verity_support : std::uint8_t { unavailable, assume_match };
+/// Where the data file's fs-verity digest comes from when verity=on/require checks a metacopy
+/// digest (spec §7). The kernel this library follows runs without CONFIG_FS_VERITY, so every
+/// digest check fails there with EIO: `unavailable`, the default, reproduces that.
+/// `assume_match` treats a well-formed SHA-256/SHA-512 digest as matching (for stacks built on a
+/// verity-capable kernel whose data files are known good). `measure`: the digest the data file's
+/// filesystem enforces, from the backend's optional measure_verity (verity.hpp; posix_fs:
+/// FS_IOC_MEASURE_VERITY), as the kernel does; a backend without it, or a file without fs-verity,
+/// has no digest (EIO). `compute` (opt-in, not kernel behaviour): every data file is taken as
+/// fs-verity-enabled with SHA-256 and 4 KiB blocks, its digest computed in userspace by reading
+/// it (verity.hpp), so a stack can be checked on filesystems and kernels without fs-verity.
+enum class verity_support : std::uint8_t { unavailable, assume_match, measure, compute };
+
+[[nodiscard]] constexpr std::string_view to_string(verity_support v) noexcept {
+    switch (v) {
+    case verity_support::unavailable: return "unavailable";
+    case verity_support::assume_match: return "assume-match";
+    case verity_support::measure: return "kernel";
+    case verity_support::compute: return "compute";
+    }
+    return "?";
+}
 
 /// The errnos lookup_beneath answers with for the data walk itself (backend.hpp, spec §6); any
 /// other is a failing backend (spec §5.6.1).
@@ -138,15 +155,24 @@ private:
     std::optional<real_entry<B>> m_data;
 };
 
-/// The fs-verity check at open (spec §7, after the lazy lookup): with verity `on`/`require`, a
-/// metacopy object whose xattr has a digest (size > 4) needs the data file's digest to match:
-/// the xattr is parsed (ERANGE > 68 bytes, EIO bad version/size), then the digest is checked,
-/// which fails with EIO under verity_support::unavailable. `require` also refuses a metacopy
-/// without digest (EIO). Non-metacopy objects are never checked.
+/// The fs-verity check at open (spec §7, after the lazy lookup), in the kernel's order: with
+/// verity `on`/`require`, a metacopy object whose xattr has a digest (recorded size > 4) needs
+/// the data file's digest to match. Rules (spec §7, §2.2):
+///   1. verity=off, or not a metacopy object: no check;
+///   2. recorded size <= 4 ("no digest"): EIO under `require`, else allowed;
+///   3. the xattr is parsed: ERANGE (> 68 bytes), EIO (bad version, len != size);
+///   4. an empty value or digest algorithm 0 is "no digest": EIO under `require`, else allowed;
+///   5. the data file's digest (`support`): none (unavailable, a file without fs-verity, a
+///      failing measurement or read) is EIO ("has no fs-verity digest");
+///   6. algorithm, size (len - 4) and bytes must equal it, else EIO ("wrong fs-verity digest").
+/// `data` is the data entry (resolved, spec §6). A success is remembered in `*verified` when
+/// given (the kernel remembers it per inode), so later opens skip steps 3-6.
 /// @see spec §7, §12 case 25
 template <backing_filesystem B>
 [[nodiscard]] result<void> check_verity(const lookup_engine<B>& engine,
-                                        const overlay_entry<B>& entry, verity_support support) {
+                                        const overlay_entry<B>& entry, const real_entry<B>& data,
+                                        verity_support support,
+                                        std::atomic<bool>* verified = nullptr) {
     const verity_mode mode = engine.stack().features().verity;
     if (mode == verity_mode::off || !entry.metacopy) return {};
     const bool require = mode == verity_mode::require;
@@ -154,21 +180,40 @@ template <backing_filesystem B>
         if (require) return fail(std::errc::io_error); // "has no digest specified"
         return {};
     }
+    if (verified && verified->load(std::memory_order_acquire)) return {};
     const auto& meta = entry.real();
     OVLCORE_TRY_ASSIGN(raw, engine.fs().get_xattr(
                                 meta.handle, xattr_name(ovl_xattr::metacopy, engine.userxattr())));
     OVLCORE_TRY_ASSIGN(value, parse_metacopy_at_open(raw.value_or(std::string())));
-    const std::size_t digest_size = value.digest.size();
-    if (digest_size == 0) {
-        if (require) return fail(std::errc::io_error);
+    if (value.digest.empty() || value.digest_algo == 0) {
+        if (require) return fail(std::errc::io_error); // "has no digest specified"
         return {};
     }
-    if (support == verity_support::unavailable) return fail(std::errc::io_error); // no fs-verity
-    const bool well_formed =
-        (value.digest_algo == static_cast<std::uint8_t>(verity_algo::sha256) &&
-         digest_size == 32) ||
-        (value.digest_algo == static_cast<std::uint8_t>(verity_algo::sha512) && digest_size == 64);
-    if (!well_formed) return fail(std::errc::io_error); // "has the wrong fs-verity digest"
+    bool match = false;
+    switch (support) {
+    case verity_support::unavailable: return fail(std::errc::io_error); // no fs-verity
+    case verity_support::assume_match: {
+        const std::size_t n = value.digest.size();
+        match = (value.digest_algo == static_cast<std::uint8_t>(verity_algo::sha256) && n == 32) ||
+                (value.digest_algo == static_cast<std::uint8_t>(verity_algo::sha512) && n == 64);
+        break;
+    }
+    case verity_support::measure:
+    case verity_support::compute: {
+        // The kernel opens the data file to load its fs-verity info: any failure is EIO.
+        auto file = engine.fs().open_file(data.handle);
+        if (!file) return fail(std::errc::io_error); // "failed to load fs-verity info"
+        const auto actual =
+            file_verity_digest(engine.fs(), *file, support == verity_support::measure,
+                               support == verity_support::compute);
+        if (!actual) return fail(std::errc::io_error); // "has no fs-verity digest"
+        const auto expected = digest_of(value);
+        match = expected && *expected == *actual;
+        break;
+    }
+    }
+    if (!match) return fail(std::errc::io_error); // "has the wrong fs-verity digest"
+    if (verified) verified->store(true, std::memory_order_release);
     return {};
 }
 

@@ -39,7 +39,8 @@ namespace ovlcore {
 
 /// Knobs that are not mount options.
 struct overlay_options {
-    /// fs-verity measurement (spec §7); `unavailable` = this machine's kernel (EIO for digests).
+    /// Where data files' fs-verity digests come from (spec §7, lowerdata.hpp); `unavailable` =
+    /// this machine's kernel (EIO for digests); `measure` asks the backend, `compute` hashes.
     verity_support verity = verity_support::unavailable;
     /// The st_dev overlay objects report (spec §9); the kernel uses an anonymous device.
     std::uint64_t overlay_dev = 0;
@@ -209,6 +210,8 @@ struct overlay_inode {
     inode_cache<B>* const cache;
     /// The entry it is cached by (none: not in the cache, its node is its only user).
     const inode_key keyed;
+    /// Its data passed the fs-verity check once (spec §7: remembered per inode).
+    mutable std::atomic<bool> verity_checked{false};
     std::uint32_t users = 1; ///< nodes using it; guarded by cache->mutex when keyed
 
     /// The key it is cached under (keyed != none).
@@ -406,10 +409,18 @@ public:
     overlay& operator=(const overlay&) = delete;
     /// Frees every node; a node still referenced (retain without forget) dangles from here on.
     ~overlay() {
+        // Unreferenced failure answers, each with the failure answers above it that only it held
+        // (the children of a failure answer are failure answers too, §5.6.1).
         for (const node* list : {m_unreferenced.head, m_failed.head})
             while (list) {
                 const node* next = list->next;
-                if (!list->cached) delete list;
+                for (const node* n = list; n && !n->cached;) {
+                    const node* parent = n->parent;
+                    delete n;
+                    n = parent && parent->refs.fetch_sub(1, std::memory_order_relaxed) == 1
+                            ? parent
+                            : nullptr;
+                }
                 list = next;
             }
         // Children first, iteratively (a tree may be deeper than the stack allows recursion).
@@ -587,7 +598,9 @@ public:
         if (const auto refusal = open_file_refusal(e.type())) return fail(*refusal);
         std::optional<real_entry<B>> uncached; // lazy data found through a failure
         OVLCORE_TRY_ASSIGN(data, data_entry(n, uncached));
-        OVLCORE_TRY(check_verity(m_engine, e, m_options.verity));
+        // A check of data that is not cached (found through a failure) is not remembered either.
+        OVLCORE_TRY(check_verity(m_engine, e, *data, m_options.verity,
+                                 uncached ? nullptr : &n->inode->verity_checked));
         OVLCORE_TRY_ASSIGN(file, m_fs->open_file(data->handle));
         return overlay_file(std::move(file), e.real().st.size);
     }
@@ -761,11 +774,13 @@ private:
             bool failed = false;
             auto looked_up =
                 m_engine.lookup(m_root->entry(), parent->entry(), name, m_trace, listed, &failed);
-            if (failed) {
-                backend_failed = true;
+            if (failed) backend_failed = true; // sticky: read_dir passes one flag for all
+            if (failed || !parent->cached) {
                 if (!looked_up) return fail(looked_up.error());
-                // Out of the name and inode caches, checked against the latter (spec §5.6.1,
-                // §10 Q2); freed once unreferenced beyond the last few such answers.
+                // Shaped by a failure, here or in the failure answer `parent` (never cached, so
+                // neither is anything below it): out of the name and inode caches, checked
+                // against the latter (spec §5.6.1, §10 Q2); freed once unreferenced beyond the
+                // last few such answers.
                 OVLCORE_TRY_ASSIGN(object, inode_for(std::move(*looked_up), false));
                 auto* n = new node(parent, object, false);
                 n->refs.store(1, std::memory_order_relaxed);

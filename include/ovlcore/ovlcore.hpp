@@ -1,16 +1,19 @@
 // SPDX-License-Identifier: MIT
 // ovlcore/ovlcore.hpp: the umbrella header, every portable public header of ovlcore (spec §0-§12).
 // Users include it. Not included: the opt-in ovlcore/fmt.hpp and the Linux-only
-// ovlcore/backend/posix.hpp and ovlcore/backend/module_defaults_sysfs.hpp.
+// ovlcore/backend/posix.hpp, ovlcore/backend/module_defaults_sysfs.hpp, ovlcore/backend/erofs.hpp
+// and ovlcore/backend/images.hpp.
 // tests/compile/check_umbrella.cmake fails if a header is missing here.
 #pragma once
 
 #include "backend.hpp"
+#include "backend/composite.hpp"
 #include "backend/memory.hpp"
 #include "config.hpp"
 #include "dump.hpp"
 #include "explain.hpp"
 #include "extensions.hpp"
+#include "hash.hpp"
 #include "layer_stack.hpp"
 #include "lint.hpp"
 #include "lookup.hpp"
@@ -27,6 +30,7 @@
 #include "stat.hpp"
 #include "trace.hpp"
 #include "types.hpp"
+#include "verity.hpp"
 #include "version.hpp"
 #include "whiteout.hpp"
 #include "xattr.hpp"

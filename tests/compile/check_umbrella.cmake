@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # Umbrella check (docs/contributing.md §1): include/ovlcore/ovlcore.hpp must include every public
 # top-level header include/ovlcore/*.hpp except itself and the opt-in fmt.hpp; it must not include
-# detail/ headers, the opt-in fmt.hpp, the Linux-only backend/posix.hpp and
+# detail/ headers, the opt-in fmt.hpp, the Linux-only backend/posix.hpp, backend/erofs.hpp and
 # backend/module_defaults_sysfs.hpp, or headers that do not exist.
 # Usage: cmake -DINCLUDE_DIR=<repo>/include -P check_umbrella.cmake
 cmake_minimum_required(VERSION 3.21)
@@ -40,6 +40,7 @@ foreach(_name IN LISTS _included)
     if(NOT EXISTS "${INCLUDE_DIR}/ovlcore/${_name}")
         list(APPEND _errors "ovlcore.hpp includes ${_name}, which does not exist")
     elseif(_name MATCHES "^detail/" OR _name STREQUAL "fmt.hpp" OR _name STREQUAL "backend/posix.hpp"
+           OR _name STREQUAL "backend/erofs.hpp"
            OR _name STREQUAL "backend/module_defaults_sysfs.hpp" OR _name STREQUAL "ovlcore.hpp")
         list(APPEND _errors "ovlcore.hpp must not include ${_name} (internal, opt-in or platform)")
     endif()

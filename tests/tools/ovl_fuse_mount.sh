@@ -4,7 +4,8 @@
 #   1. a regular file, a missing path and a directory the caller cannot search are refused like
 #      mount(2) refuses them (ENOTDIR, ENOENT, EACCES), exit 1, "ovl-fuse: cannot mount on PATH:
 #      ERRNO: text", nothing mounted;
-#   2. auto_unmount is the default: after SIGKILL the mount is gone within 5 s; with
+#   2. auto_unmount is the default: after SIGKILL the mount goes away (polled for 30 s: on a
+#      loaded machine under ASan fusermount3 took more than 5 s); with
 #      -o noauto_unmount it stays (the opt-out works);
 #   3. SIGTERM, SIGINT and SIGHUP each unmount and exit 0;
 #   4. round trips (docs/fuse.md §2, §4; ovl-fuse --stats): reading a file costs one LOOKUP, OPEN
@@ -117,14 +118,16 @@ start() { # NAME EXTRA_OPTIONS
     [ "$(cat "$WORK/mnt/file")" = upper ] || fail "$1: the mount does not serve lower1/file"
     return 0
 }
-# Polls /proc/self/mountinfo for up to 5 s; true when the mount is gone.
-gone_within_5s() {
+# Polls /proc/self/mountinfo for up to 30 s; true when the mount is gone (prints how long it
+# took when that was more than a second).
+gone_within_30s() {
     i=0
     while mounted "$WORK/mnt"; do
         i=$((i + 1))
-        [ $i -gt 100 ] && return 1
+        [ $i -gt 600 ] && return 1
         sleep 0.05
     done
+    [ $i -gt 20 ] && echo "note: the mount went away after about $((i / 20)) s"
     return 0
 }
 
@@ -132,8 +135,8 @@ gone_within_5s() {
 if start "SIGKILL"; then
     kill -KILL $pid
     wait $pid
-    if ! gone_within_5s; then
-        fail "SIGKILL: the mount is still there after 5 s (auto_unmount is not on)"
+    if ! gone_within_30s; then
+        fail "SIGKILL: the mount is still there after 30 s (auto_unmount is not on)"
         cleanup "$WORK/mnt"
     fi
 fi

@@ -189,3 +189,99 @@ TEST_CASE("8 lint: a directory that cannot be listed is readdir-failed", "[lint]
     CHECK(report.findings[0].code == lint_code::readdir_failed);
     CHECK(report.findings[0].error == std::errc::io_error);
 }
+
+namespace {
+/// A metacopy value (spec §2.2) with `algo` and the 32-byte digest of "data\n" as `fsverity
+/// digest` prints it (fsverity-utils 1.5: sha256:223c0c4f…d631).
+std::string data_metacopy(char algo = 1) {
+    constexpr std::string_view hex =
+        "223c0c4f67bbe577eaba3943d77c8071ab42385702862cb24b7c24900c74d631";
+    std::string v{'\0', '\x24', '\0', algo};
+    for (std::size_t i = 0; i < hex.size(); i += 2)
+        v += static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16));
+    return v;
+}
+
+/// composefs's shape: an image layer I of metacopy files redirecting into an object store O.
+test::fs_tree<memory_fs> composefs_tree() {
+    test::fs_tree<memory_fs> t;
+    const auto meta = [&](const std::string& name, const std::string& object) {
+        t.add_file("I/" + name, "", {.size = 5})
+            .set_xattr("I/" + name, "trusted.overlay.metacopy", data_metacopy())
+            .set_xattr("I/" + name, "trusted.overlay.redirect", object);
+    };
+    meta("good", "/22/3c0c");
+    meta("also-good", "/22/3c0c"); // shares the object: its digest is computed once
+    meta("corrupt", "/22/bad0");
+    meta("missing", "/22/gone");
+    t.add_file("O/22/3c0c", "data\n").add_file("O/22/bad0", "dat4\n");
+    return t;
+}
+
+std::set<std::tuple<std::string, std::string, std::string>> keys(const lint_report& r) {
+    std::set<std::tuple<std::string, std::string, std::string>> out;
+    for (const auto& f : r.findings)
+        out.emplace(f.path, std::string(to_string(f.severity)), std::string(to_string(f.code)));
+    return out;
+}
+} // namespace
+
+TEST_CASE("7 lint: digest-mismatch when verity digests are computed", "[lint][spec.7][verity]") {
+    const auto t = composefs_tree();
+    const test::spy_fs<memory_fs> spy(t.fs());
+    SECTION("verity=require: the corrupt object is an error, the missing one dangling") {
+        auto stack = make_layer_stack(spy, "lowerdir=I::O,verity=require");
+        REQUIRE(stack);
+        const auto report = lint_stack(spy, *stack, {.verity = verity_support::compute});
+        INFO(describe(report));
+        CHECK(keys(report) == std::set<std::tuple<std::string, std::string, std::string>>{
+                                  {"/corrupt", "error", "digest-mismatch"},
+                                  {"/missing", "error", "dangling-data-redirect"}});
+        CHECK(spy.open_calls == 2); // one digest per distinct object
+        const auto& f = report.findings[0];
+        CHECK(f.error == std::errc::io_error);
+        CHECK(f.message.find("sha256:223c0c4f") != std::string::npos);
+    }
+    SECTION("verity=off: a warning (the kernel would not check)") {
+        auto stack = make_layer_stack(spy, "lowerdir=I::O");
+        REQUIRE(stack);
+        const auto report = lint_stack(spy, *stack, {.verity = verity_support::compute});
+        INFO(describe(report));
+        CHECK(keys(report).count({"/corrupt", "warning", "digest-mismatch"}) == 1);
+    }
+    SECTION("without verity checking in lint: contents are never read") {
+        auto stack = make_layer_stack(spy, "lowerdir=I::O,verity=require");
+        REQUIRE(stack);
+        const auto report = lint_stack(spy, *stack);
+        CHECK(keys(report).count({"/corrupt", "error", "digest-mismatch"}) == 0);
+        CHECK(spy.open_calls == 0);
+    }
+    SECTION("measure on a backend that cannot: every data object has no digest") {
+        auto stack = make_layer_stack(spy, "lowerdir=I::O,verity=on");
+        REQUIRE(stack);
+        const auto report = lint_stack(spy, *stack, {.verity = verity_support::measure});
+        INFO(describe(report));
+        CHECK(keys(report).count({"/good", "error", "digest-mismatch"}) == 1);
+        CHECK(keys(report).count({"/corrupt", "error", "digest-mismatch"}) == 1);
+    }
+}
+
+TEST_CASE("7 lint: digest bytes with algorithm 0 are no digest (refused by require only)",
+          "[lint][spec.7][verity]") {
+    test::fs_tree<memory_fs> t;
+    t.add_file("A/m", "", {.size = 5})
+        .set_xattr("A/m", "trusted.overlay.metacopy", data_metacopy(0))
+        .add_file("B/m", "data\n");
+    for (const auto& [options, severity] :
+         {std::pair{"lowerdir=A:B,metacopy=on,verity=on", "warning"},
+          std::pair{"lowerdir=A:B,metacopy=on,verity=require", "error"},
+          std::pair{"lowerdir=A:B,metacopy=on", "warning"}}) {
+        CAPTURE(options);
+        auto stack = make_layer_stack(t.fs(), options);
+        REQUIRE(stack);
+        const auto report = lint_stack(t.fs(), *stack, {.verity = verity_support::compute});
+        INFO(describe(report));
+        CHECK(keys(report) == std::set<std::tuple<std::string, std::string, std::string>>{
+                                  {"/m", severity, "malformed-digest"}});
+    }
+}

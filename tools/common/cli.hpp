@@ -19,6 +19,7 @@
 #include <CLI/CLI.hpp>
 
 #include <ovlcore/extensions.hpp>
+#include <ovlcore/lowerdata.hpp>
 #include <ovlcore/quote.hpp>
 
 #include "common/exit_codes.hpp"
@@ -138,6 +139,21 @@ public:
                           "extension, not a mount option); strict: '/path' counts as '//path'")
             ->each([&out](const std::string& v) {
                 if (const auto scope = parse_data_redirect_scope(v)) out = *scope;
+            });
+    }
+
+    /// --verity-digests=none|kernel|compute (lowerdata.hpp verity_support; docs/cli.md §4): where
+    /// verity=on/require (spec §7) gets data files' fs-verity digests.
+    CLI::Option* add_verity_digests(verity_support& out) {
+        return add_choice("--verity-digests", verity_digests_, {"none", "kernel", "compute"},
+                          "where verity=on|require gets data files' fs-verity digests:\n"
+                          "none (default: a kernel without fs-verity, every digest EIO);\n"
+                          "kernel: FS_IOC_MEASURE_VERITY on the data file; compute: hash\n"
+                          "the data in userspace (SHA-256, 4 KiB blocks; ovlcore extension)")
+            ->each([&out](const std::string& v) {
+                out = v == "kernel"    ? verity_support::measure
+                      : v == "compute" ? verity_support::compute
+                                       : verity_support::unavailable;
             });
     }
 
@@ -274,6 +290,7 @@ private:
     std::string* joined_ = nullptr;
     std::string module_defaults_;
     std::string data_redirects_;
+    std::string verity_digests_;
 };
 
 /// Runs a tool's `main` body: an exception escaping it (std::bad_alloc, a library error) is

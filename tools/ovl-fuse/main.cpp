@@ -49,12 +49,15 @@
 
 #include "common/cli.hpp"
 #include "common/exit_codes.hpp"
+#include "common/images_cli.hpp"
 #include "common/stack_cli.hpp"
 
 namespace {
 
-using overlay_type = ovlcore::overlay<ovlcore::posix_fs>;
-using server_type = ovlcore::fuse::server<ovlcore::posix_fs>;
+template <class B>
+using overlay_type = ovlcore::overlay<B>;
+template <class B>
+using server_type = ovlcore::fuse::server<B>;
 using ovlcore::fuse::readdirplus_mode;
 
 constexpr std::string_view tool = "ovl-fuse";
@@ -68,7 +71,7 @@ const ovlcore::cli::man_page manual{
     .summary = "mount an overlayfs layer stack read-only through FUSE, as Linux 6.18 shows it",
     .synopsis =
         "ovl-fuse -o OPTIONS [-o OPTIONS]... [-f] [-d] [-s] [--module-defaults=stock|sysfs]\n"
-        "         [--] MOUNTPOINT\n"
+        "         [--images] [--verity-digests=none|kernel|compute] [--] MOUNTPOINT\n"
         "ovl-fuse --help | --version",
     .description =
         "Computes the merged tree that `mount -t overlay overlay -o OPTIONS MOUNTPOINT` would "
@@ -76,7 +79,9 @@ const ovlcore::cli::man_page manual{
         "(ovlcore: whiteouts, opaque dirs, redirects, metacopy, data-only layers with lazy\n"
         "lowerdata, the kernel's errno for every broken object) and serves it through FUSE.\n"
         "The mount is read-only: writes fail with EROFS. Layer paths are resolved against the\n"
-        "working directory, as by mount(2). MOUNTPOINT is checked first, as mount(2) checks it:\n"
+        "working directory, as by mount(2); with --images, a layer path naming a regular\n"
+        "file is an EROFS image read without mounting it (composefs's\n"
+        "lowerdir=IMAGE::OBJECTS). MOUNTPOINT is checked first, as mount(2) checks it:\n"
         "missing (ENOENT), not a directory (ENOTDIR) or not searchable by the caller (EACCES)\n"
         "is refused before any layer is read, nothing is mounted, exit 1, e.g.\n"
         "\"ovl-fuse: cannot mount on /srv/file: ENOTDIR: Not a directory\". Then the stack.\n"
@@ -202,6 +207,9 @@ struct cli_options {
     bool splice = true;                                         ///< -o nosplice: false
     bool stats = false;                                         ///< --stats
     ovlcore::cli::defaults_source defaults = ovlcore::cli::defaults_source::automatic;
+    /// --images: layer paths naming regular files are EROFS images (images_cli.hpp)
+    bool images = false;
+    ovlcore::verity_support verity = ovlcore::verity_support::unavailable; ///< --verity-digests
 };
 
 /// Splits an -o value on unescaped commas; a backslash protects the next character and is kept
@@ -295,6 +303,8 @@ std::variant<cli_options, int> parse_args(int argc, char** argv) {
     cl.app().add_flag("--stats", out.stats,
                       "print the count of each kind of request answered to stderr at exit");
     cl.add_module_defaults(out.defaults);
+    cl.add_verity_digests(out.verity);
+    cl.app().add_flag("--images", out.images, ovlcore::cli::images_help);
     const auto* mnt = cl.app()
                           .add_option("MOUNTPOINT", mountpoint, "the directory to mount on")
                           ->type_name("DIR");
@@ -319,6 +329,10 @@ void report_mount_failure(const std::string& path, std::errc code) {
                  name.c_str(), std::strerror(static_cast<int>(code)));
 }
 
+template <class B>
+int run_on(const B& backend, const cli_options& cli, const char* argv0,
+           const std::string& mountpoint);
+
 int run(const cli_options& cli, const char* argv0) {
     // The mount point first, before any layer is read, as mount(2) resolves it first (docs/fuse.md
     // §6): missing, not a directory or not searchable is an operational failure, nothing mounted.
@@ -329,8 +343,15 @@ int run(const cli_options& cli, const char* argv0) {
         return exit_code::failure;
     }
     const std::string& mountpoint = *checked;
+    // Relative layer paths resolve against the working directory (images_cli.hpp).
+    return ovlcore::cli::with_layer_backend(
+        cli.images, [&](const auto& backend) { return run_on(backend, cli, argv0, mountpoint); });
+}
 
-    const ovlcore::posix_fs backend; // relative layer paths resolve against the working directory
+/// The stack over `backend`, served until the mount is stopped.
+template <class B>
+int run_on(const B& backend, const cli_options& cli, const char* argv0,
+           const std::string& mountpoint) {
     std::string defaults_error;
     auto defaults = ovlcore::cli::pick_module_defaults(cli.defaults, defaults_error);
     if (!defaults) {
@@ -340,6 +361,7 @@ int run(const cli_options& cli, const char* argv0) {
     auto stack = ovlcore::make_layer_stack(backend, cli.overlay_options, *defaults);
     if (!stack) { // spec §1: refused as mount(2) would refuse it
         const ovlcore::mount_error& error = stack.error();
+        ovlcore::cli::report_image_failures(tool, backend);
         std::fprintf(stderr, "%s\n", ovlcore::cli::refusal_text(tool, error).c_str());
         return exit_code::refused;
     }
@@ -348,8 +370,9 @@ int run(const cli_options& cli, const char* argv0) {
     // the whole tree by design.
     const std::size_t kept_unreferenced =
         cli.readdirplus == readdirplus_mode::preload ? ovlcore::overlay_options::unbounded : 256;
-    overlay_type ov(backend, std::move(*stack), {}, {.max_unreferenced_nodes = kept_unreferenced});
-    server_type server(ov, {.readdirplus = cli.readdirplus, .splice = cli.splice});
+    overlay_type<B> ov(backend, std::move(*stack), {},
+                       {.verity = cli.verity, .max_unreferenced_nodes = kept_unreferenced});
+    server_type<B> server(ov, {.readdirplus = cli.readdirplus, .splice = cli.splice});
 
     // libfuse's arguments: always read-only, kernel permission checks on the overlay's modes.
     std::string fuse_opts = "ro,default_permissions";
@@ -367,7 +390,7 @@ int run(const cli_options& cli, const char* argv0) {
     std::vector<std::string> fuse_args = {argv0, "-o", fuse_opts};
     if (cli.debug) fuse_args.emplace_back("-d");
 
-    auto session = ovlcore::fuse::session::create(server, server_type::operations(), fuse_args);
+    auto session = ovlcore::fuse::session::create(server, server_type<B>::operations(), fuse_args);
     if (!session) {
         std::fprintf(stderr, "%s: cannot create the FUSE session (options: %s)\n", tool.data(),
                      ovlcore::shell_escape_text(fuse_opts).c_str());

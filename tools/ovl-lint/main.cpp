@@ -21,6 +21,7 @@
 
 #include "common/cli.hpp"
 #include "common/exit_codes.hpp"
+#include "common/images_cli.hpp"
 #include "common/stack_cli.hpp"
 
 namespace {
@@ -33,7 +34,8 @@ const ovlcore::cli::man_page manual{
     .summary = "report the lookups of an overlayfs layer stack that are probably not meant",
     .synopsis =
         "ovl-lint -o OPTIONS [--format=jsonl|text] [--data-redirects=kernel|scoped|strict]\n"
-        "         [--module-defaults=stock|sysfs]\n"
+        "         [--module-defaults=stock|sysfs] [--images]\n"
+        "         [--verity-digests=none|kernel|compute]\n"
         "ovl-lint --help | --version",
     .description =
         "Scans the layer stack that `mount -t overlay overlay -o OPTIONS` would use (Linux 6.18\n"
@@ -44,7 +46,11 @@ const ovlcore::cli::man_page manual{
         "metacopy files without data or refused by the options, names listed but not found,\n"
         "order-dependent lookups (§10 Q2), malformed metacopy digests, and a stack the kernel\n"
         "would refuse (§1: code mount-refused, exit status 2). Layer paths in OPTIONS are\n"
-        "resolved against the working directory, as by mount(2). File contents are never read.",
+        "resolved against the working directory, as by mount(2). File contents are never read,\n"
+        "except with --verity-digests=compute, which reads each data object with a digest once\n"
+        "(code digest-mismatch when it differs; kernel asks the filesystem instead).\n"
+        "With --images, a layer path naming a regular file is an EROFS image read without\n"
+        "mounting it (composefs's lowerdir=IMAGE::OBJECTS).",
     .exit_status = {{.code = exit_code::success, .meaning = "no findings, or infos only"},
                     {.code = exit_code::failure,
                      .meaning = "/sys cannot be read (--module-defaults=sysfs), stdout cannot\n"
@@ -58,7 +64,8 @@ const ovlcore::cli::man_page manual{
     .examples =
         "ovl-lint -o lowerdir=meta:base::objects,metacopy=on,redirect_dir=follow\n"
         "ovl-lint -o lowerdir=meta::objects -o metacopy=on --format=jsonl\n"
-        "ovl-lint -o lowerdir=meta::objects,metacopy=on --data-redirects=scoped",
+        "ovl-lint -o lowerdir=meta::objects,metacopy=on --data-redirects=scoped\n"
+        "ovl-lint --images -o lowerdir=image.erofs::objects,metacopy=on,redirect_dir=on",
     .see_also = "ovl-tree(1), docs/tools/ovl-lint.md, docs/cli.md",
 };
 
@@ -69,6 +76,8 @@ struct cli_options {
     output_format format = output_format::text;
     ovlcore::data_redirect_scope scope = ovlcore::data_redirect_scope::kernel;
     ovlcore::cli::defaults_source defaults = ovlcore::cli::defaults_source::automatic;
+    bool images = false;
+    ovlcore::verity_support verity = ovlcore::verity_support::unavailable;
 };
 
 /// Parses argv: the options, or the status to exit with (help, version, usage error).
@@ -82,7 +91,9 @@ std::variant<cli_options, int> parse_args(int argc, char** argv) {
                   "jsonl: one JSON object per finding: path, severity, code, message\n"
                   "[, errno]; text (default): one line per finding and a summary");
     cl.add_data_redirects(out.scope);
+    cl.add_verity_digests(out.verity);
     cl.add_module_defaults(out.defaults);
+    cl.app().add_flag("--images", out.images, ovlcore::cli::images_help);
     if (const auto status = cl.parse(argc, argv)) return *status;
     if (o->count() == 0) return cl.usage_error("give -o OPTIONS");
     out.format = format == "jsonl" ? output_format::jsonl : output_format::text;
@@ -114,8 +125,8 @@ std::string summary(const ovlcore::lint_report& report) {
            plural(report.data_lookups, "data lookup") + ")\n";
 }
 
-int run(const cli_options& cli) {
-    const ovlcore::posix_fs fs; // layer paths resolve against the working directory, as mount(2)
+template <class B>
+int run_on(const B& fs, const cli_options& cli) {
     std::string defaults_error;
     const auto defaults = ovlcore::cli::pick_module_defaults(cli.defaults, defaults_error);
     if (!defaults) {
@@ -124,7 +135,9 @@ int run(const cli_options& cli) {
     }
     ovlcore::lint_options options;
     options.ext.data_redirects = cli.scope;
+    options.verity = cli.verity;
     const auto report = ovlcore::lint_mount(fs, cli.mount_options, *defaults, options);
+    ovlcore::cli::report_image_failures("ovl-lint", fs);
     std::string out;
     for (const auto& f : report.findings) {
         out += cli.format == output_format::jsonl ? ovlcore::to_json(f) : ovlcore::to_text(f);
@@ -133,6 +146,13 @@ int run(const cli_options& cli) {
     if (cli.format == output_format::text) out += summary(report);
     write_out(out);
     return exit_status(report);
+}
+
+/// Over directories (posix_fs: layer paths resolve against the working directory, as mount(2)),
+/// or with --images over directories and EROFS images.
+int run(const cli_options& cli) {
+    return ovlcore::cli::with_layer_backend(cli.images,
+                                            [&](const auto& fs) { return run_on(fs, cli); });
 }
 
 } // namespace

@@ -33,6 +33,7 @@
 #include "common/cli.hpp"
 #include "common/evp_sha256.hpp"
 #include "common/exit_codes.hpp"
+#include "common/images_cli.hpp"
 #include "common/stack_cli.hpp"
 
 namespace {
@@ -48,9 +49,10 @@ const ovlcore::cli::man_page manual{
     .summary = "show an overlayfs layer stack's merged tree as Linux 6.18 would, unmounted",
     .synopsis =
         "ovl-tree -o OPTIONS [--format=jsonl|tree] [--probe=PATH]... [--no-data]\n"
-        "         [--module-defaults=stock|sysfs] [--resolve-data]\n"
-        "         [--data-redirects=kernel|scoped|strict]\n"
+        "         [--module-defaults=stock|sysfs] [--resolve-data] [--images]\n"
+        "         [--data-redirects=kernel|scoped|strict] [--verity-digests=none|kernel|compute]\n"
         "ovl-tree -o OPTIONS --explain=PATH [--format=jsonl|tree] [--data-redirects=...]\n"
+        "         [--images]\n"
         "ovl-tree --walk=MOUNTPOINT [--format=jsonl|tree] [--probe=PATH]... [--no-data]\n"
         "ovl-tree --help | --version",
     .description =
@@ -60,7 +62,9 @@ const ovlcore::cli::man_page manual{
         "its data (spec §0, §6, §9); with --format=jsonl as the canonical dump of\n"
         "docs/dump-format.md, the format tools/kernel_oracle.py records from a real mount, so\n"
         "the two can be compared record by record. Layer paths in OPTIONS are resolved against\n"
-        "the working directory, as by mount(2).\n"
+        "the working directory, as by mount(2). With --images, a layer path naming a\n"
+        "regular file is an EROFS image read without mounting it (composefs's\n"
+        "lowerdir=IMAGE::OBJECTS); without it such a layer is the kernel's mount error.\n"
         "\n"
         "With --walk, dumps an existing directory tree (e.g. a kernel overlay mount or an\n"
         "ovl-fuse mount) the same way.\n"
@@ -86,6 +90,7 @@ const ovlcore::cli::man_page manual{
         "ovl-tree -o lowerdir=meta:base::objects,metacopy=on\n"
         "ovl-tree -o lowerdir=upper:lower -o redirect_dir=on --format=jsonl\n"
         "ovl-tree -o lowerdir=meta:base::objects --explain=/usr/bin/tool\n"
+        "ovl-tree --images -o lowerdir=image.erofs::objects,metacopy=on,redirect_dir=on\n"
         "ovl-tree --walk=/mnt/merged --format=jsonl > kernel.jsonl",
     .see_also =
         "ovl-lint(1), ovl-fuse(1), docs/tools/ovl-tree.md, docs/dump-format.md,\n"
@@ -102,8 +107,10 @@ struct cli_options {
     defaults_source defaults = defaults_source::automatic;
     bool resolve_data = false;
     bool no_data = false;
+    bool images = false;
     std::optional<std::string> explain;
     ovlcore::data_redirect_scope scope = ovlcore::data_redirect_scope::kernel;
+    ovlcore::verity_support verity = ovlcore::verity_support::unavailable;
 };
 
 [[noreturn]] void die(int status, std::string_view message) {
@@ -151,6 +158,8 @@ std::variant<cli_options, int> parse_args(int argc, char** argv) {
                         "from, why it fails; JSON Lines with --format=jsonl")
             ->type_name("PATH");
     cl.add_data_redirects(out.scope);
+    cl.add_verity_digests(out.verity);
+    cl.app().add_flag("--images", out.images, ovlcore::cli::images_help);
     const auto* defaults_opt = cl.app().get_option("--module-defaults");
     if (const auto status = cl.parse(argc, argv)) return *status;
 
@@ -167,6 +176,7 @@ std::variant<cli_options, int> parse_args(int argc, char** argv) {
     if (out.mount_options.has_value() == out.walk.has_value())
         return cl.usage_error(out.walk ? "-o and --walk exclude each other"
                                        : "give -o OPTIONS or --walk MOUNTPOINT");
+    if (out.walk && out.images) return cl.usage_error("--images applies to -o only");
     if (out.walk && defaults_opt->count() > 0)
         return cl.usage_error("--module-defaults applies to -o only");
     if (out.walk && out.resolve_data)
@@ -421,14 +431,15 @@ std::string provenance_text(const Overlay& ov, const std::vector<std::string>& l
     return out + "]";
 }
 
-int run_stack(const cli_options& cli) {
-    const ovlcore::posix_fs fs; // relative layer paths resolve against the working directory
+template <class B>
+int run_stack_on(const B& fs, const cli_options& cli) {
     std::string defaults_error;
     const auto defaults = ovlcore::cli::pick_module_defaults(cli.defaults, defaults_error);
     if (!defaults) die(exit_code::failure, defaults_error);
     auto stack = ovlcore::make_layer_stack(fs, *cli.mount_options, *defaults);
     if (!stack) { // spec §1: refused as mount(2) would refuse it
         const ovlcore::mount_error& error = stack.error();
+        ovlcore::cli::report_image_failures("ovl-tree", fs);
         if (cli.format == output_format::jsonl) {
             write_out(ovlcore::mount_error_json(error.code, error.message) + "\n");
             // The record has no notes (dump-format.md): they go to stderr, as in text mode.
@@ -441,6 +452,7 @@ int run_stack(const cli_options& cli) {
     }
     ovlcore::overlay_options knobs;
     knobs.ext.data_redirects = cli.scope;
+    knobs.verity = cli.verity;
     if (cli.explain) {
         const auto story = ovlcore::explain_path(fs, *stack, *cli.explain, knobs);
         write_out(cli.format == output_format::jsonl ? ovlcore::render_jsonl(story)
@@ -449,7 +461,7 @@ int run_stack(const cli_options& cli) {
     }
     const std::string description = stack->describe();
     const std::vector<std::string> labels = ovlcore::layer_labels(*stack);
-    const ovlcore::overlay<ovlcore::posix_fs> ov(fs, std::move(*stack), {}, knobs);
+    const ovlcore::overlay<B> ov(fs, std::move(*stack), {}, knobs);
     if (cli.format == output_format::jsonl) {
         write_dump(ov, cli);
         return exit_code::success;
@@ -471,6 +483,12 @@ int run_stack(const cli_options& cli) {
                    return provenance_text(ov, labels, node, path, st, cli.resolve_data);
                });
     return exit_code::success;
+}
+
+/// -o: over directories (posix_fs), or with --images over directories and EROFS images.
+int run_stack(const cli_options& cli) {
+    return ovlcore::cli::with_layer_backend(cli.images,
+                                            [&](const auto& fs) { return run_stack_on(fs, cli); });
 }
 
 } // namespace

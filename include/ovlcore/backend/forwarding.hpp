@@ -20,8 +20,8 @@
 //     };
 //
 // Everything else (resolve_dir, root, lookup, read_dir, list_xattr, read_link, lookup_beneath,
-// open_file, read, path_of, and the optional dot_positions and next_data when Inner has them)
-// still goes to the wrapped backend. Keep related answers consistent: a decorator that changes
+// open_file, read, path_of, and the optional dot_positions, next_data and measure_verity when
+// Inner has them) still goes to the wrapped backend. Keep related answers consistent: a decorator that changes
 // read_dir's entries of a backend with dot_positions should override dot_positions too (one that
 // changes read's bytes, next_data). To hide the optional call (the overlay then takes "." and
 // ".." to come first, §8.2), declare it deleted in the derived class:
@@ -49,6 +49,7 @@
 #include "../backend.hpp"
 #include "../result.hpp"
 #include "../types.hpp"
+#include "../verity.hpp"
 
 namespace ovlcore {
 
@@ -206,6 +207,11 @@ public:
     [[nodiscard]] result<data_extent>
     next_data(const file& f, std::uint64_t offset) const requires detail::has_next_data<Inner> {
         return m_inner->next_data(handles::unwrap(f), offset);
+    }
+    /// Only when Inner can measure fs-verity digests (verity.hpp, spec §7).
+    [[nodiscard]] result<verity_digest>
+    measure_verity(const file& f) const requires can_measure_verity<Inner> {
+        return m_inner->measure_verity(handles::unwrap(f));
     }
 
 private:

@@ -48,7 +48,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/fsverity.h>
 #include <linux/openat2.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -62,6 +64,7 @@
 #include "../detail/path.hpp"
 #include "../result.hpp"
 #include "../types.hpp"
+#include "../verity.hpp"
 
 namespace ovlcore {
 
@@ -1049,6 +1052,24 @@ public:
                            .end = static_cast<std::uint64_t>(hole)};
     }
 
+    /// The fs-verity digest the filesystem enforces on the file (verity.hpp's optional call):
+    /// ioctl(2) FS_IOC_MEASURE_VERITY. ENODATA: the file has no fs-verity; ENOTTY or EOPNOTSUPP:
+    /// the filesystem or kernel has none (every file without CONFIG_FS_VERITY). @see spec §7
+    [[nodiscard]] result<verity_digest> measure_verity(const file& f) const {
+        struct {
+            std::uint16_t digest_algorithm;
+            std::uint16_t digest_size; // in: room; out: the digest's size
+            std::uint8_t digest[64];
+        } arg{.digest_algorithm = 0, .digest_size = 64, .digest = {}};
+        if (::ioctl(f.fd(), FS_IOC_MEASURE_VERITY, &arg) != 0)
+            return fail_errno(detail::last_errno());
+        if (arg.digest_size > 64U || arg.digest_algorithm > 255U) return fail(std::errc::io_error);
+        verity_digest d{.algo = static_cast<verity_algo>(arg.digest_algorithm),
+                        .size = static_cast<std::uint8_t>(arg.digest_size)};
+        std::copy_n(arg.digest, arg.digest_size, d.bytes.begin());
+        return d;
+    }
+
     /// The object's path relative to its layer root ("" for the root), for messages only.
     [[nodiscard]] std::string path_of(const handle& h) const {
         // Sized first, then filled from the end: one allocation, no list of names.
@@ -1211,6 +1232,9 @@ private:
 static_assert(backing_filesystem<posix_fs>,
               "posix_fs must model backing_filesystem (ovlcore/backend.hpp)");
 static_assert(knows_dot_positions<posix_fs>);
+static_assert(can_measure_verity<posix_fs>,
+              "posix_fs::measure_verity must match verity.hpp's optional call, else "
+              "verity_support::measure silently finds no digest");
 static_assert(detail::has_next_data<posix_fs>,
               "posix_fs::next_data must match the optional call of backend.hpp, else the dump "
               "reads holes");
