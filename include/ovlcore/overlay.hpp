@@ -520,9 +520,10 @@ public:
     }
 
     /// lookup(parent, name), setting `backend_failed` when a failing backend call shaped the
-    /// answer: that answer (an errno, or an object read through a failure) is returned but not
-    /// cached, and the next lookup of the name asks the layers again (spec §5.6.1). Such a node is
-    /// freed once unreferenced beyond the last few (at most 16) such answers.
+    /// answer, here or in `parent` (itself such an answer): that answer (an errno, or an object
+    /// read through a failure) is returned but not cached, and the next lookup of the name asks
+    /// the layers again (spec §5.6.1). Such a node is freed once unreferenced beyond the last few
+    /// (at most 16) such answers.
     [[nodiscard]] result<node_handle> lookup(node_handle parent, std::string_view name,
                                              bool& backend_failed) const {
         OVLCORE_TRY_ASSIGN(found, lookup_held(parent, name, backend_failed));
@@ -774,8 +775,8 @@ private:
             bool failed = false;
             auto looked_up =
                 m_engine.lookup(m_root->entry(), parent->entry(), name, m_trace, listed, &failed);
-            if (failed) backend_failed = true; // sticky: read_dir passes one flag for all
             if (failed || !parent->cached) {
+                backend_failed = true; // sticky: read_dir passes one flag for all its lookups
                 if (!looked_up) return fail(looked_up.error());
                 // Shaped by a failure, here or in the failure answer `parent` (never cached, so
                 // neither is anything below it): out of the name and inode caches, checked

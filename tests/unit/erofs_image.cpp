@@ -174,7 +174,8 @@ TEST_CASE("erofs: resolve_dir, lookup and the data-only walk", "[erofs]") {
     CHECK(err(fs->resolve_dir("nope")) == "ENOENT");
     CHECK(err(fs->resolve_dir("small/x")) == "ENOTDIR");
     CHECK(err(fs->resolve_dir("small/")) == "ENOTDIR");
-    CHECK(err(fs->resolve_dir("longlink")) == "ENOENT"); // target "aaa...": missing
+    // target "aaa...", one 4095-byte component: ENAMETOOLONG, as the kernel's path walk says
+    CHECK(err(fs->resolve_dir("longlink")) == "ENAMETOOLONG");
 
     // lookup errors.
     auto top = fs->root(sub->ref);
@@ -433,6 +434,37 @@ TEST_CASE("erofs: a directory cycle is refused, not followed", "[erofs]") {
     REQUIRE(err(ca) == "ok");
     CHECK(err(cyc->lookup(ca->handle, "b")) == "ELOOP");
     CHECK(err(cyc->resolve_dir("a/b/a/b/a")) == "ok"); // a path walk is bounded by the path
+}
+
+TEST_CASE("erofs: names out of order are corrupt; a long component is ENAMETOOLONG", "[erofs]") {
+    if (skip_without_mkfs()) return;
+    temp_dir dir{"ovlcore-erofs-"};
+    std::filesystem::create_directories(dir / "src/d");
+    et::write_file(dir / "src/d/p1", "1");
+    et::write_file(dir / "src/d/p2", "2");
+    REQUIRE(et::mkfs(dir / "img", dir / "src", {"-T0"}).empty());
+    std::string image = slurp(dir / "img");
+    {
+        auto fs = erofs_fs::open_bytes(image);
+        REQUIRE(err(fs) == "ok");
+        auto d = ovlcore::walk(*fs, fs->image_root(), "d");
+        REQUIRE(err(d) == "ok");
+        CHECK(fs->read_dir(d->handle)->size() == 2u);
+        CHECK(err(fs->resolve_dir("d/" + std::string(256, 'n'))) == "ENAMETOOLONG");
+        CHECK(err(fs->resolve_dir("d/" + std::string(255, 'n'))) == "ENOENT");
+    }
+    // d's names sit together in its block (docs/erofs.md §5): ". .. p1 p2". Swapped, they are
+    // out of byte order: the listing is EUCLEAN, never a list the kernel's lookup cannot match.
+    const auto at = image.find("p1p2");
+    REQUIRE(at != std::string::npos);
+    REQUIRE(image.find("p1p2", at + 1) == std::string::npos);
+    image.replace(at, 4, "p2p1");
+    fix_checksum(image);
+    auto bad = erofs_fs::open_bytes(image);
+    REQUIRE(err(bad) == "ok");
+    auto d = ovlcore::walk(*bad, bad->image_root(), "d");
+    REQUIRE(err(d) == "ok");
+    CHECK(err(bad->read_dir(d->handle)) == "EUCLEAN");
 }
 
 TEST_CASE("erofs: hostile images give errors, never a crash, a hang or a huge allocation",

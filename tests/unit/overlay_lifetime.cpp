@@ -209,7 +209,7 @@ TEST_CASE(
             fs.stop();
             bool child_failed = false;
             const auto child = ov.lookup_retained(dir, "o", child_failed);
-            CHECK_FALSE(child_failed);
+            CHECK(child_failed); // shaped by its parent's failure: not kept, FUSE timeout 0
             REQUIRE(child.has_value());
             CHECK(ov.stat(*child)->type == file_type::regular);
             ov.forget(*child, 1);

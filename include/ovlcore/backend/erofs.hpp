@@ -302,6 +302,7 @@ public:
                 if (stack.size() > 1) stack.pop_back();
                 continue;
             }
+            if (comp.size() > detail::name_max) return fail(std::errc::filename_too_long);
             OVLCORE_TRY_ASSIGN(ent, find_entry(stack.back(), comp));
             OVLCORE_TRY_ASSIGN(child, read_inode(ent));
             if (child.st.type == file_type::symlink) { // followed, even the final one
@@ -936,10 +937,16 @@ private:
                                     std::array<std::size_t, 2>* dots) const {
         OVLCORE_TRY_ASSIGN(blocks, dir_blocks(dir));
         std::size_t seen = 0; // "." omitted (bit 4): it counts as first, position 0
+        // Names strictly increasing in byte order across the whole directory (erofs.md §5): else
+        // corrupt, which also stops blocks mapped again and again from listing without end.
+        std::string previous;
         for (std::uint64_t b = 0; b < blocks; ++b) {
             OVLCORE_TRY_ASSIGN(blk, load_dir_block(dir, b));
             for (std::size_t i = 0; i < blk.count; ++i) {
                 const std::string_view name = blk.names[i];
+                if ((b != 0 || i != 0) && !(std::string_view(previous) < name))
+                    return fail(detail::erofs_corrupt);
+                previous.assign(name);
                 if (name == "." || name == "..") {
                     if (dots) (*dots)[name.size() - 1] = seen;
                     continue;
