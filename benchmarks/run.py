@@ -317,6 +317,25 @@ class Runner:
         if requests:  # the daemon's requests for the warm + hot walk of the first mount
             res[name + " warm"]["requests"] = requests[0]
 
+    def timed_gbench(self, cmd, env):
+        """Runs a Google Benchmark command under /usr/bin/time: (its JSON document, peak RSS KiB,
+        its stderr), or (None, peak RSS or None, why) on a timeout or output that is not JSON."""
+        tf = os.path.join(RSS_DIR, f"rss.{os.getpid()}")
+        try:
+            p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", tf] + cmd, env=env,
+                               capture_output=True, text=True, timeout=self.a.timeout)
+        except subprocess.TimeoutExpired:
+            return None, None, f"timeout after {self.a.timeout} s"
+        try:
+            with open(tf) as f:
+                rss = int(f.read().split()[-1])
+        except (OSError, ValueError, IndexError):
+            rss = None
+        try:
+            return json.loads(p.stdout), rss, p.stderr
+        except ValueError:
+            return None, rss, p.stderr.strip()[:200] or "no JSON"
+
     def ovlcore_bench(self, cell, res):
         """ovlcore-memory / ovlcore-posix from ovlcore_bench_stack (Google Benchmark)."""
         if not self.bench or not cell.get("bench"):
@@ -326,23 +345,9 @@ class Runner:
             filt = f"^stack_{cell['bench']}/{backend}(/real_time)?$"
             cmd = [self.bench, f"--benchmark_filter={filt}", "--benchmark_format=json",
                    f"--benchmark_repetitions={cell['reps']}", "--benchmark_min_time=0.2"]
-            tf = os.path.join(RSS_DIR, f"rss.{os.getpid()}")
-            try:
-                p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", tf] + cmd, env=env,
-                                   capture_output=True, text=True, timeout=self.a.timeout)
-            except subprocess.TimeoutExpired:
-                res[col] = {"error": f"timeout after {self.a.timeout} s"}
-                continue
-            out, err = p.stdout, p.stderr
-            try:
-                with open(tf) as f:
-                    rss = int(f.read().split()[-1])
-            except (OSError, ValueError, IndexError):
-                rss = None
-            try:
-                doc = json.loads(out)
-            except ValueError:
-                res[col] = {"error": err.strip()[:200] or "no JSON"}
+            doc, rss, err = self.timed_gbench(cmd, env)
+            if doc is None:
+                res[col] = {"error": err}
                 continue
             runs = []
             for b in doc.get("benchmarks", []):
@@ -497,21 +502,9 @@ class Runner:
         cmd = [self.bench, f"--benchmark_filter=^stack_{name}/image(/real_time)?$",
                "--benchmark_format=json", f"--benchmark_repetitions={reps}",
                f"--benchmark_min_time={min_time}"]
-        tf = os.path.join(RSS_DIR, f"rss.{os.getpid()}")
-        try:
-            p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", tf] + cmd, env=env,
-                               capture_output=True, text=True, timeout=self.a.timeout)
-        except subprocess.TimeoutExpired:
-            return [], None, f"timeout after {self.a.timeout} s"
-        try:
-            with open(tf) as f:
-                rss = int(f.read().split()[-1])
-        except (OSError, ValueError, IndexError):
-            rss = None
-        try:
-            doc = json.loads(p.stdout)
-        except ValueError:
-            return [], rss, p.stderr.strip()[:200] or "no JSON"
+        doc, rss, err = self.timed_gbench(cmd, env)
+        if doc is None:
+            return [], rss, err
         runs = []
         for b in doc.get("benchmarks", []):
             if b.get("run_type") != "iteration":
@@ -527,7 +520,7 @@ class Runner:
             for k in ("entries", "files", "errors"):
                 r[k] = int(b.get(k, 0))
             runs.append(r)
-        return runs, rss, None if runs else (p.stderr.strip() or "benchmark not registered")[:200]
+        return runs, rss, None if runs else (err.strip() or "benchmark not registered")[:200]
 
     def image_walk(self, cell, res):
         """(a) stat walk: ovlcore over the image file vs the kernel over the mounted image."""
