@@ -494,15 +494,71 @@ def mountpoint(path):
 # --------------------------------------------------------------------------------------------
 
 
-def parse(argv):
-    class P(argparse.ArgumentParser):
-        def error(self, message):
-            self.print_usage(sys.stderr)
-            print(f"{self.prog}: error: {message}", file=sys.stderr)
-            sys.exit(EX_USAGE)
+def find_ovl_fuse(given, error):
+    """The ovl-fuse binary: `given`, else build/bin/ovl-fuse, else the newest build*/bin/ovl-fuse
+    next to the source tree (absolute); `error(message)` does not return."""
+    if given is None:
+        src = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        cands = [os.path.join(src, "build", "bin", "ovl-fuse")]
+        parent = os.path.dirname(src)
+        for base in (src, parent):
+            try:
+                cands += [os.path.join(base, d, "bin", "ovl-fuse") for d in sorted(os.listdir(base))
+                          if d.startswith("build")]
+            except OSError:
+                pass
+        found = [c for c in cands if os.access(c, os.X_OK)]
+        if not found:
+            error("ovl-fuse not found; build it or give --ovl-fuse PATH")
+        given = found[0] if found[0] == cands[0] else max(found, key=os.path.getmtime)
+    elif not os.access(given, os.X_OK):
+        error(f"--ovl-fuse {given}: not an executable")
+    return os.path.abspath(given)
 
+
+def in_private_namespace(mark, script, argv):
+    """None when this process already runs in the private mount namespace that `mark` names;
+    else re-runs `script argv` under `unshare -m --propagation private` and returns its exit
+    status (the mount is never visible outside that namespace)."""
+    if os.environ.get(mark) == str(os.getpid()):
+        return None
+    if not shutil.which("unshare"):
+        print(f"{os.path.basename(script)}: unshare not found", file=sys.stderr)
+        return 1
+    # the shell's pid survives the exec, so the re-run script recognises itself by it
+    cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+           f'export {mark}=$$; exec "$0" "$@"', sys.executable, os.path.abspath(script)] + argv
+    # the inner run handles SIGINT (stops, unmounts, writes its results): wait for it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    child = subprocess.Popen(cmd, env=dict(os.environ))
+    signal.signal(signal.SIGTERM, lambda s, f: child.send_signal(s))
+    signal.signal(signal.SIGHUP, lambda s, f: child.send_signal(s))
+    return child.wait()
+
+
+def run_as_root_in_namespace(name, why, mark, script, argv, run):
+    """`run()` as root in the private mount namespace of in_private_namespace() (re-running
+    `script argv` there first); its exit status, or 1 (with a message naming `why` root is
+    needed) for a user other than root."""
+    if os.geteuid() != 0:
+        print(f"{name}: needs root ({why})", file=sys.stderr)
+        return 1
+    outer = in_private_namespace(mark, script, argv)
+    return run() if outer is None else outer
+
+
+class UsageParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors exit with EX_USAGE."""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        sys.exit(EX_USAGE)
+
+
+def parse(argv):
     here = os.path.dirname(os.path.abspath(__file__))
-    ap = P(prog="soak.py", description=__doc__.split("\n\n")[0],
+    ap = UsageParser(prog="soak.py", description=__doc__.split("\n\n")[0],
            usage="\n" + __doc__.split("\n\n")[1],
            epilog=__doc__.split("\n\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--objects", type=int, default=1_000_000, metavar="N",
@@ -530,23 +586,7 @@ def parse(argv):
         ap.error("--objects >= 100, --duration > 0, --interval > 0, --readers >= 1")
     if "{options}" not in a.ovl_fuse_args or "{mnt}" not in a.ovl_fuse_args:
         ap.error("--ovl-fuse-args needs {options} and {mnt}")
-    if a.ovl_fuse is None:
-        src = os.path.dirname(here)
-        cands = [os.path.join(src, "build", "bin", "ovl-fuse")]
-        parent = os.path.dirname(src)
-        for base in (src, parent):
-            try:
-                cands += [os.path.join(base, d, "bin", "ovl-fuse") for d in sorted(os.listdir(base))
-                          if d.startswith("build")]
-            except OSError:
-                pass
-        found = [c for c in cands if os.access(c, os.X_OK)]
-        if not found:
-            ap.error("ovl-fuse not found; build it or give --ovl-fuse PATH")
-        a.ovl_fuse = found[0] if found[0] == cands[0] else max(found, key=os.path.getmtime)
-    elif not os.access(a.ovl_fuse, os.X_OK):
-        ap.error(f"--ovl-fuse {a.ovl_fuse}: not an executable")
-    a.ovl_fuse = os.path.abspath(a.ovl_fuse)
+    a.ovl_fuse = find_ovl_fuse(a.ovl_fuse, ap.error)
     a.data = os.path.abspath(a.data)
     return a
 
@@ -838,26 +878,8 @@ def main(argv):
             print(f"soak: {argv[1]}: {e}", file=sys.stderr)
             return 1
     a = parse(argv)
-    if os.geteuid() != 0:
-        print("soak: needs root (trusted.* xattrs, mknod, mounts)", file=sys.stderr)
-        return 1
-    if os.environ.get(NAMESPACE_MARK) != str(os.getpid()):
-        # re-run in a private mount namespace: the mount is never visible outside it
-        env = dict(os.environ)
-        if not shutil.which("unshare"):
-            print("soak: unshare not found", file=sys.stderr)
-            return 1
-        # the shell's pid survives the exec, so the re-run script recognises itself by it
-        cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c",
-               f'export {NAMESPACE_MARK}=$$; exec "$0" "$@"', sys.executable,
-               os.path.abspath(__file__)] + argv
-        # the inner run handles SIGINT (stops the load, unmounts, writes the summary): wait for it
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        child = subprocess.Popen(cmd, env=env)
-        signal.signal(signal.SIGTERM, lambda s, f: child.send_signal(s))
-        signal.signal(signal.SIGHUP, lambda s, f: child.send_signal(s))
-        return child.wait()
-    return run(a)
+    return run_as_root_in_namespace("soak", "trusted.* xattrs, mknod, mounts", NAMESPACE_MARK,
+                                    __file__, argv, lambda: run(a))
 
 
 if __name__ == "__main__":

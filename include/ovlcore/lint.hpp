@@ -124,6 +124,8 @@ struct lint_options {
     /// Where data digests come from (lowerdata.hpp): `measure` or `compute` checks each metacopy
     /// digest against its data (digest-mismatch, §7); the other values check nothing.
     verity_support verity = verity_support::unavailable;
+    /// The SHA-256 of `compute` (hash.hpp); the tools pass OpenSSL's, same digests.
+    sha256_function verity_sha256 = &sha256_with<builtin_sha256>;
 };
 
 /// The findings (sorted by path, then code) and what was scanned.
@@ -490,7 +492,7 @@ private:
             if (file)
                 it->second =
                     file_verity_digest(m_engine.fs(), *file, support == verity_support::measure,
-                                       support == verity_support::compute);
+                                       support == verity_support::compute, m_options.verity_sha256);
             else
                 it->second = fail(file.error());
         }
@@ -543,8 +545,6 @@ private:
 
     struct data_answer {
         std::errc error{};
-        std::size_t layer = 0;
-        std::string path;
         std::optional<real_entry<B>> entry; ///< the data file, when found
     };
 
@@ -554,13 +554,9 @@ private:
         if (fresh) {
             ++m_report.data_lookups;
             auto hit = lookup_lowerdata(m_engine, redirect, m_quiet);
-            if (hit) {
-                it->second = data_answer{.error = {},
-                                         .layer = hit->index,
-                                         .path = m_engine.fs().path_of(hit->handle),
-                                         .entry = std::nullopt};
+            if (hit)
                 it->second.entry.emplace(std::move(*hit));
-            } else
+            else
                 it->second.error = hit.error();
         }
         return it->second;
@@ -572,7 +568,7 @@ private:
         std::string out = "scoped (" + single_quoted("/" + target) + "): ";
         if (data.error != std::errc{})
             return out + "would fail with " + std::string(errno_name(data.error));
-        return out + "data-only layer [" + label(data.layer) + "] " + single_quoted(data.path);
+        return out + "data-only layer " + where(*data.entry);
     }
 
     [[nodiscard]] recording_trace traced_lookup(const entry_type& dir,

@@ -166,13 +166,15 @@ private:
 ///      failing measurement or read) is EIO ("has no fs-verity digest");
 ///   6. algorithm, size (len - 4) and bytes must equal it, else EIO ("wrong fs-verity digest").
 /// `data` is the data entry (resolved, spec §6). A success is remembered in `*verified` when
-/// given (the kernel remembers it per inode), so later opens skip steps 3-6.
+/// given (the kernel remembers it per inode), so later opens skip steps 3-6. `compute` hashes
+/// with `sha256` (hash.hpp).
 /// @see spec §7, §12 case 25
 template <backing_filesystem B>
 [[nodiscard]] result<void> check_verity(const lookup_engine<B>& engine,
                                         const overlay_entry<B>& entry, const real_entry<B>& data,
                                         verity_support support,
-                                        std::atomic<bool>* verified = nullptr) {
+                                        std::atomic<bool>* verified = nullptr,
+                                        sha256_function sha256 = &sha256_with<builtin_sha256>) {
     const verity_mode mode = engine.stack().features().verity;
     if (mode == verity_mode::off || !entry.metacopy) return {};
     const bool require = mode == verity_mode::require;
@@ -205,7 +207,7 @@ template <backing_filesystem B>
         if (!file) return fail(std::errc::io_error); // "failed to load fs-verity info"
         const auto actual =
             file_verity_digest(engine.fs(), *file, support == verity_support::measure,
-                               support == verity_support::compute);
+                               support == verity_support::compute, sha256);
         if (!actual) return fail(std::errc::io_error); // "has no fs-verity digest"
         const auto expected = digest_of(value);
         match = expected && *expected == *actual;

@@ -42,6 +42,8 @@ struct overlay_options {
     /// Where data files' fs-verity digests come from (spec §7, lowerdata.hpp); `unavailable` =
     /// this machine's kernel (EIO for digests); `measure` asks the backend, `compute` hashes.
     verity_support verity = verity_support::unavailable;
+    /// The SHA-256 of `compute` (hash.hpp); the tools pass OpenSSL's, same digests.
+    sha256_function verity_sha256 = &sha256_with<builtin_sha256>;
     /// The st_dev overlay objects report (spec §9); the kernel uses an anonymous device.
     std::uint64_t overlay_dev = 0;
     /// ovlcore extensions beyond the kernel (extensions.hpp), e.g. scoped data redirects.
@@ -601,7 +603,8 @@ public:
         OVLCORE_TRY_ASSIGN(data, data_entry(n, uncached));
         // A check of data that is not cached (found through a failure) is not remembered either.
         OVLCORE_TRY(check_verity(m_engine, e, *data, m_options.verity,
-                                 uncached ? nullptr : &n->inode->verity_checked));
+                                 uncached ? nullptr : &n->inode->verity_checked,
+                                 m_options.verity_sha256));
         OVLCORE_TRY_ASSIGN(file, m_fs->open_file(data->handle));
         return overlay_file(std::move(file), e.real().st.size);
     }

@@ -12,7 +12,10 @@
 // root hash. An empty file has an all-zero root hash; a file of one block has the hash of that
 // block as root hash. Descriptor: version 1, hash algorithm 1 (SHA-256), log2 block size 12,
 // salt size 0, 4 zero bytes, the file size (64-bit little-endian), the root hash in a 64-byte
-// field, a 32-byte salt field and 144 reserved bytes, all zero-padded.
+// field, a 32-byte salt field and 144 reserved bytes, all zero-padded. The tree is built as the
+// data streams in, one pending 4 KiB block per level (detail::verity_tree), so memory does not
+// grow with the file. The SHA-256 is pluggable (hash.hpp: a content_hasher type, or a
+// sha256_function at run time); the built-in one is the default, the tools pass OpenSSL's.
 #pragma once
 
 #include <algorithm>
@@ -25,6 +28,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "backend.hpp"
@@ -87,43 +91,76 @@ concept can_measure_verity = requires(const B& fs, const typename B::file& file)
 
 namespace detail {
 
-template <content_hasher H>
-[[nodiscard]] std::array<std::uint8_t, 32> hash_block(std::span<const char> block) {
-    H h;
-    h.update(block);
-    return h.final();
-}
+/// The Merkle tree (see the top of this file) built while the data streams in: each level keeps
+/// one 4 KiB block of the hashes not yet hashed into the level above, so memory is one block per
+/// level (a 1 TB file has five levels), never a hash per data block.
+class verity_tree {
+public:
+    explicit verity_tree(sha256_function sha256) noexcept : m_sha256(sha256) {}
 
-/// Hashes `count` 32-byte hashes (from `hashes`) packed into zero-padded 4 KiB blocks: the
-/// next level of the tree, in place (the first ceil(count/128) entries).
-template <content_hasher H>
-[[nodiscard]] std::size_t hash_level(std::vector<std::array<std::uint8_t, 32>>& hashes,
-                                     std::size_t count) {
-    constexpr std::size_t per_block = verity_block_size / 32;
-    std::array<char, verity_block_size> block{};
-    std::size_t out = 0;
-    for (std::size_t first = 0; first < count; first += per_block) {
-        const std::size_t n = std::min(per_block, count - first);
-        block.fill(0);
-        for (std::size_t i = 0; i < n; ++i)
-            std::copy(hashes[first + i].begin(), hashes[first + i].end(),
-                      block.begin() + static_cast<std::ptrdiff_t>(32 * i));
-        hashes[out++] = hash_block<H>(block);
+    /// The next data block (4 KiB, zero-padded at the end of the file).
+    void add_block(std::span<const char> block) { push(0, m_sha256(block)); }
+
+    /// The root hash: all zeros without data; the single hash of the highest level.
+    [[nodiscard]] std::array<std::uint8_t, 32> root() {
+        if (m_levels.empty()) return {};
+        for (std::size_t i = 0;; ++i) {
+            if (i + 1 == m_levels.size() && m_levels[i].total == 1) {
+                std::array<std::uint8_t, 32> out{};
+                std::copy_n(m_levels[i].block.begin(), out.size(), out.begin());
+                return out;
+            }
+            if (m_levels[i].pending != 0) push(i + 1, seal(m_levels[i])); // zero-padded block
+        }
     }
-    return out;
-}
+
+    /// The levels held so far (each one 4 KiB block): what bounds the memory.
+    [[nodiscard]] std::size_t level_count() const noexcept { return m_levels.size(); }
+
+private:
+    static constexpr std::size_t per_block = verity_block_size / 32;
+    struct level {
+        std::array<char, verity_block_size> block{}; ///< pending hashes, zero-padded
+        std::size_t pending = 0;                     ///< hashes in `block`
+        std::uint64_t total = 0;                     ///< hashes this level ever received
+    };
+
+    /// Hashes a level's pending block and empties it.
+    std::array<std::uint8_t, 32> seal(level& l) {
+        const auto out = m_sha256(l.block);
+        l.block.fill(0);
+        l.pending = 0;
+        return out;
+    }
+
+    void push(std::size_t at, const std::array<std::uint8_t, 32>& hash) {
+        if (at == m_levels.size()) m_levels.emplace_back();
+        level& l = m_levels[at];
+        std::copy(hash.begin(), hash.end(),
+                  l.block.begin() + static_cast<std::ptrdiff_t>(32 * l.pending));
+        ++l.pending;
+        ++l.total;
+        if (l.pending == per_block) push(at + 1, seal(l)); // `l` is not used after this
+    }
+
+    sha256_function m_sha256;
+    std::vector<level> m_levels;
+};
 
 } // namespace detail
 
 /// The fs-verity SHA-256 file digest (4 KiB blocks, no salt) of the bytes `read(offset, buffer)`
-/// (-> result<std::size_t>, 0 at end of file) returns from offset 0 to the end. A read error is
-/// returned as it is. Memory: 32 bytes per 4 KiB of data, plus one 64 KiB buffer.
+/// (-> result<std::size_t>, 0 at end of file) returns from offset 0 to the end, each SHA-256
+/// computed by `sha256` (hash.hpp; the tools pass OpenSSL's). A read error is returned as it is.
+/// Memory: one 4 KiB block per tree level (detail::verity_tree) and one 64 KiB read buffer,
+/// whatever the file's size.
 /// @see spec §7
-template <content_hasher H = builtin_sha256, class Read>
-[[nodiscard]] result<verity_digest> compute_verity_digest_from(Read&& read) {
+template <class Read>
+[[nodiscard]] result<verity_digest> compute_verity_digest_from(Read&& read,
+                                                               sha256_function sha256) {
     constexpr std::size_t chunk = 16 * verity_block_size;
     std::vector<char> buffer(chunk);
-    std::vector<std::array<std::uint8_t, 32>> hashes;
+    detail::verity_tree tree(sha256);
     std::uint64_t size = 0;
     for (bool eof = false; !eof;) {
         std::size_t filled = 0; // a full chunk, or less at the end of the file
@@ -135,28 +172,38 @@ template <content_hasher H = builtin_sha256, class Read>
             }
             filled += n;
         }
-        std::fill(buffer.begin() + static_cast<std::ptrdiff_t>(filled), buffer.end(), char{0});
-        for (std::size_t at = 0; at < filled; at += verity_block_size)
-            hashes.push_back(detail::hash_block<H>(
-                std::span<const char>(buffer).subspan(at, verity_block_size)));
+        const std::span<char> data = std::span<char>(buffer).first(std::min(filled, chunk));
+        for (std::size_t at = 0; at < data.size(); at += verity_block_size) {
+            const std::span<char> block =
+                data.subspan(at, std::min(verity_block_size, data.size() - at));
+            if (block.size() == verity_block_size) {
+                tree.add_block(block);
+                continue;
+            }
+            std::array<char, verity_block_size> last{}; // the file's end, zero-padded
+            std::copy(block.begin(), block.end(), last.begin());
+            tree.add_block(last);
+        }
         size += filled;
     }
-    std::array<std::uint8_t, 32> root{}; // an empty file: all zeros
-    if (!hashes.empty()) {
-        std::size_t count = hashes.size();
-        while (count > 1) count = detail::hash_level<H>(hashes, count);
-        root = hashes.front();
-    }
+    const std::array<std::uint8_t, 32> root = tree.root();
     std::array<char, 256> descriptor{};
     descriptor[0] = 1;  // version
     descriptor[1] = 1;  // hash algorithm: SHA-256
     descriptor[2] = 12; // log2 of the block size
     for (std::size_t i = 0; i < 8; ++i) descriptor[8 + i] = static_cast<char>(size >> (8 * i));
     std::copy(root.begin(), root.end(), descriptor.begin() + 16);
-    const auto digest = detail::hash_block<H>(descriptor);
+    const auto digest = sha256(descriptor);
     verity_digest out{.algo = verity_algo::sha256, .size = 32};
     std::copy(digest.begin(), digest.end(), out.bytes.begin());
     return out;
+}
+
+/// compute_verity_digest_from() with the SHA-256 of the content_hasher H (hash.hpp).
+/// @see spec §7
+template <content_hasher H = builtin_sha256, class Read>
+[[nodiscard]] result<verity_digest> compute_verity_digest_from(Read&& read) {
+    return compute_verity_digest_from(std::forward<Read>(read), &sha256_with<H>);
 }
 
 /// compute_verity_digest_from() over an open file of any backend (its read()).
@@ -182,13 +229,18 @@ template <content_hasher H = builtin_sha256>
 }
 
 /// The digest of an open file: the filesystem's (measure_verity, when the backend has it and
-/// `measure`), else computed in userspace when `compute`; ENODATA when neither gives one.
-template <content_hasher H = builtin_sha256, backing_filesystem B>
-[[nodiscard]] result<verity_digest> file_verity_digest(const B& fs, const typename B::file& file,
-                                                       bool measure, bool compute) {
+/// `measure`), else computed in userspace with `sha256` when `compute`; ENODATA when neither
+/// gives one.
+template <backing_filesystem B>
+[[nodiscard]] result<verity_digest>
+file_verity_digest(const B& fs, const typename B::file& file, bool measure, bool compute,
+                   sha256_function sha256 = &sha256_with<builtin_sha256>) {
     if constexpr (can_measure_verity<B>)
         if (measure) return fs.measure_verity(file);
-    if (compute) return compute_verity_digest<H>(fs, file);
+    if (compute)
+        return compute_verity_digest_from(
+            [&](std::uint64_t offset, std::span<char> buf) { return fs.read(file, offset, buf); },
+            sha256);
     return fail(std::errc::no_message_available); // ENODATA
 }
 

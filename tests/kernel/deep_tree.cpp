@@ -201,52 +201,24 @@ void build_stack(const fs::path& root, long depth) {
 
 // --- running the tools (in the mount child) ----------------------------------------------------
 
-struct process {
-    pid_t pid = -1;
-    int out = -1; ///< read end of its stdout (-1: not captured)
-    std::chrono::steady_clock::time_point start;
-};
+using process = ovlcore::test::subprocess;
 
+/// Starts `argv` (subprocess.hpp): stdout through a pipe when `capture`, stderr to `stderr_file`
+/// when given.
 process spawn(const std::vector<std::string>& argv, bool capture, const char* stderr_file) {
-    int fds[2] = {-1, -1};
-    if (capture && ::pipe2(fds, O_CLOEXEC) != 0) fail_errno("pipe");
-    process p;
-    p.start = std::chrono::steady_clock::now();
-    p.pid = ::fork();
-    if (p.pid < 0) fail_errno("fork");
-    if (p.pid == 0) {
-        if (capture) ::dup2(fds[1], 1);
-        if (stderr_file) {
-            const int err = ::open(stderr_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-            if (err >= 0) ::dup2(err, 2);
-        }
-        std::vector<char*> args;
-        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-        args.push_back(nullptr);
-        ::execv(args[0], args.data());
-        ::_exit(127);
-    }
-    if (capture) {
-        ::close(fds[1]);
-        p.out = fds[0];
-    }
-    return p;
+    return ovlcore::test::spawn(
+        argv, {.capture_stdout = capture, .stderr_file = stderr_file ? stderr_file : ""});
 }
 
 /// Waits for `p`; "status=N wall_s=... cpu_s=... rss_mb=..." for the report.
-std::string finish(process& p) {
-    if (p.out >= 0) ::close(p.out);
-    int status = 0;
-    struct rusage ru {};
-    while (::wait4(p.pid, &status, 0, &ru) < 0 && errno == EINTR) {}
-    const double wall =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - p.start).count();
+std::string wait_report(process& p) {
+    const ovlcore::test::exit_info e = ovlcore::test::finish(p);
+    const struct rusage& ru = e.usage;
     const double cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
                        static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     char buf[160];
-    std::snprintf(buf, sizeof buf, "status=%d wall_s=%.1f cpu_s=%.1f rss_mb=%.1f", code, wall, cpu,
-                  static_cast<double>(ru.ru_maxrss) / 1024.0);
+    std::snprintf(buf, sizeof buf, "status=%d wall_s=%.1f cpu_s=%.1f rss_mb=%.1f", e.code(),
+                  e.wall_s, cpu, static_cast<double>(ru.ru_maxrss) / 1024.0);
     return buf;
 }
 
@@ -443,11 +415,11 @@ TEST_CASE("deep tree: ovl-tree and ovl-lint on 50000 levels equal the kernel ove
             out += "compare " + verdict + "\n";
             if (!verdict.starts_with("equal "))
                 for (auto& p : ps) ::kill(p.pid, SIGKILL); // the rest would never be read
-            out += "ovl-tree-o " + finish(ps[0]) + "\n";
-            out += "walk-kernel " + finish(ps[1]) + "\n";
+            out += "ovl-tree-o " + wait_report(ps[0]) + "\n";
+            out += "walk-kernel " + wait_report(ps[1]) + "\n";
             process lint = spawn({tool("ovl-lint"), "-o", options}, true, nullptr);
             std::string text = read_all(lint.out);
-            out += "ovl-lint " + finish(lint) + "\n";
+            out += "ovl-lint " + wait_report(lint) + "\n";
             while (!text.empty() && text.back() == '\n') text.pop_back();
             out += "lint-summary " + text.substr(text.rfind('\n') + 1) + "\n";
         });
@@ -491,10 +463,10 @@ TEST_CASE("deep tree: ovl-fuse on 50000 levels equals the kernel overlay's walk"
             out += "compare " + verdict + "\n";
             if (!verdict.starts_with("equal "))
                 for (auto& p : ps) ::kill(p.pid, SIGKILL); // the rest would never be read
-            out += "walk-kernel " + finish(ps[0]) + "\n";
-            out += "walk-fuse " + finish(ps[1]) + "\n";
+            out += "walk-kernel " + wait_report(ps[0]) + "\n";
+            out += "walk-fuse " + wait_report(ps[1]) + "\n";
             ::kill(server.pid, SIGTERM);
-            out += "ovl-fuse " + finish(server) + "\n";
+            out += "ovl-fuse " + wait_report(server) + "\n";
         });
     print_report("ovl-fuse", fx, report);
     REQUIRE(report.count("problem") == 0);

@@ -49,6 +49,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include <ovlcore/backend/posix.hpp>
@@ -251,18 +252,18 @@ fuse_run run_ovl_fuse(const std::string& options, const fs::path& cwd, const fs:
         };
         if (const auto failed = ovlcore::test::enter_private_mount_namespace())
             report("problem " + std::string(*failed) + " failed\n");
-        const pid_t server = ::fork();
-        if (server < 0) report("problem fork failed\n");
-        if (server == 0) {
-            const int err_fd = ::open(stderr_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            const int null_fd = ::open("/dev/null", O_RDWR);
-            if (err_fd < 0 || null_fd < 0 || ::chdir(cwd.c_str()) != 0) ::_exit(126);
-            ::dup2(null_fd, 0);
-            ::dup2(null_fd, 1);
-            ::dup2(err_fd, 2);
-            ::execl(exe.c_str(), "ovl-fuse", "-f", "--module-defaults=stock", "-o", options.c_str(),
-                    mnt.c_str(), static_cast<char*>(nullptr));
-            ::_exit(127);
+        pid_t server = -1;
+        try {
+            server = ovlcore::test::spawn(
+                         {"ovl-fuse", "-f", "--module-defaults=stock", "-o", options, mnt.string()},
+                         {.stdout_file = "/dev/null",
+                          .stderr_file = stderr_file.string(),
+                          .stdin_file = "/dev/null",
+                          .cwd = cwd.string(),
+                          .exe = exe})
+                         .pid;
+        } catch (const std::system_error&) {
+            report("problem fork failed\n");
         }
         // Wait for the mount (or for ovl-fuse to give up).
         bool ready = false;

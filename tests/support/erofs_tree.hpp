@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: MIT
 // tests/support/erofs_tree.hpp: test support for erofs_fs (docs/erofs.md): source trees for
-// mkfs.erofs, running mkfs.erofs, and a walk that compares erofs_fs over an image with posix_fs
-// over the same tree (the source tree, or the image mounted by the kernel). Test support only.
+// mkfs.erofs, running mkfs.erofs (subprocess.hpp), and a walk that compares erofs_fs over an
+// image with posix_fs over the same tree (the source tree, or the image mounted by the kernel).
+// Test support only.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <span>
 #include <stdexcept>
@@ -20,12 +22,13 @@
 
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <ovlcore/backend/erofs.hpp>
 #include <ovlcore/backend/posix.hpp>
+
+#include "subprocess.hpp"
 
 namespace ovlcore::test::erofs {
 
@@ -46,7 +49,8 @@ inline std::string mkfs_path() {
     return {};
 }
 
-/// Runs mkfs.erofs `options` `image` `src` quietly; "" on success, else a message.
+/// Runs mkfs.erofs `options` `image` `src` quietly (stdout to /dev/null, stderr to IMAGE.stderr,
+/// removed afterwards); "" on success, else a message with what mkfs.erofs wrote on stderr.
 inline std::string mkfs(const std::filesystem::path& image, const std::filesystem::path& src,
                         const std::vector<std::string>& options) {
     const std::string tool = mkfs_path();
@@ -55,23 +59,25 @@ inline std::string mkfs(const std::filesystem::path& image, const std::filesyste
     args.insert(args.end(), options.begin(), options.end());
     args.push_back(image.string());
     args.push_back(src.string());
-    std::vector<char*> argv;
-    argv.reserve(args.size() + 1);
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::fflush(nullptr);
-    const pid_t pid = ::fork();
-    if (pid < 0) return "fork failed";
-    if (pid == 0) {
-        if (std::FILE* f = std::freopen("/dev/null", "w", stdout); f == nullptr) ::_exit(126);
-        ::execv(argv[0], argv.data());
-        ::_exit(127);
+    const std::string errors = image.string() + ".stderr";
+    std::string message;
+    try {
+        const auto done =
+            ovlcore::test::run(args, {.stdout_file = "/dev/null", .stderr_file = errors});
+        if (!done.exit.ok()) {
+            std::ifstream in(errors);
+            std::string text((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+            while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+            message = "mkfs.erofs failed (exit " + std::to_string(done.exit.code()) + ")" +
+                      (text.empty() ? "" : ": " + text);
+        }
+    } catch (const std::system_error& e) {
+        message = std::string("mkfs.erofs not run: ") + e.what();
     }
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return "mkfs.erofs failed (status " + std::to_string(status) + ")";
-    return {};
+    std::error_code ec;
+    std::filesystem::remove(errors, ec);
+    return message;
 }
 
 /// The mkfs.erofs option sets every reader test images a tree with: flat inline data (the

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 // tests/support/kernel_mount.hpp: the plumbing of the kernel tests (tests/kernel/*.cpp) that mount
 // in a forked child's private mount namespace and send what they saw back through a pipe: the
-// pipe I/O, the EINTR-safe wait, a forked child's output, entering the namespace, and the kernel's
-// canonical dump (dump-format.md) of one overlay mount. Test support only; never mounts in the
-// caller's namespace.
+// forked child's output (pipe I/O and wait: subprocess.hpp), entering the namespace, and the
+// kernel's canonical dump (dump-format.md) of one overlay mount. Test support only; never mounts in
+// the caller's namespace.
 #pragma once
 
 #include <fcntl.h>
@@ -29,40 +29,9 @@
 #include <ovlcore/backend/posix_tree.hpp>
 #include <ovlcore/dump.hpp>
 
+#include "subprocess.hpp"
+
 namespace ovlcore::test {
-
-/// Writes all of `data` to `fd`, retrying on EINTR; stops silently on any other error (the
-/// reader then sees a short reply).
-inline void write_all(int fd, std::string_view data) {
-    while (!data.empty()) {
-        const ssize_t n = ::write(fd, data.data(), data.size());
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return;
-        }
-        data.remove_prefix(static_cast<std::size_t>(n));
-    }
-}
-
-/// Everything readable from `fd` until end of file (or an error other than EINTR).
-inline std::string read_all(int fd) {
-    std::string out;
-    char buf[65536];
-    for (;;) {
-        const ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        out.append(buf, static_cast<std::size_t>(n));
-    }
-    return out;
-}
-
-/// waitpid(2) on `pid`, retrying on EINTR; the wait status.
-inline int wait_child(pid_t pid) {
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-    return status;
-}
 
 /// What a forked child sent back, and its wait status.
 struct child_output {

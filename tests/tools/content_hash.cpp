@@ -2,8 +2,11 @@
 // tests/tools/content_hash.cpp: the tools' SHA-256 (tools/common/evp_sha256.hpp, OpenSSL EVP)
 // gives the digest of the built-in one (ovlcore::builtin_sha256) and of coreutils sha256sum, for
 // sizes around the 64-byte block and its 56-byte padding limit, fed whole and in odd pieces, so a
-// dump keeps the same `sha256` fields (docs/dump-format.md). Run by ctest
+// dump keeps the same `sha256` fields (docs/dump-format.md); and the fs-verity digest computed
+// with it (sha256_with<evp_sha256>, what the tools pass, verity.hpp) equals the built-in one and
+// the digests `fsverity digest` gave (tests/unit/verity.cpp, spec §7). Run by ctest
 // ("tools: content hash"); argument: a scratch directory. Exit 0 when all agree.
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +18,7 @@
 #include <vector>
 
 #include <ovlcore/dump.hpp>
+#include <ovlcore/verity.hpp>
 
 #include "common/evp_sha256.hpp"
 
@@ -75,6 +79,39 @@ int main(int argc, char** argv) {
             }
         }
         std::remove(file.c_str());
+        // The fs-verity digest with the tools' SHA-256 equals the built-in one (spec §7).
+        auto read = [&](std::uint64_t offset, std::span<char> buf) -> ovlcore::result<std::size_t> {
+            if (offset >= data.size()) return std::size_t{0};
+            const std::size_t n = std::min(buf.size(), data.size() - offset);
+            std::copy_n(data.data() + offset, n, buf.data());
+            return n;
+        };
+        const auto evp = ovlcore::compute_verity_digest_from(
+            read, &ovlcore::sha256_with<ovlcore::cli::evp_sha256>);
+        const auto builtin = ovlcore::compute_verity_digest_from(read);
+        if (!evp || !builtin || *evp != *builtin) {
+            std::fprintf(stderr, "size %zu: fs-verity digests differ (evp %s, builtin %s)\n", size,
+                         evp ? ovlcore::to_string(*evp).c_str() : "error",
+                         builtin ? ovlcore::to_string(*builtin).c_str() : "error");
+            ++failures;
+        }
+    }
+    // A recorded `fsverity digest` (fsverity-utils 1.5, tests/unit/verity.cpp): "data\n".
+    const auto recorded = ovlcore::compute_verity_digest_from(
+        [](std::uint64_t offset, std::span<char> buf) -> ovlcore::result<std::size_t> {
+            const std::string_view data = "data\n";
+            if (offset >= data.size() || buf.empty()) return std::size_t{0};
+            const std::size_t n = std::min(buf.size(), data.size() - offset);
+            std::copy_n(data.data() + offset, n, buf.data());
+            return n;
+        },
+        &ovlcore::sha256_with<ovlcore::cli::evp_sha256>);
+    if (!recorded ||
+        ovlcore::to_string(*recorded) !=
+            "sha256:223c0c4f67bbe577eaba3943d77c8071ab42385702862cb24b7c24900c74d631") {
+        std::fputs("fs-verity digest of \"data\\n\" with evp_sha256 differs from fsverity's\n",
+                   stderr);
+        ++failures;
     }
     if (failures == 0) std::printf("content hash: %zu sizes agree\n", sizes.size());
     return failures == 0 ? 0 : 1;

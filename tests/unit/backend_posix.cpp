@@ -282,6 +282,48 @@ TEST_CASE("0 posix_fs: no descriptor leaks", "[backend][posix][spec.0]") {
     CHECK(open_fd_count() == before);
 }
 
+TEST_CASE("6 posix_fs lookup_beneath: a remembered parent directory is checked on every walk",
+          "[backend][posix][spec.6]") {
+    // The second walk below one directory skips openat2 (posix.hpp: beneath_remembered); the
+    // answers must stay openat2's when that directory is replaced meanwhile.
+    temp_dir tmp;
+    const auto L = tmp / "L";
+    std::filesystem::create_directories(L / "ab");
+    write_file(L / "ab/f1", "1");
+    write_file(L / "ab/f2", "22");
+    std::filesystem::create_symlink("f1", L / "ab/s");
+    const posix_fs fs;
+    auto layer = fs.resolve_dir(L.string());
+    REQUIRE(err(layer) == "ok");
+    const auto& ref = layer->ref;
+    REQUIRE(err(fs.lookup_beneath(ref, "/ab/f1")) == "ok");
+    auto f2 = fs.lookup_beneath(ref, "/ab/f2");
+    REQUIRE(err(f2) == "ok");
+    CHECK(fs.path_of(f2->handle) == "ab/f2");
+    CHECK(f2->st.size == 2u);
+    const auto direct = lstat_path(fs, ref, "ab/f2");
+    REQUIRE(err(direct) == "ok");
+    CHECK(f2->st.ino == direct->ino);
+    auto link = fs.lookup_beneath(ref, "/ab/s"); // a final symlink is returned, not followed
+    REQUIRE(err(link) == "ok");
+    CHECK(link->st.type == file_type::symlink);
+    CHECK(err(fs.lookup_beneath(ref, "/ab/none")) == "ENOENT");
+    CHECK(err(fs.lookup_beneath(ref, "/ab/f1/x")) == "ENOTDIR");
+    // Renamed away and replaced: the old directory still holds f2, the path does not.
+    std::filesystem::rename(L / "ab", L / "old");
+    std::filesystem::create_directories(L / "ab");
+    write_file(L / "ab/f1", "new");
+    CHECK(err(fs.lookup_beneath(ref, "/ab/f2")) == "ENOENT");
+    auto f1 = fs.lookup_beneath(ref, "/ab/f1");
+    REQUIRE(err(f1) == "ok");
+    CHECK(f1->st.size == 3u);
+    // Replaced by a symlink to the old directory: ELOOP, as openat2 says.
+    std::filesystem::rename(L / "ab", L / "other");
+    std::filesystem::create_directory_symlink("old", L / "ab");
+    CHECK(err(fs.lookup_beneath(ref, "/ab/f2")) == "ELOOP");
+    CHECK(err(fs.lookup_beneath(ref, "/old/./f2")) == "ok");
+}
+
 TEST_CASE("0 posix_fs: a default layer_ref is an invalid descriptor", "[backend][posix][spec.0]") {
     const posix_fs fs;
     const posix_fs::layer_ref none;
@@ -309,6 +351,8 @@ TEST_CASE("6 posix_fs lookup_beneath: mount crossings are EXDEV (private mount n
     std::filesystem::create_directories(tmp / "C/mnt");
     std::filesystem::create_directories(tmp / "C/rosrc/sub");
     std::filesystem::create_directories(tmp / "C/ro");
+    std::filesystem::create_directories(tmp / "C/store/m");
+    write_file(tmp / "C/store/x", "x");
     write_file(tmp / "C/data", "d");
     const std::string base = tmp.str();
     const std::string msg = in_private_mount_ns([&]() -> std::string {
@@ -331,6 +375,15 @@ TEST_CASE("6 posix_fs lookup_beneath: mount crossings are EXDEV (private mount n
         report.expect("beneath /mnt/inner", err(fs.lookup_beneath(C->ref, "/mnt/inner")), "EXDEV");
         report.expect("beneath /ro", err(fs.lookup_beneath(C->ref, "/ro")), "EXDEV");
         report.expect("beneath in mount /inner", err(fs.lookup_beneath(M->ref, "/inner")), "ok");
+        // Below a directory an earlier walk remembered (no openat2 then): still EXDEV.
+        const std::string sm = base + "/C/store/m";
+        if (::mount("none", sm.c_str(), "tmpfs", 0, nullptr) != 0) return "SKIP: mount tmpfs";
+        write_file(sm + "/inner", "i");
+        report.expect("beneath /store/x", err(fs.lookup_beneath(C->ref, "/store/x")), "ok");
+        report.expect("beneath /store/m", err(fs.lookup_beneath(C->ref, "/store/m")), "EXDEV");
+        report.expect("beneath /store/m/inner", err(fs.lookup_beneath(C->ref, "/store/m/inner")),
+                      "EXDEV");
+        ::umount2(sm.c_str(), MNT_DETACH);
         report.expect("beneath in mount /../data", err(fs.lookup_beneath(M->ref, "/../data")),
                       "EXDEV");
         // Lookups cross mounts as any path walk does.

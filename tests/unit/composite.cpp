@@ -3,19 +3,23 @@
 // layers come from different backends (posix_fs directories and memory_fs directories, routed by
 // path) shows exactly the merged tree of the same stack all in posix_fs, on every scenario of the
 // corpus; a path the policy cannot route refuses the stack with the route's errno and keeps its
-// message; optional calls are forwarded per member (spec §0, §1.3, §8.2).
+// message (a bounded number of them); handles of two members with the same names never mix;
+// optional calls are forwarded per member (spec §0, §1.3, §8.2).
 #include <catch2/catch.hpp>
 
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include <ovlcore/backend/composite.hpp>
@@ -193,25 +197,87 @@ TEST_CASE("X.2 composite: a path the policy cannot route refuses the stack with 
 }
 
 TEST_CASE("X.2 composite: handles remember their member backend", "[composite][spec.X.2]") {
+    // Two members holding the same names with different contents and link targets: a call sent
+    // to the wrong member would read the other member's answer.
+    test::temp_dir tmp("ovlcore-composite-");
+    const std::filesystem::path disk(tmp.str());
+    std::filesystem::create_directories(disk / "p" / "d");
+    std::ofstream(disk / "p" / "d" / "f") << "posix\n";
+    std::filesystem::create_symlink("d/g", disk / "p" / "s");
     auto memory = std::make_shared<memory_fs>();
-    memory->add_file("/l1/d/f", "memory\n").add_symlink("/l1/s", "d/f");
-    const composite_fs<memory_only_policy, memory_fs> fs(memory_only_policy{.memory = memory});
-    auto dir = fs.resolve_dir("/l1");
-    REQUIRE(dir);
-    auto f = walk(fs, dir->ref, "d/f");
-    REQUIRE(f);
-    CHECK(fs.path_of(f->handle) == "d/f");
-    CHECK(f->st.type == file_type::regular);
-    auto opened = fs.open_file(f->handle);
-    REQUIRE(opened);
+    memory->add_file("/ROOT/m/d/f", "memory\n").add_symlink("/ROOT/m/s", "d/f");
+    const std::string root = std::filesystem::absolute(disk).lexically_normal().string();
+    const mixed_fs fs(split_policy{.disk = std::make_shared<const posix_fs>(),
+                                   .memory = memory,
+                                   .disk_root = root,
+                                   .names = {"m"}});
+    auto mem_dir = fs.resolve_dir(root + "/m");
+    auto disk_dir = fs.resolve_dir(root + "/p");
+    REQUIRE(mem_dir);
+    REQUIRE(disk_dir);
+    CHECK(std::holds_alternative<composite_layer<memory_fs>>(mem_dir->ref));
+    CHECK(std::holds_alternative<composite_layer<posix_fs>>(disk_dir->ref));
+    CHECK(mem_dir->st.dev != disk_dir->st.dev);
+    // Interleaved calls on both members' handles.
+    auto mf = walk(fs, mem_dir->ref, "d/f");
+    auto pf = walk(fs, disk_dir->ref, "d/f");
+    REQUIRE(mf);
+    REQUIRE(pf);
+    CHECK(fs.path_of(mf->handle) == "d/f");
+    CHECK(fs.path_of(pf->handle) == "d/f");
+    CHECK(mf->st.size == 7);
+    CHECK(pf->st.size == 6);
+    auto mopen = fs.open_file(mf->handle);
+    auto popen = fs.open_file(pf->handle);
+    REQUIRE(mopen);
+    REQUIRE(popen);
     std::string buf(16, '\0');
-    auto got = fs.read(*opened, 0, std::span<char>(buf));
+    auto got = fs.read(*popen, 0, std::span<char>(buf));
+    REQUIRE(got);
+    CHECK(buf.substr(0, *got) == "posix\n");
+    got = fs.read(*mopen, 0, std::span<char>(buf));
     REQUIRE(got);
     CHECK(buf.substr(0, *got) == "memory\n");
-    CHECK(read_link_path(fs, dir->ref, "s").value_or("") == "d/f");
-    auto beneath = fs.lookup_beneath(dir->ref, "/d/f");
-    REQUIRE(beneath);
-    CHECK(fs.path_of(beneath->handle) == "d/f");
+    CHECK(read_link_path(fs, mem_dir->ref, "s").value_or("") == "d/f");
+    CHECK(read_link_path(fs, disk_dir->ref, "s").value_or("") == "d/g");
+    auto mroot = fs.root(mem_dir->ref);
+    auto proot = fs.root(disk_dir->ref);
+    REQUIRE(mroot);
+    REQUIRE(proot);
+    CHECK(fs.lookup(mroot->handle, "s").has_value());
+    CHECK(fs.lookup(proot->handle, "s").has_value());
+    auto mlist = fs.read_dir(mroot->handle);
+    REQUIRE(mlist);
+    CHECK(mlist->size() == 2);
+    CHECK(fs.dot_positions(mroot->handle).value_or(std::array<std::size_t, 2>{9, 9}) ==
+          std::array<std::size_t, 2>{0, 0}); // memory_fs: "dots first"
+    // The data-only walk: the memory member has d/f, the posix member has no d/g.
+    auto mbeneath = fs.lookup_beneath(mem_dir->ref, "/s");
+    REQUIRE(mbeneath);
+    CHECK(mbeneath->st.type == file_type::symlink);
+    CHECK(fs.path_of(mbeneath->handle) == "s");
+    CHECK(fs.lookup_beneath(disk_dir->ref, "/d/g").error() == std::errc::no_such_file_or_directory);
+    CHECK(fs.lookup_beneath(mem_dir->ref, "/d/g").error() == std::errc::no_such_file_or_directory);
+    auto pbeneath = fs.lookup_beneath(disk_dir->ref, "/d/f");
+    REQUIRE(pbeneath);
+    CHECK(pbeneath->st.ino == pf->st.ino);
+}
+
+TEST_CASE("X.2 composite: route messages are bounded, the rest counted", "[composite][spec.X.2]") {
+    auto memory = std::make_shared<memory_fs>();
+    const mixed_fs fs(split_policy{.disk = std::make_shared<const posix_fs>(),
+                                   .memory = memory,
+                                   .disk_root = "/nowhere",
+                                   .names = {}});
+    constexpr std::size_t cap = mixed_fs::max_route_messages;
+    for (std::size_t i = 0; i < cap + 36; ++i)
+        CHECK(fs.resolve_dir("/refused/" + std::to_string(i)).error() == std::errc::bad_message);
+    const auto messages = fs.route_messages();
+    REQUIRE(messages.size() == cap + 1);
+    CHECK(messages.front() == "'/refused/0': refused");
+    CHECK(messages[cap - 1] == "'/refused/" + std::to_string(cap - 1) + "': refused");
+    CHECK(messages.back() ==
+          "36 more refused paths (only the first " + std::to_string(cap) + " messages are kept)");
 }
 
 TEST_CASE("X.2 composite: the image policy reads regular files as EROFS images",

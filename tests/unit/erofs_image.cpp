@@ -16,8 +16,10 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -544,4 +546,146 @@ TEST_CASE("erofs: long xattr name prefixes", "[erofs]") {
     put_le32(bad, 1024 + 92, static_cast<std::uint32_t>(bad.size() / 4));
     fix_checksum(bad);
     CHECK(err(erofs_fs::open_bytes(bad)) == "EUCLEAN");
+}
+
+namespace {
+/// Where the inode `nid` of `image` sits, and the byte after its inode and inline xattrs.
+struct inode_place {
+    std::size_t pos = 0;
+    std::size_t body_end = 0;
+    bool extended = false;
+};
+inode_place place_of(const std::string& image, std::uint64_t nid) {
+    const std::size_t meta_blk = le32(image, 1024 + 40);
+    inode_place p;
+    p.pos = meta_blk * 4096 + static_cast<std::size_t>(nid) * 32;
+    const unsigned format = static_cast<unsigned char>(image[p.pos]);
+    const unsigned icount =
+        static_cast<unsigned char>(image[p.pos + 2]) |
+        (static_cast<unsigned>(static_cast<unsigned char>(image[p.pos + 3])) << 8);
+    p.extended = (format & 1) != 0;
+    p.body_end = p.pos + (p.extended ? 64 : 32) + (icount ? 12 + 4 * (icount - 1) : 0);
+    return p;
+}
+} // namespace
+
+TEST_CASE("erofs: adopt reads the descriptor it is given, never the path again", "[erofs]") {
+    if (skip_without_mkfs()) return;
+    image_fixture fx({});
+    REQUIRE(fx.made.empty());
+    const int fd = ::open(fx.img.c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    // The path now names something else: the opened file is still the one read (erofs.md §1).
+    et::write_file(fx.dir / "text", "not an image");
+    std::filesystem::rename(fx.dir / "text", fx.img);
+    std::string reason;
+    auto fs = erofs_fs::adopt(fd, fx.img.string(), &reason);
+    INFO(reason);
+    REQUIRE(err(fs) == "ok");
+    CHECK(fs->image_path() == fx.img.string());
+    auto small = ovlcore::walk(*fs, fs->image_root(), "small");
+    REQUIRE(err(small) == "ok");
+    CHECK(small->st.size == 6);
+    // A refused descriptor is closed at once; a bad one is EBADF.
+    const int text = ::open(fx.img.c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(text >= 0);
+    CHECK(err(erofs_fs::adopt(text, fx.img.string())) == "EINVAL");
+    CHECK(::fcntl(text, F_GETFD) == -1);
+    CHECK(err(erofs_fs::adopt(-1, "none")) == "EBADF");
+}
+
+TEST_CASE("erofs: special files report the size their inode records", "[erofs]") {
+    // The kernel reports every inode's recorded size, devices, fifos and sockets included, and
+    // st_blocks from it (erofs.md §4); mkfs.erofs records 0, so the image is patched.
+    if (skip_without_mkfs()) return;
+    image_fixture fx({}, [](const std::filesystem::path& root) {
+        et::write_file(root / "f", "x");
+        REQUIRE(::mkfifo((root / "fifo").c_str(), 0644) == 0);
+    });
+    REQUIRE(fx.made.empty());
+    std::string image = slurp(fx.img);
+    std::uint64_t nid = 0;
+    {
+        auto fs = erofs_fs::open_bytes(image);
+        REQUIRE(err(fs) == "ok");
+        auto fifo = ovlcore::walk(*fs, fs->image_root(), "fifo");
+        REQUIRE(err(fifo) == "ok");
+        REQUIRE(fifo->st.type == file_type::fifo);
+        CHECK(fifo->st.size == 0);
+        nid = fifo->st.ino;
+    }
+    const inode_place p = place_of(image, nid);
+    put_le32(image, p.pos + 8, 5000);
+    fix_checksum(image);
+    auto fs = erofs_fs::open_bytes(image);
+    REQUIRE(err(fs) == "ok");
+    auto fifo = ovlcore::walk(*fs, fs->image_root(), "fifo");
+    REQUIRE(err(fifo) == "ok");
+    CHECK(fifo->st.size == 5000);
+    CHECK(fifo->st.blocks == 16); // 8192 bytes in 512-byte units
+    if (p.extended) {             // a size negative as a signed number is corrupt
+        put_le32(image, p.pos + 12, 0x80000000u);
+        fix_checksum(image);
+        auto bad = erofs_fs::open_bytes(image);
+        REQUIRE(err(bad) == "ok");
+        CHECK(err(ovlcore::walk(*bad, bad->image_root(), "fifo")) == "EUCLEAN");
+    }
+}
+
+TEST_CASE("erofs: a chunk index's device id and high block bits are ignored, as the kernel does",
+          "[erofs]") {
+    // Single-device images mask the device id to 0, and without 48-bit chunks only the low 32
+    // block bits count (erofs.md §6). The 4-byte block map of a one-chunk file is rewritten as
+    // an 8-byte index, which fits in the same inode slots.
+    if (skip_without_mkfs()) return;
+    temp_dir dir{"ovlcore-erofs-"};
+    std::filesystem::create_directory(dir / "src");
+    et::write_file(dir / "src/one", std::string(4096, 'c'));
+    REQUIRE(et::mkfs(dir / "img", dir / "src", {"--chunksize=4096", "-Enoinline_data"}).empty());
+    const std::string original = slurp(dir / "img");
+    std::uint64_t nid = 0;
+    {
+        auto fs = erofs_fs::open_bytes(original);
+        REQUIRE(err(fs) == "ok");
+        auto one = ovlcore::walk(*fs, fs->image_root(), "one");
+        REQUIRE(err(one) == "ok");
+        nid = one->st.ino;
+    }
+    const inode_place p = place_of(original, nid);
+    REQUIRE(((static_cast<unsigned char>(original[p.pos]) >> 1) & 7) == 4);  // chunk-based
+    REQUIRE((static_cast<unsigned char>(original[p.pos + 16]) & 0x20) == 0); // a block map
+    const std::size_t map = (p.body_end + 3) & ~std::size_t{3};
+    const std::uint32_t blk = le32(original, map);
+    const std::size_t table = (p.body_end + 7) & ~std::size_t{7};
+    const std::size_t slots_end = p.pos + ((map + 4 - p.pos + 31) & ~std::size_t{31});
+    REQUIRE(table + 8 <= slots_end);
+    auto with_index = [&](std::uint32_t lo) {
+        std::string image = original;
+        image[p.pos + 16] = static_cast<char>(image[p.pos + 16] | 0x20); // chunk indexes
+        put_le32(image, table, 0x00010005u); // high block bits 5, device id 1
+        put_le32(image, table + 4, lo);
+        fix_checksum(image);
+        return image;
+    };
+    // The file's bytes and where its data starts, read from `image`.
+    auto read_one = [](const std::string& image) -> std::pair<std::string, std::uint64_t> {
+        auto fs = erofs_fs::open_bytes(image);
+        REQUIRE(err(fs) == "ok");
+        auto one = ovlcore::walk(*fs, fs->image_root(), "one");
+        REQUIRE(err(one) == "ok");
+        auto f = fs->open_file(one->handle);
+        REQUIRE(err(f) == "ok");
+        std::vector<char> buf(4096);
+        auto n = fs->read(*f, 0, buf);
+        REQUIRE(err(n) == "ok");
+        auto ext = fs->next_data(*f, 0);
+        REQUIRE(err(ext) == "ok");
+        return {std::string(buf.data(), *n), ext->begin};
+    };
+    const auto stored = read_one(with_index(blk));
+    CHECK(stored.first == std::string(4096, 'c'));
+    CHECK(stored.second == 0);
+    const auto hole = read_one(with_index(0xFFFFFFFFu)); // a hole, whatever the rest says
+    CHECK(hole.first == std::string(4096, '\0'));
+    CHECK(hole.second == 4096);
 }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Tests of posix_fs's handles (include/ovlcore/backend/posix.hpp) and mounted_tree
 // (backend/posix_tree.hpp) on trees deeper than any path: 50,000 levels walked with 16 directory
-// descriptors, a bounded descriptor count, ESTALE for a handle whose object was swapped, and many
-// threads sharing one posix_fs (spec §0, §5.1; backend.hpp's handle contract).
+// descriptors, a bounded descriptor count, ESTALE for a handle whose object was swapped, many
+// threads sharing one posix_fs, and which directories the descriptor cache opens and keeps (spec
+// §0, §5.1; backend.hpp's handle contract).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -382,4 +383,58 @@ TEST_CASE("0 posix_fs: many threads share one descriptor cache",
     CHECK(failures.load() == 0);
     CHECK(fs.open_dir_fds() <= 4u);
     CHECK(open_fd_count() <= fds_before + 4);
+}
+
+TEST_CASE("0 posix_fs: a directory whose ancestors have no descriptor is opened by one call",
+          "[backend][posix][spec.0]") {
+    temp_dir tmp;
+    std::filesystem::create_directories(tmp / "L/a/b/c/d");
+    for (int i = 0; i < 4; ++i)
+        std::filesystem::create_directories(tmp / "L" / ("x" + std::to_string(i)));
+    const posix_fs fs(ovlcore::posix_options{.dir_fd_capacity = 4});
+    auto L = fs.resolve_dir((tmp / "L").string());
+    REQUIRE(err(L) == "ok");
+    auto d = ovlcore::walk(fs, L->ref, "a/b/c/d");
+    REQUIRE(err(d) == "ok");
+    const auto evict = [&] { // a, b and c lose their descriptors
+        for (int i = 0; i < 4; ++i)
+            REQUIRE(err(fs.read_dir(ovlcore::walk(fs, L->ref, "x" + std::to_string(i))->handle)) ==
+                    "ok");
+    };
+    evict();
+    const auto before = fs.dir_fd_opens();
+    REQUIRE(err(fs.read_dir(d->handle)) == "ok");
+    CHECK(fs.dir_fd_opens() - before == 1); // "a/b/c/d" at once, not a, b, c, then d
+
+    // The path is opened without following symlinks: a symlink in the middle is ESTALE, as when
+    // the directories are opened one at a time (the symlink leads to the same d).
+    std::filesystem::rename(tmp / "L/a/b", tmp / "L/a/b-real");
+    std::filesystem::create_directory_symlink("b-real", tmp / "L/a/b");
+    evict();
+    CHECK(err(fs.read_dir(d->handle)) == "ESTALE");
+}
+
+TEST_CASE("0 posix_fs: directories only opened through do not push out the ones in use",
+          "[backend][posix][spec.0]") {
+    // Six leaves p<i>/c in rotation with six descriptors: their parents, looked up once, are then
+    // only the way to the leaves; keeping them would leave five descriptors for six leaves.
+    temp_dir tmp;
+    constexpr int n = 6;
+    for (int i = 0; i < n; ++i)
+        std::filesystem::create_directories(tmp / "L" / ("p" + std::to_string(i)) / "c");
+    const posix_fs fs(ovlcore::posix_options{.dir_fd_capacity = n});
+    auto L = fs.resolve_dir((tmp / "L").string());
+    REQUIRE(err(L) == "ok");
+    std::vector<posix_fs::handle> leaves;
+    for (int i = 0; i < n; ++i) {
+        auto c = ovlcore::walk(fs, L->ref, "p" + std::to_string(i) + "/c");
+        REQUIRE(err(c) == "ok");
+        leaves.push_back(c->handle);
+    }
+    for (int round = 0; round < 2; ++round) // the parents age out
+        for (const auto& c : leaves) REQUIRE(err(fs.read_dir(c)) == "ok");
+    const auto before = fs.dir_fd_opens();
+    for (int round = 0; round < 4; ++round)
+        for (const auto& c : leaves) REQUIRE(err(fs.read_dir(c)) == "ok");
+    CHECK(fs.dir_fd_opens() == before);
 }

@@ -5,16 +5,21 @@
 // checked at open through overlay<B> on both backends (docs/contributing.md §20).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <ovlcore/backend/forwarding.hpp>
 #include <ovlcore/backend/memory.hpp>
 #include <ovlcore/backend/posix.hpp>
+#include <ovlcore/lint.hpp>
 #include <ovlcore/lowerdata.hpp>
 #include <ovlcore/verity.hpp>
 
@@ -154,6 +159,90 @@ TEST_CASE("7 verity: the userspace digest of 64 MiB equals `fsverity digest`",
     CHECK(to_string(d) == "sha256:" + std::string(verity_64mib_digest));
 }
 
+namespace {
+/// A cheap stand-in for SHA-256 (FNV-1a in four lanes) to build big trees fast.
+std::array<std::uint8_t, 32> fake_sha256(std::span<const char> data) {
+    std::array<std::uint64_t, 4> lane{1469598103934665603ULL, 1, 2, 3};
+    for (std::size_t i = 0; i < data.size(); ++i) {
+        auto& h = lane[i & 3U];
+        h = (h ^ static_cast<std::uint8_t>(data[i])) * 1099511628211ULL;
+    }
+    std::array<std::uint8_t, 32> out{};
+    for (std::size_t i = 0; i < out.size(); ++i)
+        out[i] = static_cast<std::uint8_t>(lane[i / 8] >> (8 * (i % 8)));
+    return out;
+}
+
+/// The tree as verity.hpp's top describes it, every hash of a level held at once.
+std::array<std::uint8_t, 32> naive_root(std::vector<std::array<std::uint8_t, 32>> level) {
+    if (level.empty()) return {};
+    while (level.size() > 1) {
+        std::vector<std::array<std::uint8_t, 32>> up;
+        for (std::size_t first = 0; first < level.size(); first += 128) {
+            std::array<char, verity_block_size> block{};
+            for (std::size_t i = first; i < std::min(level.size(), first + 128); ++i)
+                std::copy(level[i].begin(), level[i].end(),
+                          block.begin() + static_cast<std::ptrdiff_t>(32 * (i - first)));
+            up.push_back(fake_sha256(block));
+        }
+        level = std::move(up);
+    }
+    return level.front();
+}
+
+std::atomic<int> counted_hashes{0};
+std::array<std::uint8_t, 32> counting_sha256(std::span<const char> data) {
+    ++counted_hashes;
+    return sha256_with<builtin_sha256>(data);
+}
+std::array<std::uint8_t, 32> broken_sha256(std::span<const char>) { return {}; }
+} // namespace
+
+TEST_CASE("7 verity: the Merkle tree streams, one block per level", "[spec.7][verity]") {
+    // Equal to the whole-level tree for counts around the 128-hash block boundaries, while it
+    // holds only one block per level (a 1 TB file: five levels, 20 KiB).
+    for (const std::size_t blocks :
+         {std::size_t{0}, std::size_t{1}, std::size_t{2}, std::size_t{127}, std::size_t{128},
+          std::size_t{129}, std::size_t{128 * 128}, std::size_t{128 * 128 + 1},
+          std::size_t{2 * 128 * 128 + 3}}) {
+        CAPTURE(blocks);
+        detail::verity_tree tree(&fake_sha256);
+        std::vector<std::array<std::uint8_t, 32>> hashes;
+        std::array<char, verity_block_size> block{};
+        for (std::size_t b = 0; b < blocks; ++b) {
+            std::copy_n(reinterpret_cast<const char*>(&b), sizeof b, block.begin());
+            tree.add_block(block);
+            hashes.push_back(fake_sha256(block));
+        }
+        std::size_t levels = 0; // ceil(log128(blocks)) + 1 for a non-empty file
+        for (std::size_t n = blocks; n > 0; n = n > 1 ? (n + 127) / 128 : 0) ++levels;
+        CHECK(tree.level_count() <= levels);
+        CHECK(tree.root() == naive_root(std::move(hashes)));
+    }
+}
+
+TEST_CASE("7 verity: the linter hashes with lint_options::verity_sha256", "[spec.7][verity]") {
+    memory_fs fs;
+    fs.add_file("/A/ok", "", {.size = 5})
+        .set_xattr("/A/ok", mc, metacopy_with(from_hex(data_digest)))
+        .add_file("/B/ok", "data\n");
+    auto stack = make_layer_stack(fs, "lowerdir=/A:/B,metacopy=on,verity=on");
+    REQUIRE(stack);
+    auto mismatches = [](const lint_report& r) {
+        return std::count_if(r.findings.begin(), r.findings.end(), [](const lint_finding& f) {
+            return f.code == lint_code::digest_mismatch;
+        });
+    };
+    counted_hashes = 0;
+    CHECK(mismatches(lint_stack(
+              fs, *stack,
+              {.verity = verity_support::compute, .verity_sha256 = &counting_sha256})) == 0);
+    CHECK(counted_hashes == 2);
+    CHECK(mismatches(lint_stack(
+              fs, *stack, {.verity = verity_support::compute, .verity_sha256 = &broken_sha256})) ==
+          1);
+}
+
 TEST_CASE("7 verity: posix_fs measures with FS_IOC_MEASURE_VERITY", "[spec.7][verity]") {
     // This kernel has no CONFIG_FS_VERITY (and files here have no fs-verity): the ioctl answers
     // ENOTTY or EOPNOTSUPP (no support) or ENODATA (no fs-verity on the file); never a digest.
@@ -209,6 +298,18 @@ TEMPLATE_TEST_CASE("7 verity: compute checks the data file's digest at open", "[
         CHECK(f.open_error("/bad") == eio);
         CHECK(f.open_error("/zero") == eio); // "has no digest specified"
         CHECK(f.open_error("/none") == eio);
+    }
+    SECTION("the overlay's SHA-256 (overlay_options::verity_sha256) is used, same digest") {
+        counted_hashes = 0;
+        f.mount("lowerdir=A:B,metacopy=on,verity=on",
+                {.verity = verity_support::compute, .verity_sha256 = &counting_sha256});
+        CHECK(f.content("/ok") == "data\n");
+        CHECK(counted_hashes == 2); // the one data block, then the descriptor
+    }
+    SECTION("a wrong SHA-256 plugged in makes the check fail") {
+        f.mount("lowerdir=A:B,metacopy=on,verity=on",
+                {.verity = verity_support::compute, .verity_sha256 = &broken_sha256});
+        CHECK(f.open_error("/ok") == eio);
     }
     SECTION("verity=off: never checked") {
         f.mount("lowerdir=A:B,metacopy=on", {.verity = verity_support::compute});

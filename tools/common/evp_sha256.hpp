@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // tools/common/evp_sha256.hpp: evp_sha256, the content_hasher (include/ovlcore/dump.hpp) the
-// tools use for the dump's `sha256` field: OpenSSL's libcrypto through EVP, hardware-accelerated
-// (SHA-NI, AVX2) where the CPU has it. Same digests as the built-in one (docs/dump-format.md).
+// tools use for the dump's `sha256` field and, as sha256_with<evp_sha256> (hash.hpp), for the
+// fs-verity digests of --verity-digests=compute (verity.hpp): OpenSSL's libcrypto through EVP,
+// hardware-accelerated (SHA-NI, AVX2) where the CPU has it. Same digests as the built-in one
+// (docs/dump-format.md).
 // Tools only: the header-only library keeps no dependency (CMake: OpenSSL::Crypto, tools/).
 #pragma once
 

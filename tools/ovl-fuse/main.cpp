@@ -48,6 +48,7 @@
 #include <ovlcore/version.hpp>
 
 #include "common/cli.hpp"
+#include "common/evp_sha256.hpp"
 #include "common/exit_codes.hpp"
 #include "common/images_cli.hpp"
 #include "common/stack_cli.hpp"
@@ -371,7 +372,9 @@ int run_on(const B& backend, const cli_options& cli, const char* argv0,
     const std::size_t kept_unreferenced =
         cli.readdirplus == readdirplus_mode::preload ? ovlcore::overlay_options::unbounded : 256;
     overlay_type<B> ov(backend, std::move(*stack), {},
-                       {.verity = cli.verity, .max_unreferenced_nodes = kept_unreferenced});
+                       {.verity = cli.verity,
+                        .verity_sha256 = &ovlcore::sha256_with<ovlcore::cli::evp_sha256>,
+                        .max_unreferenced_nodes = kept_unreferenced});
     server_type<B> server(ov, {.readdirplus = cli.readdirplus, .splice = cli.splice});
 
     // libfuse's arguments: always read-only, kernel permission checks on the overlay's modes.

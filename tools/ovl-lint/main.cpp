@@ -20,6 +20,7 @@
 #include <ovlcore/version.hpp>
 
 #include "common/cli.hpp"
+#include "common/evp_sha256.hpp"
 #include "common/exit_codes.hpp"
 #include "common/images_cli.hpp"
 #include "common/stack_cli.hpp"
@@ -136,6 +137,7 @@ int run_on(const B& fs, const cli_options& cli) {
     ovlcore::lint_options options;
     options.ext.data_redirects = cli.scope;
     options.verity = cli.verity;
+    options.verity_sha256 = &ovlcore::sha256_with<ovlcore::cli::evp_sha256>; // OpenSSL, spec §7
     const auto report = ovlcore::lint_mount(fs, cli.mount_options, *defaults, options);
     ovlcore::cli::report_image_failures("ovl-lint", fs);
     std::string out;

@@ -453,6 +453,7 @@ int run_stack_on(const B& fs, const cli_options& cli) {
     ovlcore::overlay_options knobs;
     knobs.ext.data_redirects = cli.scope;
     knobs.verity = cli.verity;
+    knobs.verity_sha256 = &ovlcore::sha256_with<ovlcore::cli::evp_sha256>; // OpenSSL, spec §7
     if (cli.explain) {
         const auto story = ovlcore::explain_path(fs, *stack, *cli.explain, knobs);
         write_out(cli.format == output_format::jsonl ? ovlcore::render_jsonl(story)

@@ -15,7 +15,10 @@
 //
 // A failed route (e.g. a regular file that is not an image) makes resolve_dir fail with the
 // route's errno, so the stack is refused as mount(2) refuses a path it cannot resolve (spec §1.3);
-// the route's message is kept and returned by route_messages() for the tool to print.
+// the route's message is kept and returned by route_messages() for the tool to print. At most
+// max_route_messages messages are kept (a long-lived composite may be asked to resolve refused
+// paths without end); later ones are only counted, and route_messages() ends with one line saying
+// how many were dropped, so the memory they take stays bounded.
 //
 // Optional calls (backend.hpp): dot_positions when some member knows it ({0, 0}, "dots first",
 // for the others), next_data when some member has it (EOPNOTSUPP for the others: the dump then
@@ -113,10 +116,19 @@ public:
     /// The routing policy.
     [[nodiscard]] const Policy& policy() const noexcept { return m_policy; }
 
-    /// The messages of the routes that failed so far (one per failed resolve_dir), oldest first.
+    /// How many route messages are kept (see the top of this file).
+    static constexpr std::size_t max_route_messages = 64;
+
+    /// The messages of the routes that failed so far (one per failed resolve_dir), oldest first:
+    /// the first max_route_messages, then, when more failed, one line counting the others.
     [[nodiscard]] std::vector<std::string> route_messages() const {
         const std::lock_guard lock(m_state->mutex);
-        return m_state->messages;
+        std::vector<std::string> out = m_state->messages;
+        if (m_state->dropped != 0)
+            out.push_back(std::to_string(m_state->dropped) +
+                          " more refused paths (only the first " +
+                          std::to_string(max_route_messages) + " messages are kept)");
+        return out;
     }
 
     // ---- backing_filesystem --------------------------------------------------------------------
@@ -126,7 +138,10 @@ public:
         auto routed = m_policy.route(path);
         if (!routed) {
             const std::lock_guard lock(m_state->mutex);
-            m_state->messages.push_back(routed.error().message);
+            if (m_state->messages.size() < max_route_messages)
+                m_state->messages.push_back(routed.error().message);
+            else
+                ++m_state->dropped; // bounded (see the top of this file)
             return fail(routed.error().code);
         }
         return std::visit(
@@ -239,7 +254,8 @@ private:
     struct state {
         std::mutex mutex;
         std::vector<std::shared_ptr<const void>> members; ///< every routed instance, kept alive
-        std::vector<std::string> messages;                ///< of the failed routes
+        std::vector<std::string> messages;                ///< of the failed routes (bounded)
+        std::uint64_t dropped = 0; ///< failed routes beyond max_route_messages
     };
 
     template <class B>

@@ -6,7 +6,9 @@
 // Design:
 // - An image is opened once; the descriptor (or, for open_bytes, an in-memory copy) is shared by
 //   every copy of the erofs_fs through a shared_ptr and only read with pread, so const calls are
-//   thread-safe. Nothing is cached but the superblock and the long xattr prefixes.
+//   thread-safe. Nothing is cached but the superblock, the long xattr prefixes, 256 recently
+//   read 4 KiB pages and 16 parsed directory blocks (behind mutexes; the image is read-only,
+//   erofs.md §1).
 // - A handle is a reference-counted node {parent node, name, parsed inode}; path_of walks the
 //   parents, lookup_beneath's ".." goes to the parent node. A layer is an inode number (nid).
 // - Every offset, length, nid and name read from the image is checked before use: a corrupt
@@ -22,6 +24,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -104,6 +107,8 @@ inline constexpr std::size_t erofs_symlink_max = 4095; // PATH_MAX - 1
 }
 
 /// The bytes of one image: a descriptor read with pread, or a copy in memory (open_bytes).
+/// Reads of up to a page go through a cache of the image's 4 KiB pages (erofs.md §1): a lookup
+/// reads a few bytes at a time from the same directory, inode and shared-xattr pages.
 class erofs_source {
 public:
     erofs_source(int fd, std::uint64_t size) noexcept : m_fd(fd), m_size(size) {}
@@ -129,6 +134,23 @@ public:
                             out.size());
             return {};
         }
+        // File data (larger than a page) is not cached; the rest spans at most two pages.
+        if (out.size() > page_size) return read_file(offset, out);
+        for (std::size_t done = 0; done < out.size();) {
+            const std::uint64_t at = offset + done;
+            const auto in_page = static_cast<std::size_t>(at % page_size);
+            const std::size_t n = std::min(out.size() - done, page_size - in_page);
+            OVLCORE_TRY(read_cached(at / page_size, in_page, out.subspan(done, n)));
+            done += n;
+        }
+        return {};
+    }
+
+private:
+    static constexpr std::size_t page_size = 4096;
+    static constexpr std::size_t cache_pages = 256; // 1 MiB, allocated by the first read
+
+    [[nodiscard]] result<void> read_file(std::uint64_t offset, std::span<unsigned char> out) const {
         std::size_t done = 0;
         while (done < out.size()) {
             const ssize_t n = ::pread(m_fd, out.data() + done, out.size() - done,
@@ -141,10 +163,37 @@ public:
         return {};
     }
 
-private:
+    /// out.size() bytes at `in_page` of page `page` (within the image), from the cache (one
+    /// direct-mapped slot per page; the image is read-only, so a cached page stays valid).
+    [[nodiscard]] result<void> read_cached(std::uint64_t page, std::size_t in_page,
+                                           std::span<unsigned char> out) const {
+        const auto slot = static_cast<std::size_t>(page % cache_pages);
+        {
+            const std::lock_guard lock(m_mutex);
+            if (m_tags[slot] == page + 1) {
+                std::memcpy(out.data(), m_pages.get() + slot * page_size + in_page, out.size());
+                return {};
+            }
+        }
+        std::array<unsigned char, page_size> buf; // filled by read_file before use
+        const std::uint64_t start = page * page_size;
+        const auto len =
+            static_cast<std::size_t>(std::min<std::uint64_t>(page_size, m_size - start));
+        OVLCORE_TRY(read_file(start, std::span(buf).first(len)));
+        std::memcpy(out.data(), buf.data() + in_page, out.size());
+        const std::lock_guard lock(m_mutex);
+        if (!m_pages) m_pages = std::make_unique<unsigned char[]>(cache_pages * page_size);
+        std::memcpy(m_pages.get() + slot * page_size, buf.data(), len);
+        m_tags[slot] = page + 1;
+        return {};
+    }
+
     int m_fd = -1;
     std::string m_bytes;
     std::uint64_t m_size = 0;
+    mutable std::mutex m_mutex; // guards the page cache
+    mutable std::unique_ptr<unsigned char[]> m_pages;
+    mutable std::array<std::uint64_t, cache_pages> m_tags{}; // page number + 1 per slot, 0: empty
 };
 
 /// One parsed on-disk inode (erofs.md §4).
@@ -235,6 +284,17 @@ public:
             if (reason) *reason = image_path + ": cannot open: " + std::strerror(err);
             return fail_errno(err);
         }
+        return adopt(fd, image_path, reason);
+    }
+
+    /// The image behind `fd`, an open descriptor (readable) that the erofs_fs takes over: it is
+    /// closed when the last copy goes, or at once when the image is refused. The file is never
+    /// looked up by name again (erofs.md §1), so a path replaced after it was opened cannot change
+    /// which file is read. `image_path` only names it in image_path() and reasons. Errors as
+    /// open's, from fstat(2) on; EINVAL for a descriptor that is not a regular file.
+    [[nodiscard]] static result<erofs_fs> adopt(int fd, const std::string& image_path,
+                                                std::string* reason = nullptr) {
+        if (fd < 0) return fail(std::errc::bad_file_descriptor);
         struct stat st {};
         if (::fstat(fd, &st) != 0) {
             const int err = errno;
@@ -740,13 +800,11 @@ private:
             st.rdev_major = (ino.raw & 0xfff00u) >> 8;
             st.rdev_minor = (ino.raw & 0xffu) | ((ino.raw >> 12) & 0xfff00u);
         }
-        if (st.type == file_type::regular || st.type == file_type::directory ||
-            st.type == file_type::symlink) {
-            if (st.size > (std::uint64_t{1} << 62)) return fail(detail::erofs_corrupt);
-            st.blocks = ((st.size + img.blksz - 1) >> img.blkbits) << (img.blkbits - 9);
-        } else {
-            st.size = 0; // devices, fifos and sockets have no data
-        }
+        // Every type reports the size the inode records, and blocks from it, as the kernel does
+        // (devices, fifos and sockets included: mkfs.erofs records 0); a size that is negative
+        // as a signed 64-bit number is corrupt (erofs.md §4).
+        if (st.size >= (std::uint64_t{1} << 63)) return fail(detail::erofs_corrupt);
+        st.blocks = ((st.size + img.blksz - 1) >> img.blkbits) << (img.blkbits - 9);
         return ino;
     }
 
@@ -785,17 +843,11 @@ private:
         if (c > m_img->src->size() / unit) return fail(detail::erofs_corrupt);
         std::array<unsigned char, 8> e{};
         OVLCORE_TRY(m_img->src->read(table + c * unit, std::span(e).first(unit)));
-        std::uint32_t blk = 0;
-        if (indexes) {
-            if (detail::erofs_le16(e.data()) != 0 || detail::erofs_le16(e.data() + 2) != 0) {
-                if (detail::erofs_le32(e.data() + 4) == detail::erofs_null_block)
-                    return std::optional<std::uint64_t>();
-                return fail(std::errc::operation_not_supported); // another device / 48-bit
-            }
-            blk = detail::erofs_le32(e.data() + 4);
-        } else {
-            blk = detail::erofs_le32(e.data());
-        }
+        // An 8-byte index: 16 high block bits, a 16-bit device id, 32 low block bits. Without
+        // 48-bit chunks (refused, erofs.md §6) only the low 32 bits count, and the device id is
+        // masked by "extra devices, rounded up to a power of two, minus one", which is 0 for the
+        // single-device images read here: both are ignored, as the kernel ignores them.
+        const std::uint32_t blk = detail::erofs_le32(e.data() + (indexes ? 4 : 0));
         if (blk == detail::erofs_null_block) return std::optional<std::uint64_t>();
         return std::optional<std::uint64_t>(std::uint64_t{blk} << m_img->blkbits);
     }
@@ -881,6 +933,34 @@ private:
         }
         std::vector<std::string_view> names;
     };
+
+    /// Directory blocks find_entry parsed lately, shared by copies: a walk looks the names of
+    /// one directory up one after another, and every binary search starts at the same blocks.
+    struct dir_block_memo {
+        static constexpr std::size_t slots = 16;
+        std::mutex mutex;
+        std::array<std::shared_ptr<const dir_block>, slots> blocks;
+        std::array<std::pair<std::uint64_t, std::uint64_t>, slots> keys{}; ///< (dir nid, block)
+    };
+    std::shared_ptr<dir_block_memo> m_dir_blocks = std::make_shared<dir_block_memo>();
+
+    /// load_dir_block through m_dir_blocks (the image is read-only: a parsed block stays valid).
+    [[nodiscard]] result<std::shared_ptr<const dir_block>>
+    memo_dir_block(const detail::erofs_inode& dir, std::uint64_t index) const {
+        auto& memo = *m_dir_blocks;
+        const auto slot = static_cast<std::size_t>((dir.nid * 31 + index) % dir_block_memo::slots);
+        {
+            const std::lock_guard lock(memo.mutex);
+            if (memo.blocks[slot] && memo.keys[slot] == std::pair(dir.nid, index))
+                return memo.blocks[slot];
+        }
+        OVLCORE_TRY_ASSIGN(blk, load_dir_block(dir, index));
+        auto parsed = std::make_shared<const dir_block>(std::move(blk));
+        const std::lock_guard lock(memo.mutex);
+        memo.blocks[slot] = parsed;
+        memo.keys[slot] = {dir.nid, index};
+        return parsed;
+    }
 
     [[nodiscard]] result<dir_block> load_dir_block(const detail::erofs_inode& dir,
                                                    std::uint64_t index) const {
@@ -968,14 +1048,14 @@ private:
         OVLCORE_TRY_ASSIGN(blocks, dir_blocks(dir));
         std::uint64_t lo = 0;
         std::uint64_t hi = blocks; // search the last block whose first name <= name
-        std::optional<dir_block> cand;
+        std::shared_ptr<const dir_block> cand;
         while (lo < hi) {
             const std::uint64_t mid = lo + (hi - lo) / 2;
-            OVLCORE_TRY_ASSIGN(blk, load_dir_block(dir, mid));
-            const std::string_view first = blk.names.front();
-            if (first == name) return blk.nid(0);
+            OVLCORE_TRY_ASSIGN(blk, memo_dir_block(dir, mid));
+            const std::string_view first = blk->names.front();
+            if (first == name) return blk->nid(0);
             if (first < name) {
-                const std::string_view last = blk.names.back();
+                const std::string_view last = blk->names.back();
                 if (name <= last) {
                     cand = std::move(blk);
                     break;

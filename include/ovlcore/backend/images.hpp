@@ -6,24 +6,30 @@
 // tools' --images); Linux-only (posix_fs), so it stays out of the umbrella header.
 // docs/overlayfs-semantics.md §X.2 describes the extension; docs/erofs.md the image format.
 //
-// The image policy (image_policy::route): stat(2) of the path (symlinks followed, relative paths
-// against the working directory, as mount(2) resolves a layer path). A regular file is opened
-// with erofs_fs::open and the layer is the image's root directory, as if the image were mounted
-// read-only on its own (mount -t erofs -o ro IMAGE DIR; lowerdir=DIR). A regular file that is not
-// an image it can read refuses the stack with erofs_fs::open's errno (EINVAL: not an EROFS image;
-// EOPNOTSUPP: a feature the reader lacks, e.g. compression; EUCLEAN/EIO: corrupt) and a message
-// naming the file (composite_fs::route_messages). Anything else (directories, missing paths,
-// devices...) goes to posix_fs unchanged, so its errors and refusals are the kernel's. An image
-// file is opened once per policy (its copies share the cache): two layers naming the same file
-// (by st_dev and st_ino, whatever the path) are one mount of it, so the stack is refused as the
-// kernel refuses one mounted directory given twice (ELOOP, spec §1.5).
+// The image policy (image_policy::route): the path is opened with O_PATH (symlinks followed,
+// relative paths against the working directory, as mount(2) resolves a layer path; no device
+// driver runs, no fifo blocks) and fstat(2) of that descriptor decides, so the file examined is
+// the file read (no stat-then-open race). A regular file is reopened for reading through that
+// descriptor (/proc/self/fd) and read as an image (erofs_fs::adopt, never reopened by name); the
+// layer is the image's root directory, as if the image were mounted read-only on its own
+// (mount -t erofs -o ro IMAGE DIR; lowerdir=DIR). A regular file that is not an image it can
+// read, or that cannot be opened, refuses the stack with erofs_fs's errno (EINVAL: not an EROFS
+// image; EOPNOTSUPP: a feature the reader lacks, e.g. compression; EUCLEAN/EIO: corrupt;
+// EACCES...: open(2)) and a message naming the file (composite_fs::route_messages). Anything else (directories, missing paths, devices...)
+// goes to posix_fs unchanged, so its errors and refusals are the kernel's. An image file is
+// opened once per policy (its copies share the cache): two layers naming the same file (by the
+// opened descriptor's st_dev and st_ino, whatever the path) are one mount of it, so the stack is
+// refused as the kernel refuses one mounted directory given twice (ELOOP, spec §1.5).
 #pragma once
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -59,16 +65,42 @@ struct image_policy {
         std::string where(path);
         if (!working_dir.empty() && !where.empty() && where.front() != '/')
             where = working_dir + "/" + where;
+        auto to_dirs = [&] { return route_type{.backend = dirs, .path = std::string(path)}; };
+        if (where.empty()) return to_dirs();
+        // Open first (O_PATH: no device driver runs), then fstat the descriptor; a regular file
+        // is reopened for reading through that descriptor, never by name (top of this file).
+        const int at = ::open(where.c_str(), O_PATH | O_CLOEXEC);
+        if (at < 0) return to_dirs(); // posix_fs gives the kernel's error
         struct stat st {};
-        if (where.empty() || ::stat(where.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
-            return route_type{.backend = dirs, .path = std::string(path)};
+        if (::fstat(at, &st) != 0 || !S_ISREG(st.st_mode)) {
+            ::close(at);
+            return to_dirs();
+        }
+        int fd = ::open(detail::proc_fd_path(at).c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0 && errno == ENOENT) { // no /proc: by name, then the same object or ESTALE
+            fd = ::open(where.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+            struct stat again {};
+            if (fd >= 0 && (::fstat(fd, &again) != 0 || again.st_dev != st.st_dev ||
+                            again.st_ino != st.st_ino)) {
+                ::close(fd);
+                fd = -1;
+                errno = ESTALE;
+            }
+        }
+        const int err = errno;
+        ::close(at);
+        if (fd < 0)
+            return fail(route_refusal{.code = static_cast<std::errc>(err),
+                                      .message = where + ": cannot open: " + std::strerror(err)});
         const file_id id{.dev = static_cast<std::uint64_t>(st.st_dev),
                          .ino = static_cast<std::uint64_t>(st.st_ino)};
         const std::lock_guard lock(images->mutex);
-        if (const auto it = images->opened.find(id); it != images->opened.end())
+        if (const auto it = images->opened.find(id); it != images->opened.end()) {
+            ::close(fd);
             return route_type{.backend = it->second, .path = "/"};
+        }
         std::string reason;
-        auto image = erofs_fs::open(where, &reason);
+        auto image = erofs_fs::adopt(fd, where, &reason); // takes the descriptor
         if (!image)
             return fail(route_refusal{.code = image.error(),
                                       .message = reason.empty() ? where + ": cannot read the image"

@@ -6,16 +6,20 @@
 // Design:
 // - A handle is a reference-counted node {parent node, name, (dev, ino), type}; a layer root's
 //   node holds an O_PATH descriptor of the root and the absolute path it was resolved to. No call
-//   passes the kernel more than one path component, so trees of any depth work, and a layer keeps
+//   passes the kernel a path longer than PATH_MAX, so trees of any depth work, and a layer keeps
 //   working when its path is renamed. A node costs 40 bytes plus its name; a handle is a pointer.
 // - A directory gets a descriptor on demand (openat(parent, name, O_RDONLY | O_DIRECTORY |
 //   O_NOFOLLOW), O_PATH when it may not be read), kept in a bounded LRU shared by the copies of a
 //   posix_fs (posix_options::dir_fd_capacity; default min(16384, RLIMIT_NOFILE soft limit / 4)).
-//   A call pins the descriptor it uses; only unpinned ones are closed. An evicted directory is
-//   opened again from its parent's descriptor, or through ".." of a cached child, or, failing
-//   both, from the nearest cached ancestor (the layer root at worst), one component at a time.
-//   Every open is checked with fstat against the (dev, ino) of the lookup: ESTALE when the name
-//   now holds another object.
+//   A call pins the descriptor it uses; only unpinned ones are closed. A directory without one is
+//   opened from its parent's descriptor; else by one openat2(RESOLVE_NO_SYMLINKS) of its path
+//   below the nearest cached ancestor or its layer root's O_PATH descriptor, when that path fits
+//   in PATH_MAX (the ancestors in between get no descriptor); else through ".." of a cached
+//   child, or from the nearest cached ancestor one component at a time. Every open is checked
+//   with fstat against the (dev, ino) of the lookup: ESTALE when the name now holds another
+//   object. Only a use of a directory itself makes it the most recent entry; opening another one
+//   through it does not, so parents looked up once do not crowd out the directories in use
+//   (W1 at 500 layers: 60 directories, 8,500 copies, random lookups; docs/benchmarks.md).
 // - One statx per lookup (AT_SYMLINK_NOFOLLOW). A non-directory is reached as (its parent's
 //   descriptor, its name): getxattrat/listxattrat (Linux 6.13+; on ENOSYS l*xattr on
 //   "/proc/self/fd/N/name"), readlinkat, openat(O_NOFOLLOW | O_NONBLOCK) plus an fstat identity
@@ -23,7 +27,8 @@
 //   descriptor (one getdents64 reader at a time; a second one gets a private descriptor).
 // - lookup_beneath is openat2(O_PATH | O_NOFOLLOW, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
 //   RESOLVE_NO_XDEV), exactly the restrictions overlayfs applies to the data-only walk (§6); its
-//   handle is then built by lookups along the normalised path and checked against that object.
+//   handle is then built by lookups along the normalised path (from the remembered parent
+//   directory of an earlier walk when there is one) and checked against that object.
 // - Every failure is an errno in the result; nothing throws (except std::bad_alloc).
 // - All const members are thread-safe; the descriptor cache's lock is held only to find, pin and
 //   insert entries, never across a system call.
@@ -36,6 +41,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -358,7 +364,7 @@ public:
         pinned(pinned&& o) noexcept
             : m_cache(std::exchange(o.m_cache, nullptr)), m_slot(std::exchange(o.m_slot, -1)),
               m_fd(std::exchange(o.m_fd, -1)), m_path_only(o.m_path_only), m_reading(o.m_reading),
-              m_rewind(o.m_rewind) {}
+              m_rewind(o.m_rewind), m_touch(o.m_touch) {}
         pinned& operator=(pinned&& o) noexcept {
             if (this != &o) {
                 reset();
@@ -368,6 +374,7 @@ public:
                 m_path_only = o.m_path_only;
                 m_reading = o.m_reading;
                 m_rewind = o.m_rewind;
+                m_touch = o.m_touch;
             }
             return *this;
         }
@@ -385,7 +392,7 @@ public:
         friend class posix_dir_cache;
         void reset() noexcept {
             if (m_cache != nullptr && m_slot >= 0)
-                m_cache->unpin(m_slot, m_reading);
+                m_cache->unpin(m_slot, m_reading, m_touch);
             else if (m_fd >= 0)
                 ::close(m_fd);
             m_cache = nullptr;
@@ -398,6 +405,7 @@ public:
         bool m_path_only = false;
         bool m_reading = false;
         bool m_rewind = false;
+        bool m_touch = true; ///< moves its entry to the LRU head when released
     };
 
     /// The descriptor of directory `dir`, pinned; `reading`: for getdents64 (exclusive).
@@ -405,11 +413,13 @@ public:
     /// was looked up (or no longer reachable under its name).
     [[nodiscard]] result<pinned> acquire(posix_node* dir, bool reading) {
         bool try_children = true;
+        bool try_path = true;
         for (;;) {
             std::vector<posix_node*> chain; // to open, the last one first
             int base = -1;
             bool via_child = false;
             bool self_busy = false;
+            const posix_node* above = nullptr; // open dir by a relative path from here
             {
                 const std::lock_guard lock(m_mutex);
                 if (const int s = find(dir); s >= 0) {
@@ -420,6 +430,8 @@ public:
                     pin(s);
                 } else if (!dir->is_root && (base = find(dir->parent)) >= 0) {
                     pin(base);
+                } else if (!dir->is_root && try_path && (above = path_base(dir, base)) != nullptr) {
+                    if (base >= 0) pin(base);
                 } else {
                     if (!dir->is_root && try_children) base = find_child(dir);
                     if (base >= 0) {
@@ -437,11 +449,21 @@ public:
                 }
             }
             pinned at = base >= 0 ? pinned_entry(base, false) : pinned();
+            at.m_touch = self_busy; // a directory only opened through is not a use of it
+            if (above != nullptr) {
+                const int from =
+                    base >= 0 ? at.fd() : static_cast<const posix_root_node*>(above)->fd.get();
+                if (const int fd = open_below(from, above, dir); fd >= 0)
+                    return insert(dir, fd, false, reading);
+                try_path = false; // an error or another object: one component at a time
+                continue;
+            }
             if (self_busy) {
                 // A reader holds dir's own entry: a private descriptor of the same directory.
                 const int fd = retry_eintr(
                     [&] { return ::openat(at.fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC); });
                 if (fd < 0) return fail_errno(last_errno());
+                m_opens.fetch_add(1, std::memory_order_relaxed);
                 return private_fd(fd, false, reading);
             }
             if (via_child) {
@@ -470,13 +492,17 @@ public:
         return m_entries.size() - m_free.size();
     }
     [[nodiscard]] std::size_t capacity() const noexcept { return m_entries.size(); }
+    /// How many directory descriptors were opened so far (cache misses; diagnostics, tests).
+    [[nodiscard]] std::uint64_t opens() const noexcept {
+        return m_opens.load(std::memory_order_relaxed);
+    }
 
 private:
     struct entry {
         posix_node* node = nullptr; ///< null: free
         int fd = -1;
         std::uint32_t pins = 0;
-        int prev = -1; ///< LRU neighbours (unpinned entries only; head = most recent)
+        int prev = -1; ///< LRU neighbours (every cached entry; head = most recent)
         int next = -1;
         bool path_only = false;
         bool reading = false; ///< a getdents64 reader holds it
@@ -508,6 +534,52 @@ private:
             return fail_errno(ESTALE);
         }
         return std::pair<int, bool>(fd, path_only);
+    }
+
+    /// Under the lock, for a directory whose parent has no descriptor: its nearest ancestor with
+    /// one (`slot` set to its entry) or its layer root (`slot` -1: the root's own O_PATH
+    /// descriptor, so the root's entry is not pinned), provided the path from there to `dir` fits
+    /// in PATH_MAX; else null.
+    [[nodiscard]] const posix_node* path_base(const posix_node* dir, int& slot) const noexcept {
+        std::size_t len = dir->name_len;
+        for (const posix_node* cur = dir->parent;; cur = cur->parent) {
+            slot = cur->is_root ? -1 : find(cur);
+            if (slot >= 0 || cur->is_root) return cur;
+            len += std::size_t{cur->name_len} + 1;
+            if (len >= path_max) return nullptr;
+        }
+    }
+    /// Opens directory `dir` by its path relative to its ancestor `above` (open at `from`) with
+    /// openat2(RESOLVE_NO_SYMLINKS): one call for the whole chain, no symlink followed, checked
+    /// against the lookup's (dev, ino). The descriptor, or -1 on any failure (the caller then
+    /// opens one component at a time, which gives the right errno).
+    static int open_below(int from, const posix_node* above, const posix_node* dir) {
+        static std::atomic<bool> no_openat2{false};
+        if (no_openat2.load(std::memory_order_relaxed)) return -1;
+        std::size_t len = 0;
+        for (const posix_node* n = dir; n != above; n = n->parent)
+            len += std::size_t{n->name_len} + 1;
+        std::string rel(len - 1, '/');
+        for (const posix_node* n = dir; n != above; n = n->parent) {
+            len -= std::size_t{n->name_len} + 1;
+            std::memcpy(rel.data() + len, n->name_cstr(), n->name_len);
+        }
+        open_how how{};
+        how.flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+        how.resolve = RESOLVE_NO_SYMLINKS;
+        const long raw = retry_eintr(
+            [&] { return ::syscall(SYS_openat2, from, rel.c_str(), &how, sizeof how); });
+        if (raw < 0) {
+            if (errno == ENOSYS) no_openat2.store(true, std::memory_order_relaxed);
+            return -1;
+        }
+        const int fd = static_cast<int>(raw);
+        struct stat st {};
+        if (::fstat(fd, &st) != 0 || !dir->same_object(st)) {
+            ::close(fd);
+            return -1;
+        }
+        return fd;
     }
 
     [[nodiscard]] int find(const posix_node* n) const noexcept {
@@ -544,15 +616,18 @@ private:
         m_head = s;
         if (m_tail < 0) m_tail = s;
     }
-    void pin(int s) noexcept {
-        entry& e = m_entries[static_cast<std::size_t>(s)];
-        if (e.pins++ == 0) lru_unlink(s);
-    }
-    void unpin(int s, bool reading) noexcept {
+    void pin(int s) noexcept { ++m_entries[static_cast<std::size_t>(s)].pins; }
+    /// `touch`: a use of the directory itself, which makes it the most recent; a directory only
+    /// opened through keeps its place, so a scan of its subdirectories does not keep it cached.
+    void unpin(int s, bool reading, bool touch) noexcept {
         const std::lock_guard lock(m_mutex);
         entry& e = m_entries[static_cast<std::size_t>(s)];
         if (reading) e.reading = false;
-        if (--e.pins == 0) lru_push_front(s);
+        --e.pins;
+        if (touch && m_head != s) {
+            lru_unlink(s);
+            lru_push_front(s);
+        }
     }
     /// A pinned handle on entry s (already pinned by the caller).
     [[nodiscard]] pinned pinned_entry(int s, bool reading) noexcept {
@@ -588,6 +663,7 @@ private:
     /// Caches the freshly opened descriptor `fd` of `n` and returns it pinned (private when every
     /// entry is pinned, or when another thread cached `n` first and is reading it).
     [[nodiscard]] pinned insert(posix_node* n, int fd, bool path_only, bool reading) {
+        m_opens.fetch_add(1, std::memory_order_relaxed);
         int victim_fd = -1;
         posix_node* victim = nullptr;
         pinned out;
@@ -605,8 +681,12 @@ private:
                 if (!m_free.empty()) {
                     s = m_free.back();
                     m_free.pop_back();
-                } else if (m_tail >= 0) {
-                    s = m_tail;
+                } else {
+                    s = m_tail; // the least recent entry not in use
+                    while (s >= 0 && m_entries[static_cast<std::size_t>(s)].pins > 0)
+                        s = m_entries[static_cast<std::size_t>(s)].prev;
+                }
+                if (s >= 0 && m_entries[static_cast<std::size_t>(s)].node != nullptr) {
                     lru_unlink(s);
                     entry& old = m_entries[static_cast<std::size_t>(s)];
                     victim_fd = old.fd;
@@ -624,6 +704,7 @@ private:
                                                                    .path_only = path_only,
                                                                    .reading = reading,
                                                                    .was_read = reading};
+                    lru_push_front(s);
                     out = pinned_entry(s, reading);
                 }
             }
@@ -634,6 +715,7 @@ private:
     }
 
     mutable std::mutex m_mutex;
+    std::atomic<std::uint64_t> m_opens{0};
     std::vector<entry> m_entries;
     std::vector<int> m_free;
     int m_head = -1;
@@ -642,7 +724,7 @@ private:
 
 /// The default descriptor capacity: a quarter of RLIMIT_NOFILE's soft limit, within [16, 16384].
 /// A walk or a random lookup touches one directory per layer copy (64 layers x 60 dirs: 3,840);
-/// below that the LRU thrashes, each miss an openat and an fstat.
+/// below that the LRU misses, each miss an open (one call for any depth) and an fstat.
 [[nodiscard]] inline std::size_t default_dir_fd_capacity() noexcept {
     constexpr std::size_t most = 16384;
     struct rlimit rl {};
@@ -758,6 +840,8 @@ public:
     /// The most directory descriptors kept open, and how many are open now (copies share them).
     [[nodiscard]] std::size_t dir_fd_capacity() const noexcept { return m_cache->capacity(); }
     [[nodiscard]] std::size_t open_dir_fds() const { return m_cache->open_count(); }
+    /// How many directory descriptors were opened so far (cache misses), copies included.
+    [[nodiscard]] std::uint64_t dir_fd_opens() const noexcept { return m_cache->opens(); }
 
     /// Resolves a mount-option path as mount(2) does (symlinks followed, relative to the working
     /// directory) and describes the object: stat, ancestors up to "/", mount id, read-only flag,
@@ -959,6 +1043,7 @@ public:
         if (!layer.m_root) return fail(std::errc::bad_file_descriptor);
         std::string_view rel = path;
         while (!rel.empty() && rel.front() == '/') rel.remove_prefix(1);
+        if (auto known = beneath_remembered(layer, rel)) return std::move(*known);
         const std::string p = rel.empty() ? std::string(".") : std::string(rel);
         open_how how{};
         how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
@@ -982,14 +1067,29 @@ public:
             }
             names.push_back(c);
         }
+        const auto found_it = [&](const handle& h) {
+            return h.m_node->dev == makedev(sx.stx_dev_major, sx.stx_dev_minor) &&
+                   h.m_node->ino == sx.stx_ino;
+        };
+        // The parent from the memo when a walk went there before; a miss or a mismatch walks.
+        std::string parent_path;
+        if (names.size() > 1) {
+            for (std::size_t i = 0; i + 1 < names.size(); ++i) (parent_path += names[i]) += '/';
+            if (const auto dir = m_beneath->find(layer.m_root.m_node, parent_path)) {
+                auto last = lookup(*dir, names.back());
+                if (last && found_it(last->handle))
+                    return real_object<handle>{.handle = std::move(last->handle),
+                                               .st = detail::from_statx(sx)};
+            }
+        }
         handle cur = layer.m_root;
+        handle parent;
         for (const auto name : names) {
             OVLCORE_TRY_ASSIGN(next, lookup(cur, name));
-            cur = std::move(next.handle);
+            parent = std::exchange(cur, std::move(next.handle));
         }
-        if (cur.m_node->dev != makedev(sx.stx_dev_major, sx.stx_dev_minor) ||
-            cur.m_node->ino != sx.stx_ino)
-            return fail_errno(ESTALE);
+        if (!found_it(cur)) return fail_errno(ESTALE);
+        if (names.size() > 1) m_beneath->put(layer.m_root.m_node, std::move(parent_path), parent);
         return real_object<handle>{.handle = std::move(cur), .st = detail::from_statx(sx)};
     }
 
@@ -1087,8 +1187,83 @@ public:
     }
 
 private:
+    /// lookup_beneath's memo, shared by copies: the parent directory of recent data-only walks
+    /// per layer root and path, so that a data store's fan-out directories ("ab/" of "/ab/cdef",
+    /// spec §6) are looked up and opened once, not once per object. At most `most` entries, then
+    /// emptied. A shortcut only: an answer that is not openat2's object walks from the root.
+    class beneath_memo {
+    public:
+        [[nodiscard]] std::optional<handle> find(const detail::posix_node* root,
+                                                 const std::string& path) const {
+            const std::lock_guard lock(m_mutex);
+            const auto it = m_dirs.find({root, path});
+            if (it == m_dirs.end()) return std::nullopt;
+            return it->second;
+        }
+        void put(const detail::posix_node* root, std::string path, handle dir) {
+            std::map<key, handle> dropped; // released outside the lock
+            const std::lock_guard lock(m_mutex);
+            if (m_dirs.size() >= most) std::swap(dropped, m_dirs);
+            m_dirs.insert_or_assign({root, std::move(path)}, std::move(dir));
+        }
+
+    private:
+        static constexpr std::size_t most = 4096;
+        // The entry's handle holds the root, so its address is not reused while it is a key.
+        using key = std::pair<const detail::posix_node*, std::string>;
+        mutable std::mutex m_mutex;
+        std::map<key, handle> m_dirs;
+    };
+
     std::shared_ptr<const detail::unique_fd> m_cwd;   // null: the process working directory
     std::shared_ptr<detail::posix_dir_cache> m_cache; // shared by copies
+    std::shared_ptr<beneath_memo> m_beneath = std::make_shared<beneath_memo>();
+
+    /// statx(2) of `name` in the directory `dir` (not followed, no automount), only when it is not
+    /// the root of a mount and the kernel says so (STATX_ATTR_MOUNT_ROOT known); else nullopt.
+    [[nodiscard]] std::optional<struct statx> stat_in_mount(detail::posix_node* dir,
+                                                            const char* name) const {
+        auto pin = m_cache->acquire(dir, false);
+        if (!pin) return std::nullopt;
+        struct statx sx {};
+        if (::statx(pin->fd(), name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_BASIC_STATS,
+                    &sx) != 0 ||
+            (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) == 0 ||
+            (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0)
+            return std::nullopt;
+        return sx;
+    }
+
+    /// lookup_beneath without openat2, for a plain path ("ab/cdef": no ".", "..", empty component
+    /// or trailing '/') whose parent directory an earlier walk remembered: one statx per
+    /// component from the layer root, every directory still the remembered object under its
+    /// name, nothing a symlink before the last component and nothing a mount root, is what
+    /// openat2 would find (spec §6). Anything else (a failure too) is left to openat2: nullopt.
+    [[nodiscard]] std::optional<real_object<handle>>
+    beneath_remembered(const layer_ref& layer, std::string_view rel) const {
+        const auto slash = rel.rfind('/');
+        if (slash == std::string_view::npos || rel.size() >= detail::path_max) return std::nullopt;
+        if (rel.back() == '/' || rel.find("//") != std::string_view::npos) return std::nullopt;
+        std::size_t at = 0;
+        for (auto c = detail::next_component(rel, at); !c.empty();
+             c = detail::next_component(rel, at))
+            if (c == "." || c == "..") return std::nullopt;
+        const auto dir =
+            m_beneath->find(layer.m_root.m_node, std::string(rel.substr(0, slash + 1)));
+        if (!dir) return std::nullopt;
+        for (detail::posix_node* n = dir->m_node; !n->is_root; n = n->parent) {
+            const auto sx = stat_in_mount(n->parent, n->name_cstr());
+            if (!sx || detail::type_from_mode(sx->stx_mode) != file_type::directory ||
+                makedev(sx->stx_dev_major, sx->stx_dev_minor) != n->dev || sx->stx_ino != n->ino)
+                return std::nullopt;
+        }
+        const detail::c_name name(rel.substr(slash + 1));
+        const auto sx = stat_in_mount(dir->m_node, name.c_str());
+        if (!sx) return std::nullopt;
+        return real_object<handle>{
+            .handle = handle(detail::make_child_node(dir->m_node, rel.substr(slash + 1), *sx)),
+            .st = detail::from_statx(*sx)};
+    }
 
     /// A descriptor getdents64 may read from the start: the pinned cached one (rewound if it was
     /// read before) or a private one.

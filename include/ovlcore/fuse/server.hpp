@@ -45,6 +45,7 @@
 #include "known_names.hpp"
 #include "libfuse.hpp"
 #include "options.hpp"
+#include "pages.hpp"
 #include "stats.hpp"
 
 namespace ovlcore::fuse {
@@ -214,6 +215,9 @@ public:
         for (const fuse_forget_data& f : std::span(forgets, count))
             self.forget_node(self.m_inodes.from_ino(f.ino), f.nlookup);
         fuse_reply_none(req);
+        // A mass eviction's batch fills up to 1 MiB of the worker's receive buffer, which libfuse
+        // keeps for the thread's life and refills with the next request (docs/fuse.md §3).
+        (void)release_whole_pages(forgets, count * sizeof(fuse_forget_data));
         self.trim_after_forget();
     }
 
