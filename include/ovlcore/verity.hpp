@@ -96,7 +96,8 @@ namespace detail {
 /// level (a 1 TB file has five levels), never a hash per data block.
 class verity_tree {
 public:
-    explicit verity_tree(sha256_function sha256) noexcept : m_sha256(sha256) {}
+    explicit verity_tree(sha256_function sha256) noexcept
+        : m_sha256(sha256 != nullptr ? sha256 : &sha256_with<builtin_sha256>) {}
 
     /// The next data block (4 KiB, zero-padded at the end of the file).
     void add_block(std::span<const char> block) { push(0, m_sha256(block)); }
@@ -158,6 +159,7 @@ private:
 template <class Read>
 [[nodiscard]] result<verity_digest> compute_verity_digest_from(Read&& read,
                                                                sha256_function sha256) {
+    if (sha256 == nullptr) sha256 = &sha256_with<builtin_sha256>; // none given: the built-in
     constexpr std::size_t chunk = 16 * verity_block_size;
     std::vector<char> buffer(chunk);
     detail::verity_tree tree(sha256);

@@ -221,6 +221,21 @@ TEST_CASE("7 verity: the Merkle tree streams, one block per level", "[spec.7][ve
     }
 }
 
+TEST_CASE("7 verity: no hasher given is the built-in SHA-256", "[spec.7][verity]") {
+    const std::string data(5000, 'x');
+    const auto read = [&](std::uint64_t at, std::span<char> out) -> result<std::size_t> {
+        const auto n =
+            std::min<std::size_t>(out.size(), data.size() - static_cast<std::size_t>(at));
+        std::copy_n(data.data() + at, n, out.data());
+        return n;
+    };
+    const auto none = compute_verity_digest_from(read, nullptr);
+    const auto builtin = compute_verity_digest_from(read, &sha256_with<builtin_sha256>);
+    REQUIRE(none.has_value());
+    REQUIRE(builtin.has_value());
+    CHECK(none->bytes == builtin->bytes);
+}
+
 TEST_CASE("7 verity: the linter hashes with lint_options::verity_sha256", "[spec.7][verity]") {
     memory_fs fs;
     fs.add_file("/A/ok", "", {.size = 5})

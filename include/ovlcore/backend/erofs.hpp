@@ -182,8 +182,11 @@ private:
         OVLCORE_TRY(read_file(start, std::span(buf).first(len)));
         std::memcpy(out.data(), buf.data() + in_page, out.size());
         const std::lock_guard lock(m_mutex);
-        if (!m_pages) m_pages = std::make_unique<unsigned char[]>(cache_pages * page_size);
+        // Not zero-filled: only the pages read in become resident (many images, erofs.md §1).
+        if (!m_pages)
+            m_pages = std::make_unique_for_overwrite<unsigned char[]>(cache_pages * page_size);
         std::memcpy(m_pages.get() + slot * page_size, buf.data(), len);
+        std::memset(m_pages.get() + slot * page_size + len, 0, page_size - len);
         m_tags[slot] = page + 1;
         return {};
     }

@@ -1243,7 +1243,9 @@ private:
     beneath_remembered(const layer_ref& layer, std::string_view rel) const {
         const auto slash = rel.rfind('/');
         if (slash == std::string_view::npos || rel.size() >= detail::path_max) return std::nullopt;
-        if (rel.back() == '/' || rel.find("//") != std::string_view::npos) return std::nullopt;
+        if (rel.back() == '/' || rel.find("//") != std::string_view::npos ||
+            rel.find('\0') != std::string_view::npos) // a NUL: lookup's EINVAL, via openat2
+            return std::nullopt;
         std::size_t at = 0;
         for (auto c = detail::next_component(rel, at); !c.empty();
              c = detail::next_component(rel, at))
