@@ -299,6 +299,27 @@ struct posix_node {
     }
 };
 
+/// The path of `n` below its ancestor `above` ("" for `above` itself), names joined by '/'; a
+/// layer root also ends the walk, so a null `above` gives the path below the layer root. Sized
+/// first, then filled from the end: one allocation, no list of names.
+[[nodiscard]] inline std::string path_below(const posix_node* n,
+                                            const posix_node* above = nullptr) {
+    const auto below = [above](const posix_node* p) {
+        return p != nullptr && p != above && !p->is_root;
+    };
+    std::size_t size = 0;
+    for (const posix_node* p = n; below(p); p = p->parent)
+        size += p->name_len + (size == 0 ? 0 : 1);
+    std::string out(size, '/');
+    std::size_t end = size;
+    for (const posix_node* p = n; below(p); p = p->parent) {
+        end -= p->name_len;
+        std::memcpy(out.data() + end, p->name_cstr(), p->name_len);
+        if (end > 0) --end; // the '/' before it
+    }
+    return out;
+}
+
 /// A layer root: its O_PATH descriptor (symlinks followed when it was resolved) and absolute path.
 struct posix_root_node : posix_node {
     unique_fd fd;
@@ -556,14 +577,7 @@ private:
     static int open_below(int from, const posix_node* above, const posix_node* dir) {
         static std::atomic<bool> no_openat2{false};
         if (no_openat2.load(std::memory_order_relaxed)) return -1;
-        std::size_t len = 0;
-        for (const posix_node* n = dir; n != above; n = n->parent)
-            len += std::size_t{n->name_len} + 1;
-        std::string rel(len - 1, '/');
-        for (const posix_node* n = dir; n != above; n = n->parent) {
-            len -= std::size_t{n->name_len} + 1;
-            std::memcpy(rel.data() + len, n->name_cstr(), n->name_len);
-        }
+        const std::string rel = path_below(dir, above);
         open_how how{};
         how.flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
         how.resolve = RESOLVE_NO_SYMLINKS;
@@ -1172,18 +1186,7 @@ public:
 
     /// The object's path relative to its layer root ("" for the root), for messages only.
     [[nodiscard]] std::string path_of(const handle& h) const {
-        // Sized first, then filled from the end: one allocation, no list of names.
-        std::size_t size = 0;
-        for (const detail::posix_node* n = h.m_node; n != nullptr && !n->is_root; n = n->parent)
-            size += n->name_len + (size == 0 ? 0 : 1);
-        std::string out(size, '/');
-        std::size_t end = size;
-        for (const detail::posix_node* n = h.m_node; n != nullptr && !n->is_root; n = n->parent) {
-            end -= n->name_len;
-            std::memcpy(out.data() + end, n->name_cstr(), n->name_len);
-            if (end > 0) --end; // the '/' before it
-        }
-        return out;
+        return detail::path_below(h.m_node);
     }
 
 private:
