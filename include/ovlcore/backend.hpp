@@ -111,6 +111,9 @@ concept knows_dot_positions = requires(const B& fs, const typename B::handle& di
 ///   It must not change what read returns (read is positional, a file offset is not used).
 /// - path_of(h): the object's path relative to its layer root ("" for the root), for messages,
 ///   traces and lint only.
+/// Optional: release_cached() (const, noexcept): drop what the backend caches beyond the handles
+/// its callers hold (open descriptors, remembered directories, pages). Answers must not change;
+/// overlay::release_cached() calls it after freeing its own unreferenced nodes.
 template <class B>
 concept backing_filesystem = std::copy_constructible<typename B::layer_ref> &&
     std::copy_constructible<typename B::handle> && std::movable<typename B::file> &&
@@ -135,6 +138,11 @@ namespace detail {
 template <class B>
 concept has_next_data = requires(const B& fs, const typename B::file& file, std::uint64_t offset) {
     { fs.next_data(file, offset) } -> std::same_as<result<data_extent>>;
+};
+/// Does B provide the optional release_cached (see backing_filesystem)?
+template <class B>
+concept has_release_cached = requires(const B& fs) {
+    requires noexcept(fs.release_cached());
 };
 } // namespace detail
 

@@ -85,9 +85,10 @@ struct file_id_hash {
 /// of its real dirs that let lookups skip absent names (§5.1 step 2).
 struct dir_listing {
     std::mutex mutex;
-    std::optional<std::vector<dir_entry>> listing;     ///< guarded by mutex
-    std::unique_ptr<const listed_names> names_storage; ///< guarded by mutex
-    std::atomic<const listed_names*> names{nullptr};   ///< published names_storage
+    std::optional<std::vector<dir_entry>> listing; ///< guarded by mutex
+    /// Published with the listing for lookups that run without the mutex; dropped with it
+    /// (overlay::release_cached) while such a lookup may still hold the old one.
+    std::atomic<std::shared_ptr<const listed_names>> names;
 };
 
 /// The lazy lowerdata cache of an object (§6), allocated only when it has a lazy data slot.
@@ -554,6 +555,36 @@ public:
     /// of any alias builds a new one, as after the kernel evicts it (spec §10 Q2).
     void forget(node_handle n, std::uint64_t count) const { unpin(n, count); }
 
+    /// Frees every unreferenced node the bounded cache keeps (with the default unbounded cache
+    /// nothing is freed) and the root's listing (the root lives as long as the overlay; its next
+    /// listing is read again, spec §8), then lets the backend release what no handle holds (its
+    /// optional release_cached(), backend.hpp). For an embedder whose kernel dropped its own
+    /// caches (docs/fuse.md §3); later lookups find the layers again, with the same answers
+    /// (§10 Q2).
+    void release_cached() const {
+        if (m_root && m_root->inode->dir) {
+            std::optional<std::vector<dir_entry>> listing; // both freed outside the lock
+            std::shared_ptr<const detail::listed_names> names;
+            detail::dir_listing& dir = *m_root->inode->dir;
+            const std::lock_guard lock(dir.mutex);
+            listing.swap(dir.listing);
+            names = dir.names.exchange(nullptr, std::memory_order_acq_rel);
+        }
+        if (evicts()) {
+            std::vector<const node*> victims;
+            for (;;) { // freeing a node can leave its parent unreferenced: queued, freed next round
+                {
+                    const std::lock_guard lock(m_lists_mutex);
+                    for (node_list* list : {&m_unreferenced, &m_failed})
+                        while (list->size > 0) claim_oldest(*list, victims);
+                }
+                if (victims.empty()) break;
+                free_victims(victims);
+            }
+        }
+        if constexpr (detail::has_release_cached<B>) m_fs->release_cached();
+    }
+
     /// The stat of a node (spec §9). Never resolves lazy data.
     [[nodiscard]] result<stat_info> stat(node_handle n) const {
         const auto& e = n->entry();
@@ -582,15 +613,14 @@ public:
                 if (found.error() == std::errc::no_such_file_or_directory) return false;
                 return fail(found.error());
             };
-            auto names = std::make_unique<detail::listed_names>();
+            auto names = std::make_shared<detail::listed_names>();
             OVLCORE_TRY_ASSIGN(entries,
                                read_overlay_dir(m_engine, n->entry(), n->parent == nullptr,
                                                 is_positive, names.get(), &backend_failed));
             if (backend_failed) return entries;
             dir.listing = std::move(entries);
             // Published for the lookups in this dir (spec §5.1 step 2): immutable from now on.
-            dir.names_storage = std::move(names);
-            dir.names.store(dir.names_storage.get(), std::memory_order_release);
+            dir.names.store(std::move(names), std::memory_order_release);
         }
         return *dir.listing;
     }
@@ -774,10 +804,10 @@ private:
             }
         }
         if (!hit) {
-            const auto* listed = parent->inode->dir->names.load(std::memory_order_acquire);
+            const auto listed = parent->inode->dir->names.load(std::memory_order_acquire);
             bool failed = false;
-            auto looked_up =
-                m_engine.lookup(m_root->entry(), parent->entry(), name, m_trace, listed, &failed);
+            auto looked_up = m_engine.lookup(m_root->entry(), parent->entry(), name, m_trace,
+                                             listed.get(), &failed);
             if (failed || !parent->cached) {
                 backend_failed = true; // sticky: read_dir passes one flag for all its lookups
                 if (!looked_up) return fail(looked_up.error());
@@ -838,11 +868,7 @@ private:
         }
         std::vector<const node*> victims;
         release_locked(n, c, victims);
-        while (!victims.empty()) {
-            const node* v = victims.back();
-            victims.pop_back();
-            if (const node* parent = free_node(v)) release_locked(parent, 1, victims);
-        }
+        free_victims(victims);
     }
 
     /// Drops references under the list mutex; an unreferenced node joins its list, whose oldest
@@ -863,12 +889,24 @@ private:
             list.push_back(n);
             n->queued = true;
         }
-        while (list.size > bound) {
-            const node* oldest = list.head;
-            list.unlink(oldest);
-            oldest->queued = false;
-            oldest->claimed = true;
-            victims.push_back(oldest);
+        while (list.size > bound) claim_oldest(list, victims);
+    }
+
+    /// Under the list mutex: takes the oldest node off `list` for the caller to free.
+    static void claim_oldest(node_list& list, std::vector<const node*>& victims) {
+        const node* oldest = list.head;
+        victims.push_back(oldest); // first: a failed allocation leaves the node queued
+        list.unlink(oldest);
+        oldest->queued = false;
+        oldest->claimed = true;
+    }
+
+    /// Frees the claimed `victims`, and the parents they were the last to hold.
+    void free_victims(std::vector<const node*>& victims) const {
+        while (!victims.empty()) {
+            const node* v = victims.back();
+            victims.pop_back();
+            if (const node* parent = free_node(v)) release_locked(parent, 1, victims);
         }
     }
 

@@ -69,6 +69,7 @@ static_assert(backing_filesystem<mixed_fs>);
 static_assert(knows_dot_positions<mixed_fs>); // posix_fs knows them
 static_assert(detail::has_next_data<mixed_fs>);
 static_assert(can_measure_verity<mixed_fs>);
+static_assert(detail::has_release_cached<mixed_fs>); // posix_fs has it
 
 /// A composite of memory_fs alone has neither optional call, as memory_fs.
 struct memory_only_policy {
@@ -82,6 +83,7 @@ static_assert(backing_filesystem<composite_fs<memory_only_policy, memory_fs>>);
 static_assert(!knows_dot_positions<composite_fs<memory_only_policy, memory_fs>>);
 static_assert(!detail::has_next_data<composite_fs<memory_only_policy, memory_fs>>);
 static_assert(!can_measure_verity<composite_fs<memory_only_policy, memory_fs>>);
+static_assert(!detail::has_release_cached<composite_fs<memory_only_policy, memory_fs>>);
 
 /// Whether the layer `name` may come from the memory_fs: it is used in the options only as a
 /// whole layer, never as upperdir or workdir (they must share a mount) nor through a subpath.
@@ -261,6 +263,34 @@ TEST_CASE("X.2 composite: handles remember their member backend", "[composite][s
     auto pbeneath = fs.lookup_beneath(disk_dir->ref, "/d/f");
     REQUIRE(pbeneath);
     CHECK(pbeneath->st.ino == pf->st.ino);
+}
+
+TEST_CASE("X.2 composite: release_cached reaches every routed member that has it",
+          "[composite][spec.X.2]") {
+    test::temp_dir tmp("ovlcore-composite-");
+    const std::filesystem::path disk(tmp.str());
+    std::filesystem::create_directories(disk / "p" / "d");
+    std::ofstream(disk / "p" / "d" / "f") << "posix\n";
+    auto memory = std::make_shared<memory_fs>();
+    memory->add_file("/ROOT/m/d/f", "memory\n");
+    const auto posix = std::make_shared<const posix_fs>();
+    const std::string root = std::filesystem::absolute(disk).lexically_normal().string();
+    const mixed_fs fs(
+        split_policy{.disk = posix, .memory = memory, .disk_root = root, .names = {"m"}});
+    auto mem_dir = fs.resolve_dir(root + "/m");
+    auto disk_dir = fs.resolve_dir(root + "/p");
+    REQUIRE(mem_dir);
+    REQUIRE(disk_dir);
+    auto d = walk(fs, disk_dir->ref, "d");
+    REQUIRE(d);
+    REQUIRE(fs.read_dir(d->handle));
+    REQUIRE(walk(fs, mem_dir->ref, "d/f"));
+    CHECK(posix->open_dir_fds() > 0);
+    fs.release_cached();
+    CHECK(posix->open_dir_fds() == 0);
+    auto f = fs.lookup(d->handle, "f"); // opened again on demand
+    REQUIRE(f);
+    CHECK(f->st.size == 6);
 }
 
 TEST_CASE("X.2 composite: route messages are bounded, the rest counted", "[composite][spec.X.2]") {

@@ -689,3 +689,49 @@ TEST_CASE("erofs: a chunk index's device id and high block bits are ignored, as 
     CHECK(hole.first == std::string(4096, '\0'));
     CHECK(hole.second == 4096);
 }
+
+TEST_CASE("erofs: release_cached frees the page cache and the directory memo; answers stay",
+          "[erofs]") {
+    if (skip_without_mkfs()) return;
+    image_fixture fx({});
+    REQUIRE(fx.made.empty());
+    auto fs = erofs_fs::open(fx.img.string());
+    REQUIRE(err(fs) == "ok");
+    const auto listing = [&] {
+        std::vector<std::string> out;
+        auto root = fs->root(fs->image_root());
+        REQUIRE(err(root) == "ok");
+        std::vector<std::pair<std::string, erofs_fs::handle>> todo{{"", root->handle}};
+        while (!todo.empty()) {
+            const auto [path, dir] = todo.back();
+            todo.pop_back();
+            auto entries = fs->read_dir(dir);
+            if (!entries) {
+                out.push_back(path + ": " + err(entries));
+                continue;
+            }
+            for (const auto& e : *entries) {
+                const std::string p = path + "/" + e.name;
+                auto c = fs->lookup(dir, e.name);
+                if (!c) {
+                    out.push_back(p + ": " + err(c));
+                    continue;
+                }
+                auto xattrs = fs->list_xattr(c->handle);
+                out.push_back(p + ": " + std::to_string(c->st.ino) + " " +
+                              std::to_string(c->st.size) + " " + std::to_string(c->st.mode) + " " +
+                              std::to_string(xattrs ? xattrs->size() : 0));
+                if (c->st.type == file_type::directory) todo.emplace_back(p, c->handle);
+            }
+        }
+        return out;
+    };
+    const auto before = listing();
+    CHECK(before.size() >= 20);
+    fs->release_cached();
+    CHECK(listing() == before); // read in again, through a new cache
+    const erofs_fs copy = *fs;  // copies share the caches
+    copy.release_cached();
+    copy.release_cached(); // nothing left to free
+    CHECK(listing() == before);
+}

@@ -244,7 +244,8 @@ TEMPLATE_TEST_CASE("overlay: threads racing on a fresh overlay's caches answer l
 // Lookups racing releases (issue 11): with a bounded cache of unreferenced nodes, threads take
 // and drop references (the FUSE server's LOOKUP and FORGET) and walk paths (held only during the
 // call) while other threads' releases free nodes, their inodes and their child tables (spec §10
-// Q2, docs/fuse.md §3). Every answer must stay right and the cache must end within its bound.
+// Q2, docs/fuse.md §3), and release_cached() empties the cache and drops the root's listing. Every
+// answer must stay right and the cache must end within its bound.
 TEST_CASE("overlay lifetime: lookups racing releases (bounded cache)",
           "[overlay][lifetime][threads][concurrency]") {
     test::overlay_fixture<memory_fs> f;
@@ -281,6 +282,9 @@ TEST_CASE("overlay lifetime: lookups racing releases (bounded cache)",
                                  fail(std::errc::io_error));
                     if (!fn || ov.stat(*fn)->size != std::to_string(i * 10 + j).size()) ++failures;
                     if (ov.lstat("/" + d + "/b")->size != 1) ++failures;
+                    // The whole cache and the root's listing dropped meanwhile (docs/fuse.md §3).
+                    if (round % 6 == t) ov.release_cached();
+                    if (ov.read_dir(root).value().size() != 8) ++failures;
                     if (f.content("/" + d + "/s/f" + std::to_string(j)) !=
                         std::to_string(i * 10 + j))
                         ++failures;

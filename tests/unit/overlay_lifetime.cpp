@@ -17,6 +17,7 @@
 #include <ovlcore/overlay.hpp>
 #include <ovlcore/testing/fault_injection.hpp>
 
+#include "support/counting_fs.hpp"
 #include "support/overlay_fixture.hpp"
 
 using namespace ovlcore;
@@ -58,6 +59,24 @@ template <class Ov>
 void release(const Ov& ov, std::vector<typename Ov::node_handle>& held) {
     for (const auto n : held) ov.forget(n, 1);
     held.clear();
+}
+
+/// What overlays that never release answer for `second`: after `first` was looked up and held,
+/// and alone.
+struct order_answers {
+    std::vector<std::string> second_after_first, second_alone;
+};
+order_answers fresh_answers(const std::vector<std::string>& first,
+                            const std::vector<std::string>& second) {
+    test::overlay_fixture<memory_fs> fresh;
+    add_aliases(fresh.tree);
+    std::vector<test::overlay_fixture<memory_fs>::overlay_type::node_handle> kept;
+    (void)hold(fresh.mount(alias_options), first, kept);
+    order_answers out;
+    out.second_after_first = hold(*fresh.ov, second, kept);
+    kept.clear();
+    out.second_alone = hold(fresh.mount(alias_options), second, kept);
+    return out;
 }
 
 } // namespace
@@ -134,14 +153,7 @@ TEST_CASE(
     };
     for (const auto& [first, second] : orders) {
         CAPTURE(first, second);
-        // What an overlay that never releases answers: `first`, then `second`.
-        test::overlay_fixture<memory_fs> fresh;
-        add_aliases(fresh.tree);
-        std::vector<test::overlay_fixture<memory_fs>::overlay_type::node_handle> kept;
-        (void)hold(fresh.mount(alias_options), first, kept);
-        const auto second_after_first = hold(*fresh.ov, second, kept);
-        kept.clear();
-        const auto second_alone = hold(fresh.mount(alias_options), second, kept);
+        const auto [second_after_first, second_alone] = fresh_answers(first, second);
         REQUIRE(second_after_first != second_alone); // the order matters for these names
 
         auto& ov = f.mount(alias_options, bound(0));
@@ -155,6 +167,85 @@ TEST_CASE(
         CHECK(hold(ov, second, held) == second_alone);
         release(ov, held);
     }
+}
+
+TEST_CASE(
+    "10 Q2 overlay lifetime: release_cached frees the cached unreferenced nodes; aliases looked "
+    "up again answer as after the kernel's drop_caches",
+    "[spec.10][spec.12][overlay][lifetime]") {
+    const std::vector<std::string> first = {"r1", "orig", "r2"}, second = {"orig", "r2", "r1"};
+    const auto [second_after_first, second_alone] = fresh_answers(first, second);
+    REQUIRE(second_after_first != second_alone);
+
+    test::overlay_fixture<memory_fs> f;
+    add_aliases(f.tree);
+    SECTION("bounded cache") {
+        auto& ov = f.mount(alias_options, bound(256));
+        std::vector<test::overlay_fixture<memory_fs>::overlay_type::node_handle> held;
+        (void)hold(ov, first, held);
+        release(ov, held);
+        CHECK(ov.unreferenced_nodes() > 0); // cached: their inodes stay
+        CHECK(hold(ov, second, held) == second_after_first);
+        release(ov, held);
+        ov.release_cached();
+        CHECK(ov.unreferenced_nodes() == 0);
+        CHECK(ov.live_nodes() == 1);
+        CHECK(ov.live_inodes() == 1);
+        CHECK(hold(ov, second, held) == second_alone);
+        release(ov, held);
+    }
+    SECTION("a held node and its ancestors stay") {
+        f.tree.add_file("A/d/e/f", "f");
+        auto& ov = f.mount(alias_options, bound(256));
+        std::vector<test::overlay_fixture<memory_fs>::overlay_type::node_handle> held;
+        (void)hold(ov, {"r1", "orig"}, held);
+        release(ov, held);
+        const auto f_node = ov.resolve("/d/e/f").value();
+        ov.retain(f_node);
+        ov.release_cached();
+        CHECK(ov.live_nodes() == 4); // the root, d, e, f
+        CHECK(ov.stat(f_node)->size == 1);
+        ov.forget(f_node, 1);
+        CHECK(ov.unreferenced_nodes() == 1);
+        ov.release_cached();
+        CHECK(ov.live_nodes() == 1); // f, then e and d it held
+    }
+    SECTION("the default unbounded cache keeps everything (handles never dangle)") {
+        auto& ov = f.mount(alias_options);
+        std::vector<test::overlay_fixture<memory_fs>::overlay_type::node_handle> held;
+        (void)hold(ov, first, held);
+        release(ov, held);
+        const std::size_t live = ov.live_nodes();
+        ov.release_cached();
+        CHECK(ov.live_nodes() == live);
+        CHECK(hold(ov, second, held) == second_after_first);
+    }
+}
+
+TEST_CASE(
+    "8 overlay lifetime: release_cached drops the root's listing; the next one reads the "
+    "layers again, with the same answer",
+    "[spec.8][overlay][lifetime]") {
+    memory_fs base;
+    base.add_file("/A/a", "a").add_file("/B/b", "b").add_file("/B/d/x", "x").add_dir("/A/d");
+    const test::counting_fs<memory_fs> fs(base);
+    auto stack = make_layer_stack(fs, "lowerdir=/A:/B");
+    REQUIRE(stack.has_value());
+    const overlay<test::counting_fs<memory_fs>> ov(fs, std::move(*stack), {}, bound(16));
+    const auto root = ov.root().value();
+    const auto first = ov.read_dir(root);
+    REQUIRE(first.has_value());
+    CHECK(first->size() == 3);
+    const auto reads = fs.totals().of(test::fs_op::read_dir);
+    CHECK(ov.read_dir(root).value() == *first);
+    CHECK(fs.totals().of(test::fs_op::read_dir) == reads); // cached
+    ov.release_cached();
+    CHECK(ov.read_dir(root).value() == *first);
+    CHECK(fs.totals().of(test::fs_op::read_dir) > reads); // read again
+    // Lookups in the root, which use the published names of the listing (§5.1 step 2).
+    CHECK(ov.lstat("/b").has_value());
+    CHECK(ov.lstat("/d/x").has_value());
+    CHECK(ov.lstat("/zz").error() == std::errc::no_such_file_or_directory);
 }
 
 TEST_CASE(

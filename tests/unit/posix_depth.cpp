@@ -438,3 +438,42 @@ TEST_CASE("0 posix_fs: directories only opened through do not push out the ones 
         for (const auto& c : leaves) REQUIRE(err(fs.read_dir(c)) == "ok");
     CHECK(fs.dir_fd_opens() == before);
 }
+
+TEST_CASE("0 posix_fs: release_cached closes the descriptors no call uses; handles still answer",
+          "[backend][posix][spec.0][spec.6]") {
+    temp_dir tmp;
+    std::filesystem::create_directories(tmp / "L/a/b");
+    std::filesystem::create_directories(tmp / "D/ab");
+    std::ofstream(tmp / "L/a/b/f") << "f";
+    std::ofstream(tmp / "D/ab/cdef") << "data";
+    const std::size_t fds_before = open_fd_count();
+    const posix_fs fs;
+    auto L = fs.resolve_dir((tmp / "L").string());
+    auto D = fs.resolve_dir((tmp / "D").string());
+    REQUIRE(err(L) == "ok");
+    REQUIRE(err(D) == "ok");
+    auto b = ovlcore::walk(fs, L->ref, "a/b");
+    REQUIRE(err(b) == "ok");
+    REQUIRE(err(fs.read_dir(b->handle)) == "ok");
+    auto object = fs.lookup_beneath(D->ref, "/ab/cdef");
+    REQUIRE(err(object) == "ok");
+    CHECK(fs.open_dir_fds() >= 2);
+
+    const posix_fs copy = fs; // copies share the caches
+    copy.release_cached();
+    CHECK(fs.open_dir_fds() == 0);
+    CHECK(open_fd_count() == fds_before + 2); // only the layer roots' O_PATH descriptors
+
+    // Opened again on demand: the same objects.
+    const auto opens = fs.dir_fd_opens();
+    auto listing = fs.read_dir(b->handle);
+    REQUIRE(err(listing) == "ok");
+    CHECK(listing->size() == 1);
+    auto f = fs.lookup(b->handle, "f");
+    REQUIRE(err(f) == "ok");
+    CHECK(f->st.size == 1);
+    auto again = fs.lookup_beneath(D->ref, "/ab/cdef");
+    REQUIRE(err(again) == "ok");
+    CHECK(again->st.ino == object->st.ino);
+    CHECK(fs.dir_fd_opens() > opens);
+}

@@ -23,7 +23,8 @@
 // Optional calls (backend.hpp): dot_positions when some member knows it ({0, 0}, "dots first",
 // for the others), next_data when some member has it (EOPNOTSUPP for the others: the dump then
 // reads the whole file), measure_verity (verity.hpp) when some member has it (ENODATA, "no
-// fs-verity", for the others). Members must give distinct st_dev values, as distinct mounts do: the
+// fs-verity", for the others), release_cached when some member has it (every routed instance
+// that has it releases). Members must give distinct st_dev values, as distinct mounts do: the
 // stack's overlap checks and the overlay's inode numbers compare (st_dev, st_ino) across layers.
 // All calls are const and thread-safe if the members' are (resolve_dir takes a lock).
 #pragma once
@@ -250,12 +251,32 @@ public:
             f);
     }
 
+    /// Only when some member can release its caches (backend.hpp): each routed instance that can.
+    void release_cached() const noexcept requires(detail::has_release_cached<Bs> || ...) {
+        std::vector<routed_member> members;
+        {
+            const std::lock_guard lock(m_state->mutex);
+            try {
+                members = m_state->members;
+            } catch (...) {
+                return; // out of memory: nothing released
+            }
+        }
+        for (const routed_member& m : members)
+            if (m.release_cached != nullptr) m.release_cached(m.instance.get());
+    }
+
 private:
+    /// A routed instance, and its release_cached when it has one.
+    struct routed_member {
+        std::shared_ptr<const void> instance;
+        void (*release_cached)(const void*) noexcept = nullptr;
+    };
     struct state {
         std::mutex mutex;
-        std::vector<std::shared_ptr<const void>> members; ///< every routed instance, kept alive
-        std::vector<std::string> messages;                ///< of the failed routes (bounded)
-        std::uint64_t dropped = 0; ///< failed routes beyond max_route_messages
+        std::vector<routed_member> members; ///< every routed instance, kept alive
+        std::vector<std::string> messages;  ///< of the failed routes (bounded)
+        std::uint64_t dropped = 0;          ///< failed routes beyond max_route_messages
     };
 
     template <class B>
@@ -268,11 +289,16 @@ private:
     }
 
     template <class B>
-    void keep(const std::shared_ptr<const B>& member) const {
+    void keep(const std::shared_ptr<const B>& routed) const {
         const std::lock_guard lock(m_state->mutex);
         for (const auto& kept : m_state->members)
-            if (kept.get() == static_cast<const void*>(member.get())) return;
-        m_state->members.push_back(member);
+            if (kept.instance.get() == static_cast<const void*>(routed.get())) return;
+        routed_member m{.instance = routed};
+        if constexpr (detail::has_release_cached<B>)
+            m.release_cached = [](const void* p) noexcept {
+                static_cast<const B*>(p)->release_cached();
+            };
+        m_state->members.push_back(std::move(m));
     }
 
     Policy m_policy;

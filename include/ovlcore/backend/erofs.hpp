@@ -146,6 +146,14 @@ public:
         return {};
     }
 
+    /// Frees the page cache (allocated again by the next read).
+    void release_pages() const noexcept {
+        std::unique_ptr<unsigned char[]> pages;
+        const std::lock_guard lock(m_mutex);
+        pages.swap(m_pages);
+        m_tags.fill(0);
+    }
+
 private:
     static constexpr std::size_t page_size = 4096;
     static constexpr std::size_t cache_pages = 256; // 1 MiB, allocated by the first read
@@ -320,6 +328,16 @@ public:
                                                      std::string* reason = nullptr) {
         return make(std::move(name), std::make_unique<detail::erofs_source>(std::move(bytes)),
                     reason);
+    }
+
+    /// The optional backend call release_cached() (backend.hpp): frees the page cache and the
+    /// parsed directory blocks (erofs.md §1); copies share both.
+    void release_cached() const noexcept {
+        m_img->src->release_pages();
+        std::array<std::shared_ptr<const dir_block>, dir_block_memo::slots> blocks;
+        const std::lock_guard lock(m_dir_blocks->mutex);
+        blocks.swap(m_dir_blocks->blocks);
+        m_dir_blocks->keys.fill({});
     }
 
     /// The path the image was opened from.

@@ -20,8 +20,8 @@
 //     };
 //
 // Everything else (resolve_dir, root, lookup, read_dir, list_xattr, read_link, lookup_beneath,
-// open_file, read, path_of, and the optional dot_positions, next_data and measure_verity when
-// Inner has them) still goes to the wrapped backend. Keep related answers consistent: a decorator that changes
+// open_file, read, path_of, and the optional dot_positions, next_data, measure_verity and
+// release_cached when Inner has them) still goes to the wrapped backend. Keep related answers consistent: a decorator that changes
 // read_dir's entries of a backend with dot_positions should override dot_positions too (one that
 // changes read's bytes, next_data). To hide the optional call (the overlay then takes "." and
 // ".." to come first, §8.2), declare it deleted in the derived class:
@@ -212,6 +212,10 @@ public:
     [[nodiscard]] result<verity_digest>
     measure_verity(const file& f) const requires can_measure_verity<Inner> {
         return m_inner->measure_verity(handles::unwrap(f));
+    }
+    /// Only when Inner can release its caches (backend.hpp).
+    void release_cached() const noexcept requires detail::has_release_cached<Inner> {
+        m_inner->release_cached();
     }
 
 private:

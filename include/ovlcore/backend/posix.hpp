@@ -507,6 +507,35 @@ public:
         }
     }
 
+    /// Closes every descriptor no caller holds and drops the entry's node reference (design
+    /// notes: released when the overlay sheds its caches). Returns how many were closed.
+    std::size_t release_unpinned() noexcept {
+        std::vector<std::pair<int, posix_node*>> closed;
+        {
+            const std::lock_guard lock(m_mutex);
+            try {
+                closed.reserve(m_entries.size() - m_free.size());
+            } catch (...) {
+                return 0; // nothing released rather than a partial list
+            }
+            for (std::size_t i = 0; i < m_entries.size(); ++i) {
+                entry& e = m_entries[i];
+                if (e.node == nullptr || e.pins > 0) continue;
+                const int s = static_cast<int>(i);
+                lru_unlink(s);
+                e.node->slot.store(-1, std::memory_order_relaxed);
+                closed.emplace_back(e.fd, e.node);
+                e = entry{};
+                m_free.push_back(s); // capacity reserved for every slot
+            }
+        }
+        for (const auto& [fd, node] : closed) {
+            ::close(fd);
+            release_node(node);
+        }
+        return closed.size();
+    }
+
     /// How many descriptors the cache holds open (tests, diagnostics).
     [[nodiscard]] std::size_t open_count() const {
         const std::lock_guard lock(m_mutex);
@@ -857,6 +886,14 @@ public:
     /// How many directory descriptors were opened so far (cache misses), copies included.
     [[nodiscard]] std::uint64_t dir_fd_opens() const noexcept { return m_cache->opens(); }
 
+    /// The optional backend call release_cached() (backend.hpp): closes the directory
+    /// descriptors no call is using and forgets the data-only walk's remembered directories, so
+    /// that only objects someone holds a handle to stay in memory. Copies share both caches.
+    void release_cached() const noexcept {
+        m_beneath->clear();
+        (void)m_cache->release_unpinned();
+    }
+
     /// Resolves a mount-option path as mount(2) does (symlinks followed, relative to the working
     /// directory) and describes the object: stat, ancestors up to "/", mount id, read-only flag,
     /// f_namelen and f_type. The path walk's errno on failure (ENOENT for "").
@@ -1202,6 +1239,12 @@ private:
             const auto it = m_dirs.find({root, path});
             if (it == m_dirs.end()) return std::nullopt;
             return it->second;
+        }
+        /// Forgets every entry (their handles are released outside the lock).
+        void clear() noexcept {
+            std::map<key, handle> dropped;
+            const std::lock_guard lock(m_mutex);
+            std::swap(dropped, m_dirs);
         }
         void put(const detail::posix_node* root, std::string path, handle dir) {
             std::map<key, handle> dropped; // released outside the lock

@@ -115,6 +115,12 @@ public:
         return m_counts.size();
     }
 
+    /// Gives back the table's spare buckets (after a mass FORGET, docs/fuse.md §3).
+    void compact() {
+        const std::lock_guard lock(m_mutex);
+        m_counts.rehash(0);
+    }
+
 private:
     void reference(NodeHandle n, std::int64_t count) const {
         if (m_references && count != 0) m_references(m_owner, n, count);

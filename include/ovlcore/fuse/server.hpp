@@ -202,7 +202,7 @@ public:
     static void op_forget(fuse_req_t req, fuse_ino_t ino, std::uint64_t nlookup) {
         auto& self = from(req);
         self.m_stats.count(request::forget);
-        self.note_live_nodes();
+        self.note_referenced();
         self.forget_node(self.m_inodes.from_ino(ino), nlookup);
         fuse_reply_none(req);
         self.trim_after_forget();
@@ -211,7 +211,7 @@ public:
     static void op_forget_multi(fuse_req_t req, std::size_t count, fuse_forget_data* forgets) {
         auto& self = from(req);
         self.m_stats.count(request::forget);
-        self.note_live_nodes();
+        self.note_referenced();
         for (const fuse_forget_data& f : std::span(forgets, count))
             self.forget_node(self.m_inodes.from_ino(f.ino), f.nlookup);
         fuse_reply_none(req);
@@ -511,6 +511,10 @@ public:
         return std::errc{};
     }
 
+    /// The fewest nodes FORGETs must drop (and at least half of those the kernel referenced)
+    /// before the server releases its caches and trims the heap (docs/fuse.md §3).
+    static constexpr std::size_t trim_min_forgotten = 16;
+
 private:
     [[nodiscard]] static node_handle root_of(const overlay_type& ov) {
         auto root = ov.root();
@@ -526,28 +530,39 @@ private:
             ov.forget(n, static_cast<std::uint64_t>(-count));
     }
 
-    /// The most nodes alive at a FORGET since the last trim (trim_after_forget).
-    void note_live_nodes() noexcept {
-        const std::size_t live = ov().live_nodes();
-        std::size_t high = m_live_high.load(std::memory_order_relaxed);
-        while (live > high && !m_live_high.compare_exchange_weak(high, live)) {}
+    /// The most nodes the kernel referenced at a FORGET since the last trim (trim_after_forget).
+    void note_referenced() noexcept {
+        const std::size_t now = m_inodes.referenced_nodes();
+        std::size_t high = m_referenced_high.load(std::memory_order_relaxed);
+        while (now > high && !m_referenced_high.compare_exchange_weak(high, now)) {}
     }
 
-    /// Once FORGETs freed half the nodes alive at the high-water mark, the heap pages they held
-    /// go back to the system (glibc keeps freed pages of its arenas otherwise): the server's RSS
-    /// follows what the kernel holds (docs/fuse.md §3). One thread trims at a time.
+    /// Once FORGETs dropped half the nodes the kernel referenced at the high-water mark (and at
+    /// least `trim_min_forgotten`), the kernel is shedding its caches, and so does the server:
+    /// the overlay's unreferenced nodes, the backend's descriptors no call uses and the inode
+    /// table's spare buckets are released, then the heap pages they held go back to the system
+    /// (glibc keeps freed pages of its arenas otherwise), so the server's RSS follows what the
+    /// kernel holds (docs/fuse.md §3). One thread trims at a time, and looks again when it is
+    /// done: a FORGET that came meanwhile skipped its own trim.
     void trim_after_forget() noexcept {
+        for (;;) {
+            const std::size_t now = m_inodes.referenced_nodes();
+            const std::size_t high = m_referenced_high.load(std::memory_order_relaxed);
+            if (now * 2 >= high || high - now < trim_min_forgotten ||
+                m_trimming.exchange(true, std::memory_order_acquire))
+                return;
+            m_referenced_high.store(now, std::memory_order_relaxed);
+            try {
+                ov().release_cached();
+                m_inodes.compact();
+            } catch (...) { // out of memory on the way: what is left stays cached
+            }
 #if defined(__GLIBC__)
-        const std::size_t live = ov().live_nodes();
-        if (live * 2 >= m_live_high.load(std::memory_order_relaxed) ||
-            m_trimming.exchange(true, std::memory_order_acquire))
-            return;
-        m_live_high.store(live, std::memory_order_relaxed);
-        (void)::malloc_trim(0);
-        m_trimming.store(false, std::memory_order_release);
+            (void)::malloc_trim(0);
 #endif
+            m_trimming.store(false, std::memory_order_release);
+        }
     }
-
     /// The kernel drops `count` references on `n`; once it holds none, its name and the names
     /// looked up in it are no longer known (the kernel forgot those entries) and the node may be
     /// freed (docs/fuse.md §3, §4).
@@ -682,7 +697,7 @@ private:
     handle_registry<dir_handle_type> m_dirs;
     handle_registry<file_handle_type> m_files;
     fuse_session* m_session = nullptr;
-    std::atomic<std::size_t> m_live_high{0}; ///< see note_live_nodes()
+    std::atomic<std::size_t> m_referenced_high{0}; ///< see note_referenced()
     std::atomic<bool> m_trimming{false};
 };
 
