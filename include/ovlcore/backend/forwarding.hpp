@@ -21,10 +21,11 @@
 //
 // Everything else (resolve_dir, root, lookup, read_dir, list_xattr, read_link, lookup_beneath,
 // open_file, read, path_of, and the optional dot_positions, next_data, measure_verity and
-// release_cached when Inner has them) still goes to the wrapped backend. Keep related answers consistent: a decorator that changes
-// read_dir's entries of a backend with dot_positions should override dot_positions too (one that
-// changes read's bytes, next_data). To hide the optional call (the overlay then takes "." and
-// ".." to come first, §8.2), declare it deleted in the derived class:
+// release_cached when Inner has them) still goes to the wrapped backend. Keep related answers
+// consistent: a decorator that changes read_dir's entries of a backend with dot_positions should
+// override dot_positions too (one that changes read's bytes, next_data). To hide the optional
+// call (the overlay then takes "." and ".." to come first, §8.2), declare it deleted in the
+// derived class:
 // `void dot_positions(const handle&) const = delete;`.
 //
 // Handle types: with the default `same_handles`, layer_ref, handle and file are Inner's own, so a
