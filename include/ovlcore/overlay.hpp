@@ -86,9 +86,26 @@ struct file_id_hash {
 struct dir_listing {
     std::mutex mutex;
     std::optional<std::vector<dir_entry>> listing; ///< guarded by mutex
-    /// Published with the listing for lookups that run without the mutex; dropped with it
-    /// (overlay::release_cached) while such a lookup may still hold the old one.
-    std::atomic<std::shared_ptr<const listed_names>> names;
+
+    /// The names published with the listing, for lookups (which run without `mutex`: read_dir
+    /// holds it across its own lookups); null before the first listing and after
+    /// overlay::release_cached, while a lookup may still hold the old ones.
+    [[nodiscard]] std::shared_ptr<const listed_names> published_names() const {
+        const std::lock_guard lock(names_mutex);
+        return names;
+    }
+    void publish(std::shared_ptr<const listed_names> n) {
+        const std::lock_guard lock(names_mutex);
+        names.swap(n); // the old ones (none) are freed outside the lock
+    }
+    [[nodiscard]] std::shared_ptr<const listed_names> unpublish() {
+        const std::lock_guard lock(names_mutex);
+        return std::exchange(names, nullptr);
+    }
+
+private:
+    mutable std::mutex names_mutex;
+    std::shared_ptr<const listed_names> names; ///< guarded by names_mutex
 };
 
 /// The lazy lowerdata cache of an object (§6), allocated only when it has a lazy data slot.
@@ -374,7 +391,7 @@ private:
 /// (the lookup result, spec §5); a listed dir keeps its listing (§8.2) and the names of each of
 /// its real dirs (one entry per distinct name, one small position per real dir holding it), which
 /// later lookups in that dir use to skip the real dirs lacking a name (§5.1 step 2). Both live as
-/// long as the dir's inode. Not copyable or movable (nodes point into it). `fs` must outlive the
+/// long as the dir's inode, the root's until release_cached(). Not copyable or movable (nodes point into it). `fs` must outlive the
 /// overlay.
 template <backing_filesystem B, class Trace>
 class overlay {
@@ -556,11 +573,12 @@ public:
     void forget(node_handle n, std::uint64_t count) const { unpin(n, count); }
 
     /// Frees every unreferenced node the bounded cache keeps (with the default unbounded cache
-    /// nothing is freed) and the root's listing (the root lives as long as the overlay; its next
-    /// listing is read again, spec §8), then lets the backend release what no handle holds (its
-    /// optional release_cached(), backend.hpp). For an embedder whose kernel dropped its own
-    /// caches (docs/fuse.md §3); later lookups find the layers again, with the same answers
-    /// (§10 Q2).
+    /// nothing is freed), including nodes lookup() or resolve() returned without a reference,
+    /// and the root's listing (the root lives as long as the overlay; its next listing is read
+    /// again, spec §8), then lets the backend release what no handle holds (its optional
+    /// release_cached(), backend.hpp). For an embedder whose kernel dropped its own caches
+    /// (docs/fuse.md §3). Later lookups answer as the kernel does after dropping its caches:
+    /// names that can alias one overlay inode get it in the new order of access (§10 Q2).
     void release_cached() const {
         if (m_root && m_root->inode->dir) {
             std::optional<std::vector<dir_entry>> listing; // both freed outside the lock
@@ -568,18 +586,22 @@ public:
             detail::dir_listing& dir = *m_root->inode->dir;
             const std::lock_guard lock(dir.mutex);
             listing.swap(dir.listing);
-            names = dir.names.exchange(nullptr, std::memory_order_acq_rel);
+            names = dir.unpublish();
         }
         if (evicts()) {
             std::vector<const node*> victims;
-            for (;;) { // freeing a node can leave its parent unreferenced: queued, freed next round
-                {
-                    const std::lock_guard lock(m_lists_mutex);
-                    for (node_list* list : {&m_unreferenced, &m_failed})
-                        while (list->size > 0) claim_oldest(*list, victims);
-                }
-                if (victims.empty()) break;
-                free_victims(victims);
+            {
+                const std::lock_guard lock(m_lists_mutex);
+                victims.reserve(m_unreferenced.size + m_failed.size);
+                for (node_list* list : {&m_unreferenced, &m_failed})
+                    while (list->size > 0) claim_oldest(*list, victims);
+            }
+            // A parent left unreferenced by a freed child goes too, and nothing else: lists that
+            // other threads fill meanwhile are left to the bound.
+            while (!victims.empty()) {
+                const node* v = victims.back();
+                victims.pop_back();
+                if (const node* parent = free_node(v)) claim_if_unreferenced(parent, victims);
             }
         }
         if constexpr (detail::has_release_cached<B>) m_fs->release_cached();
@@ -620,7 +642,7 @@ public:
             if (backend_failed) return entries;
             dir.listing = std::move(entries);
             // Published for the lookups in this dir (spec §5.1 step 2): immutable from now on.
-            dir.names.store(std::move(names), std::memory_order_release);
+            dir.publish(std::move(names));
         }
         return *dir.listing;
     }
@@ -804,7 +826,7 @@ private:
             }
         }
         if (!hit) {
-            const auto listed = parent->inode->dir->names.load(std::memory_order_acquire);
+            const auto listed = parent->inode->dir->published_names();
             bool failed = false;
             auto looked_up = m_engine.lookup(m_root->entry(), parent->entry(), name, m_trace,
                                              listed.get(), &failed);
@@ -899,6 +921,21 @@ private:
         list.unlink(oldest);
         oldest->queued = false;
         oldest->claimed = true;
+    }
+
+    /// Drops the reference a freed child held on `n`; if that was the last, claims `n` for the
+    /// caller to free (off its list if it was queued) instead of caching it (release_cached).
+    void claim_if_unreferenced(const node* n, std::vector<const node*>& victims) const {
+        victims.reserve(victims.size() + 1); // before the count drops: nothing to undo
+        const std::lock_guard lock(m_lists_mutex);
+        if (n->refs.fetch_sub(1, std::memory_order_relaxed) != 1 || !n->parent || n->claimed)
+            return;
+        if (n->queued) {
+            (n->cached ? m_unreferenced : m_failed).unlink(n);
+            n->queued = false;
+        }
+        n->claimed = true;
+        victims.push_back(n);
     }
 
     /// Frees the claimed `victims`, and the parents they were the last to hold.

@@ -728,9 +728,12 @@ TEST_CASE("erofs: release_cached frees the page cache and the directory memo; an
     };
     const auto before = listing();
     CHECK(before.size() >= 20);
+    CHECK(fs->cached_pages() > 0);
     fs->release_cached();
+    CHECK(fs->cached_pages() == 0);
     CHECK(listing() == before); // read in again, through a new cache
-    const erofs_fs copy = *fs;  // copies share the caches
+    CHECK(fs->cached_pages() > 0);
+    const erofs_fs copy = *fs; // copies share the caches
     copy.release_cached();
     copy.release_cached(); // nothing left to free
     CHECK(listing() == before);

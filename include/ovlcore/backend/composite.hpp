@@ -252,17 +252,10 @@ public:
     }
 
     /// Only when some member can release its caches (backend.hpp): each routed instance that can.
+    /// The members' own locks are taken under this one (they never call back into it).
     void release_cached() const noexcept requires(detail::has_release_cached<Bs> || ...) {
-        std::vector<routed_member> members;
-        {
-            const std::lock_guard lock(m_state->mutex);
-            try {
-                members = m_state->members;
-            } catch (...) {
-                return; // out of memory: nothing released
-            }
-        }
-        for (const routed_member& m : members)
+        const std::lock_guard lock(m_state->mutex);
+        for (const routed_member& m : m_state->members)
             if (m.release_cached != nullptr) m.release_cached(m.instance.get());
     }
 

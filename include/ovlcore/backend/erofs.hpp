@@ -146,6 +146,12 @@ public:
         return {};
     }
 
+    /// Pages held in the cache (tests, diagnostics).
+    [[nodiscard]] std::size_t cached_pages() const {
+        const std::lock_guard lock(m_mutex);
+        return static_cast<std::size_t>(
+            std::count_if(m_tags.begin(), m_tags.end(), [](std::uint64_t t) { return t != 0; }));
+    }
     /// Frees the page cache (allocated again by the next read).
     void release_pages() const noexcept {
         std::unique_ptr<unsigned char[]> pages;
@@ -339,6 +345,9 @@ public:
         blocks.swap(m_dir_blocks->blocks);
         m_dir_blocks->keys.fill({});
     }
+
+    /// Image pages held in the read cache (tests, diagnostics; copies share the cache).
+    [[nodiscard]] std::size_t cached_pages() const { return m_img->src->cached_pages(); }
 
     /// The path the image was opened from.
     [[nodiscard]] const std::string& image_path() const noexcept { return m_img->path; }

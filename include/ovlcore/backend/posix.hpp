@@ -508,32 +508,25 @@ public:
     }
 
     /// Closes every descriptor no caller holds and drops the entry's node reference (design
-    /// notes: released when the overlay sheds its caches). Returns how many were closed.
+    /// notes: released when the overlay sheds its caches). Returns how many were closed. Under
+    /// the lock, allocating nothing: a released node frees at most its chain of ancestors, none
+    /// of which is an entry of this cache still (an entry holds a reference).
     std::size_t release_unpinned() noexcept {
-        std::vector<std::pair<int, posix_node*>> closed;
-        {
-            const std::lock_guard lock(m_mutex);
-            try {
-                closed.reserve(m_entries.size() - m_free.size());
-            } catch (...) {
-                return 0; // nothing released rather than a partial list
-            }
-            for (std::size_t i = 0; i < m_entries.size(); ++i) {
-                entry& e = m_entries[i];
-                if (e.node == nullptr || e.pins > 0) continue;
-                const int s = static_cast<int>(i);
-                lru_unlink(s);
-                e.node->slot.store(-1, std::memory_order_relaxed);
-                closed.emplace_back(e.fd, e.node);
-                e = entry{};
-                m_free.push_back(s); // capacity reserved for every slot
-            }
+        const std::lock_guard lock(m_mutex);
+        std::size_t closed = 0;
+        for (std::size_t i = 0; i < m_entries.size(); ++i) {
+            entry& e = m_entries[i];
+            if (e.node == nullptr || e.pins > 0) continue;
+            const int s = static_cast<int>(i);
+            lru_unlink(s);
+            e.node->slot.store(-1, std::memory_order_relaxed);
+            ::close(e.fd);
+            release_node(e.node);
+            e = entry{};
+            m_free.push_back(s); // capacity reserved for every slot
+            ++closed;
         }
-        for (const auto& [fd, node] : closed) {
-            ::close(fd);
-            release_node(node);
-        }
-        return closed.size();
+        return closed;
     }
 
     /// How many descriptors the cache holds open (tests, diagnostics).

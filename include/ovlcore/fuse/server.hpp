@@ -548,19 +548,15 @@ private:
         for (;;) {
             const std::size_t now = m_inodes.referenced_nodes();
             const std::size_t high = m_referenced_high.load(std::memory_order_relaxed);
-            if (now * 2 >= high || high - now < trim_min_forgotten ||
-                m_trimming.exchange(true, std::memory_order_acquire))
+            if (now * 2 >= high || high - now < trim_min_forgotten || m_trimming.exchange(true))
                 return;
             m_referenced_high.store(now, std::memory_order_relaxed);
-            try {
-                ov().release_cached();
-                m_inodes.compact();
-            } catch (...) { // out of memory on the way: what is left stays cached
-            }
+            ov().release_cached();
+            m_inodes.compact();
 #if defined(__GLIBC__)
             (void)::malloc_trim(0);
 #endif
-            m_trimming.store(false, std::memory_order_release);
+            m_trimming.store(false);
         }
     }
     /// The kernel drops `count` references on `n`; once it holds none, its name and the names
