@@ -391,8 +391,8 @@ private:
 /// (the lookup result, spec §5); a listed dir keeps its listing (§8.2) and the names of each of
 /// its real dirs (one entry per distinct name, one small position per real dir holding it), which
 /// later lookups in that dir use to skip the real dirs lacking a name (§5.1 step 2). Both live as
-/// long as the dir's inode, the root's until release_cached(). Not copyable or movable (nodes point into it). `fs` must outlive the
-/// overlay.
+/// long as the dir's inode, the root's until release_cached(). Not copyable or movable (nodes
+/// point into it). `fs` must outlive the overlay.
 template <backing_filesystem B, class Trace>
 class overlay {
     static_assert(trace_sink<Trace>, "Trace must model trace_sink (see trace.hpp)");
