@@ -30,6 +30,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -272,10 +273,11 @@ std::string image_dump(const imaged_stack& st, image_shape shape,
     return ovlcore::testing::ovlcore_dump_jsonl(fs, st.image_options, probes, machine_defaults());
 }
 
-/// The kernel's dump of `options` with the images mounted first (name -> image, on mnt/<name>).
-std::string kernel_dump(const std::string& options, const std::map<std::string, fs::path>& images,
-                        const fs::path& mnt_root, const fs::path& ovl,
-                        const std::vector<std::string>& probes) {
+/// One kernel dump of `options` with the images mounted first (name -> image, on mnt/<name>).
+std::string kernel_dump_once(const std::string& options,
+                             const std::map<std::string, fs::path>& images,
+                             const fs::path& mnt_root, const fs::path& ovl,
+                             const std::vector<std::string>& probes) {
     auto child = ovlcore::test::output_of_child(60, [&]() -> std::string {
         if (ovlcore::test::enter_private_mount_namespace()) ::_exit(4);
         for (const auto& [name, image] : images) {
@@ -294,6 +296,22 @@ std::string kernel_dump(const std::string& options, const std::map<std::string, 
         throw std::runtime_error("kernel dump child failed (status " +
                                  std::to_string(child.status) + ")");
     return std::move(child.out);
+}
+
+/// The kernel's dump (kernel_dump_once), taken again when a read of the freshly mounted image
+/// failed with EAGAIN: seen once under CI load from a file-backed EROFS mount, a transient answer
+/// of the block layer below it, never an overlay rule (no stack here can make a read EAGAIN).
+std::string kernel_dump(const std::string& options, const std::map<std::string, fs::path>& images,
+                        const fs::path& mnt_root, const fs::path& ovl,
+                        const std::vector<std::string>& probes) {
+    std::string out;
+    for (int attempt = 1; attempt <= 3; ++attempt) {
+        out = kernel_dump_once(options, images, mnt_root, ovl, probes);
+        if (out.find("\"EAGAIN\"") == std::string::npos) break;
+        std::fprintf(stderr, "image stacks: the kernel's dump read EAGAIN (attempt %d of 3)\n",
+                     attempt);
+    }
+    return out;
 }
 
 /// ovl-tree --images -o OPTIONS --format=jsonl with the scenario's probes.
