@@ -598,11 +598,7 @@ public:
             }
             // A parent left unreferenced by a freed child goes too, and nothing else: lists that
             // other threads fill meanwhile are left to the bound.
-            while (!victims.empty()) {
-                const node* v = victims.back();
-                victims.pop_back();
-                if (const node* parent = free_node(v)) claim_if_unreferenced(parent, victims);
-            }
+            free_victims(victims, /*claim_parents=*/true);
         }
         if constexpr (detail::has_release_cached<B>) m_fs->release_cached();
     }
@@ -875,6 +871,10 @@ private:
     void unqueue(node_handle n) const {
         if (!evicts() && n->cached) return;
         const std::lock_guard lock(m_lists_mutex);
+        unlink_queued(n);
+    }
+    /// Under the list mutex: takes `n` off its unreferenced list if it is on one.
+    void unlink_queued(const node* n) const noexcept {
         if (!n->queued) return;
         (n->cached ? m_unreferenced : m_failed).unlink(n);
         n->queued = false;
@@ -930,20 +930,23 @@ private:
         const std::lock_guard lock(m_lists_mutex);
         if (n->refs.fetch_sub(1, std::memory_order_relaxed) != 1 || !n->parent || n->claimed)
             return;
-        if (n->queued) {
-            (n->cached ? m_unreferenced : m_failed).unlink(n);
-            n->queued = false;
-        }
+        unlink_queued(n);
         n->claimed = true;
         victims.push_back(n);
     }
 
-    /// Frees the claimed `victims`, and the parents they were the last to hold.
-    void free_victims(std::vector<const node*>& victims) const {
+    /// Frees the claimed `victims`. A parent they were the last to hold is released like any
+    /// node (cached up to the bound), or with `claim_parents` freed too (release_cached).
+    void free_victims(std::vector<const node*>& victims, bool claim_parents = false) const {
         while (!victims.empty()) {
             const node* v = victims.back();
             victims.pop_back();
-            if (const node* parent = free_node(v)) release_locked(parent, 1, victims);
+            const node* parent = free_node(v);
+            if (!parent) continue;
+            if (claim_parents)
+                claim_if_unreferenced(parent, victims);
+            else
+                release_locked(parent, 1, victims);
         }
     }
 
