@@ -13,16 +13,15 @@
 // Exit status: 0 pass, 1 failure, 77 skipped: not root (the mount lives in a private mount
 // namespace), no usable /dev/fuse, or mounting is not allowed here.
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -106,49 +105,28 @@ int run(const ovlcore::overlay<ovlcore::memory_fs>& ov, const std::string& expec
                                       "ro,default_permissions,fsname=ovlcore_readers"}))
         return status;
 
-    // Processes first, while this process has no other thread; they wait for the start byte.
-    int start[2];
-    if (::pipe(start) != 0) return fail("pipe failed");
-    std::vector<pid_t> children;
-    for (int p = 0; p < reader_processes; ++p) {
-        const pid_t pid = ::fork();
-        if (pid < 0) return fail("fork failed");
-        if (pid == 0) {
-            ::close(start[1]);
-            char go = 0;
-            if (::read(start[0], &go, 1) != 1) ::_exit(3);
+    // Processes first, while this process has no other thread.
+    ovlcore::test::reader_processes processes;
+    if (const int forked = processes.fork(reader_processes, [&](int p) {
             std::ofstream(work + "/process" + std::to_string(p) + ".jsonl") << dump_mount(mnt);
-            ::_exit(0);
-        }
-        children.push_back(pid);
-    }
-    ::close(start[0]);
+            return 0;
+        }))
+        return forked;
 
     fuse_mount.start({.clone_fd = clone_fd, .max_idle_threads = 16});
     std::vector<std::string> dumps(reader_threads);
     std::vector<std::thread> readers;
     for (int t = 0; t < reader_threads; ++t)
         readers.emplace_back([&, t] { dumps[static_cast<std::size_t>(t)] = dump_mount(mnt); });
-    const char go[reader_processes] = {};
-    const bool started = ::write(start[1], go, sizeof go) == static_cast<ssize_t>(sizeof go);
-    ::close(start[1]);
-    // The kernel forgets unused dentries while the readers walk (root only; best effort).
-    std::atomic<bool> walking{true};
-    std::thread forgetter([&] {
-        while (forgetting && walking.load()) {
-            std::ofstream("/proc/sys/vm/drop_caches") << "2\n";
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        }
-    });
-    for (auto& r : readers) r.join();
+    const bool started = processes.start();
     int status = 0;
-    for (const pid_t pid : children) {
-        int st = 0;
-        if (::waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-            status = fail("a reader process failed (wait status " + std::to_string(st) + ")");
+    {
+        // The kernel forgets unused dentries while the readers walk.
+        std::optional<ovlcore::test::cache_dropper> dropper;
+        if (forgetting) dropper.emplace(std::chrono::milliseconds(5));
+        for (auto& r : readers) r.join();
+        status = processes.wait();
     }
-    walking = false;
-    forgetter.join();
     // The kernel sends RELEASE and RELEASEDIR after close(2) returns: wait for them.
     for (int i = 0; i < 500 && (server.files().size() != 0 || server.dirs().size() != 0); ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(10));

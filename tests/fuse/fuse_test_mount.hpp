@@ -1,16 +1,21 @@
 // SPDX-License-Identifier: MIT
 // What the programs in tests/fuse share: their exit statuses (0 pass, 1 failure, 77 skipped), the
-// private mount namespace they run in, and one FUSE mount of a fuse::server whose loop runs in a
-// thread and which is ended from the kernel's side. docs/fuse.md §6.
+// private mount namespace they run in, one FUSE mount of a fuse::server whose loop runs in a
+// thread and which is ended from the kernel's side, reader processes, and the kernel made to
+// forget while they read. docs/fuse.md §3, §6.
 #pragma once
 
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <thread>
@@ -112,6 +117,89 @@ private:
     std::optional<ovlcore::fuse::session> m_session;
     std::thread m_loop;
     int m_loop_result = -1;
+};
+
+/// Processes reading a test mount: forked while the caller has no other thread (before
+/// fuse_test_mount::start), each waits for start() and then exits with `body(index)`. Were the
+/// server to crash, its /dev/fuse descriptor closes and they fail; threads of the crashing process
+/// would keep it alive instead, waiting on replies that never come.
+class reader_processes {
+public:
+    reader_processes() = default;
+    reader_processes(const reader_processes&) = delete;
+    reader_processes& operator=(const reader_processes&) = delete;
+    ~reader_processes() {
+        for (const int fd : m_start)
+            if (fd >= 0) ::close(fd);
+        (void)wait();
+    }
+
+    /// Forks `count` processes running `body` (int(int index)). Returns 0, or 1 (said on stderr).
+    template <class Body>
+    [[nodiscard]] int fork(int count, Body body) {
+        if (::pipe(m_start) != 0) return fail("pipe failed");
+        for (int p = 0; p < count; ++p) {
+            const pid_t pid = ::fork();
+            if (pid < 0) return fail("fork failed");
+            if (pid == 0) {
+                ::close(m_start[1]);
+                char go = 0;
+                if (::read(m_start[0], &go, 1) != 1) ::_exit(125);
+                ::_exit(body(p));
+            }
+            m_children.push_back(pid);
+        }
+        ::close(std::exchange(m_start[0], -1));
+        return 0;
+    }
+
+    /// Lets them all run; false if they could not be told.
+    [[nodiscard]] bool start() {
+        const std::vector<char> go(m_children.size());
+        const auto size = static_cast<ssize_t>(go.size());
+        const bool told = ::write(m_start[1], go.data(), go.size()) == size;
+        ::close(std::exchange(m_start[1], -1));
+        return told;
+    }
+
+    /// Waits for them all. Returns 0 if each exited with 0, else 1 (each failure said on stderr
+    /// with its wait status).
+    int wait() {
+        int status = 0;
+        for (const pid_t pid : std::exchange(m_children, {})) {
+            int st = 0;
+            if (::waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                status = fail("a reader process failed (wait status " + std::to_string(st) + ")");
+        }
+        return status;
+    }
+
+private:
+    int m_start[2] = {-1, -1};
+    std::vector<pid_t> m_children;
+};
+
+/// Makes the kernel forget its unused dentries and inodes (`drop_caches` 2: FORGETs reach the
+/// server) every `period` while it exists (root only; best effort).
+class cache_dropper {
+public:
+    explicit cache_dropper(std::chrono::microseconds period)
+        : m_thread([this, period] {
+              while (m_running.load()) {
+                  std::ofstream("/proc/sys/vm/drop_caches") << "2\n";
+                  std::this_thread::sleep_for(period);
+              }
+          }) {}
+    cache_dropper(const cache_dropper&) = delete;
+    cache_dropper& operator=(const cache_dropper&) = delete;
+    ~cache_dropper() {
+        m_running = false;
+        m_thread.join();
+    }
+
+private:
+    std::atomic<bool> m_running{true};
+    std::thread m_thread;
 };
 
 } // namespace ovlcore::test

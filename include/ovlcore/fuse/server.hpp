@@ -296,7 +296,9 @@ public:
     /// OPEN, read-only (EROFS otherwise, as an overlay without upperdir; spec §6: refused before
     /// any lazy lowerdata lookup). The first open of a lazy metacopy resolves its data (spec §6),
     /// after which st_blocks is known: the kernel's cached attributes are dropped when it differs
-    /// from the estimate they carried (else the next stat would cost a GETATTR for nothing).
+    /// from the estimate they carried (else the next stat would cost a GETATTR for nothing). The
+    /// node is not touched once the reply is sent: the kernel may close the file, forget the
+    /// inode and have the node freed at once (docs/fuse.md §3).
     static void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         auto& self = from(req);
         self.m_stats.count(request::open);
@@ -325,16 +327,19 @@ public:
         else
             fi->direct_io = 1;
         fi->noflush = 1; // nothing to flush: close(2) needs no FLUSH round trip (op_flush)
+        bool stale_attributes = false;
+        if (was_lazy) {
+            const auto after = ov.stat(n);
+            stale_attributes = !blocks_before || !after || after->blocks != *blocks_before;
+        }
         fi->fh = self.m_files.adopt(std::move(handle));
         if (fuse_reply_open(req, fi) != 0) { // interrupted: no release will come
             self.m_files.drop(fi->fh);
             return;
         }
-        if (was_lazy && self.m_session) {
-            const auto after = ov.stat(n);
-            if (!blocks_before || !after || after->blocks != *blocks_before)
-                (void)fuse_lowlevel_notify_inval_inode(self.m_session, ino, -1, 0);
-        }
+        // By node id only: should the id name a new node by now, its attributes are read again.
+        if (stale_attributes && self.m_session)
+            (void)fuse_lowlevel_notify_inval_inode(self.m_session, ino, -1, 0);
     }
 
     /// READ: as many bytes as asked unless the data ends (short reads of the backend retried).
