@@ -220,6 +220,33 @@ os.setxattr(sys.argv[1], "trusted.overlay.redirect", b"/obj")' "$WORK/meta/m"
     kill -TERM $pid
     wait $pid
 fi
+
+# 6. -o noopen (docs/fuse.md §2): the first OPEN answers ENOSYS, then the kernel asks no more;
+# READ opens the data itself, and resolves a lazy metacopy's data as open would (st_blocks).
+spawn "$WORK/noopen.err" --stats -o "$OPTS,noopen" ||
+    fail "noopen: ovl-fuse did not mount: $(cat "$WORK/noopen.err")"
+first=$(cat "$WORK/mnt/file") again=$(cat "$WORK/mnt/file")
+kill -TERM $pid
+wait $pid
+for kind in open read; do
+    eval "$kind=\$(count $kind "$WORK/noopen.err")"
+done
+[ "$first" = "$again" ] && [ "$first" = "$(cat "$WORK/lower1/file")" ] ||
+    fail "noopen: the file reads '$first' then '$again'"
+[ "$open" -eq 1 ] && [ "$read" -eq 1 ] ||
+    fail "noopen: expected open 1 (ENOSYS), read 1: $(cat "$WORK/noopen.err")"
+if [ -e "$WORK/meta/m" ]; then
+    spawn "$WORK/lazy-noopen.err" -o "lowerdir=$WORK/meta::$WORK/data,noopen" ||
+        fail "noopen lazy metacopy: ovl-fuse did not mount: $(cat "$WORK/lazy-noopen.err")"
+    before=$(stat -c %b "$WORK/mnt/m")
+    head -c 1 "$WORK/mnt/m" > /dev/null
+    after=$(stat -c %b "$WORK/mnt/m") data=$(stat -c %b "$WORK/data/obj")
+    [ "$before" = 2048 ] && [ "$after" = "$data" ] ||
+        fail "noopen lazy metacopy st_blocks: $before before the first read (expected 2048)," \
+            "$after after it (expected the data file's $data)"
+    kill -TERM $pid
+    wait $pid
+fi
 exit $((failures > 0))
 EOF
 unshare -m --propagation private sh "$WORK/inner.sh" "$OVL_FUSE" "$WORK" ||

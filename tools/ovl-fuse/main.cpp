@@ -134,9 +134,9 @@ const ovlcore::cli::man_page manual{
               "exec\n"
               "    sync async atime noatime diratime nodiratime relatime norelatime strictatime\n"
               "    nostrictatime lazytime nolazytime dirsync debug clone_fd max_idle_threads=\n"
-              "readdirplus= and nosplice are ovl-fuse's own (READDIRPLUS MODES, READS). Every\n"
-              "other item is an overlay mount option handed to ovlcore (lowerdir=, lowerdir+=,\n"
-              "datadir+=, upperdir=, workdir=,\n"
+              "readdirplus=, nosplice and noopen are ovl-fuse's own (READDIRPLUS MODES, READS).\n"
+              "Every other item is an overlay mount option handed to ovlcore (lowerdir=,\n"
+              "lowerdir+=, datadir+=, upperdir=, workdir=,\n"
               "redirect_dir=, metacopy=, index=, nfs_export=, xino=, uuid=, verity=, fsync=, "
               "volatile,\n"
               "userxattr, default_permissions), so an unknown key is refused as the kernel refuses "
@@ -156,7 +156,12 @@ const ovlcore::cli::man_page manual{
               "ask the data file (holes are not read through the mount), and READ replies are\n"
               "spliced from the data file's descriptor into /dev/fuse where the kernel allows it.\n"
               "-o nosplice: READ replies through a buffer instead. --stats prints, at exit, how\n"
-              "many requests of each kind were answered (the round trips of a walk or a read)."},
+              "many requests of each kind were answered (the round trips of a walk or a read).\n"
+              "-o noopen: the kernel opens files without asking ovl-fuse (no OPEN, no RELEASE),\n"
+              "so a re-read costs what it costs on the kernel's overlay; not exact: an open the\n"
+              "kernel's overlay refuses (a lazy metacopy whose data is missing) succeeds and its\n"
+              "reads fail with that errno, and a metacopy whose data is not st_size bytes long\n"
+              "is read up to st_size."},
          {.title = "LIMITS",
           .text =
               "Read-only; layers must not change while mounted (entries and attributes are cached\n"
@@ -206,6 +211,7 @@ struct cli_options {
     unsigned max_idle_threads = 10;
     readdirplus_mode readdirplus = readdirplus_mode::unaliased; ///< docs/fuse.md §4
     bool splice = true;                                         ///< -o nosplice: false
+    bool open_requests = true;                                  ///< -o noopen: false
     bool stats = false;                                         ///< --stats
     ovlcore::cli::defaults_source defaults = ovlcore::cli::defaults_source::automatic;
     /// --images: layer paths naming regular files are EROFS images (images_cli.hpp)
@@ -246,6 +252,8 @@ bool route_items(std::string_view value, cli_options& out, std::string& error) {
             out.clone_fd = true;
         } else if (key == "nosplice") {
             out.splice = false;
+        } else if (key == "noopen") {
+            out.open_requests = false;
         } else if (key == "auto_unmount" || key == "noauto_unmount") {
             out.auto_unmount = key == "auto_unmount"; // the last one wins, as in mount(8)
         } else if (key == "max_idle_threads") {
@@ -375,7 +383,9 @@ int run_on(const B& backend, const cli_options& cli, const char* argv0,
                        {.verity = cli.verity,
                         .verity_sha256 = &ovlcore::sha256_with<ovlcore::cli::evp_sha256>,
                         .max_unreferenced_nodes = kept_unreferenced});
-    server_type<B> server(ov, {.readdirplus = cli.readdirplus, .splice = cli.splice});
+    server_type<B> server(
+        ov,
+        {.readdirplus = cli.readdirplus, .splice = cli.splice, .open_requests = cli.open_requests});
 
     // libfuse's arguments: always read-only, kernel permission checks on the overlay's modes.
     std::string fuse_opts = "ro,default_permissions";

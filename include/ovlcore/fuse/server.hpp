@@ -141,7 +141,7 @@ public:
     /// false); no automatic page cache invalidation (nothing changes under us), no NFS export
     /// (lookups of "." and ".." are never needed).
     static void op_init(void* userdata, fuse_conn_info* conn) {
-        const auto& self = *static_cast<server*>(userdata);
+        auto& self = *static_cast<server*>(userdata);
         if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
         if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
         // unaliased/eager/preload: plus for every getdents (with AUTO the kernel falls back to
@@ -158,6 +158,9 @@ public:
         }
         conn->want &= ~static_cast<unsigned>(FUSE_CAP_AUTO_INVAL_DATA);
         conn->want &= ~static_cast<unsigned>(FUSE_CAP_EXPORT_SUPPORT);
+        // open_requests false: the first OPEN answers ENOSYS, then the kernel opens by itself.
+        self.m_no_open =
+            !self.m_options.open_requests && (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT);
     }
 
     /// LOOKUP (spec §5.3): a positive entry counts one kernel reference, taken on the node with
@@ -294,11 +297,8 @@ public:
     }
 
     /// OPEN, read-only (EROFS otherwise, as an overlay without upperdir; spec §6: refused before
-    /// any lazy lowerdata lookup). The first open of a lazy metacopy resolves its data (spec §6),
-    /// after which st_blocks is known: the kernel's cached attributes are dropped when it differs
-    /// from the estimate they carried (else the next stat would cost a GETATTR for nothing). The
-    /// node is not touched once the reply is sent: the kernel may close the file, forget the
-    /// inode and have the node freed at once (docs/fuse.md §3).
+    /// any lazy lowerdata lookup). With server_options::open_requests false, ENOSYS: the kernel
+    /// then opens every file without asking, and READ opens the data (docs/fuse.md §2).
     static void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         auto& self = from(req);
         self.m_stats.count(request::open);
@@ -308,12 +308,12 @@ public:
             fuse_reply_err(req, EROFS);
             return;
         }
-        const auto& ov = self.ov();
-        const bool was_lazy = ov.which_layers(n).pending_lowerdata.has_value();
-        std::optional<std::uint64_t> blocks_before;
-        if (was_lazy)
-            if (const auto st = ov.stat(n)) blocks_before = st->blocks;
-        auto file = ov.open(n);
+        if (self.m_no_open) {
+            fuse_reply_err(req, ENOSYS);
+            return;
+        }
+        bool stale_attributes = false;
+        auto file = self.open_data(n, stale_attributes);
         if (!file) {
             fuse_reply_err(req, errno_value(file.error()));
             return;
@@ -322,65 +322,38 @@ public:
             std::make_unique<file_handle_type>(file_handle_type{.file = std::move(*file)});
         // The page cache stops at st_size; a data file of another size is read directly
         // (docs/fuse.md §5).
-        if (data_matches_size(ov, handle->file))
+        if (data_matches_size(self.ov(), handle->file))
             fi->keep_cache = 1;
         else
             fi->direct_io = 1;
         fi->noflush = 1; // nothing to flush: close(2) needs no FLUSH round trip (op_flush)
-        bool stale_attributes = false;
-        if (was_lazy) {
-            const auto after = ov.stat(n);
-            stale_attributes = !blocks_before || !after || after->blocks != *blocks_before;
-        }
         fi->fh = self.m_files.adopt(std::move(handle));
         if (fuse_reply_open(req, fi) != 0) { // interrupted: no release will come
             self.m_files.drop(fi->fh);
             return;
         }
-        // By node id only: should the id name a new node by now, its attributes are read again.
-        if (stale_attributes && self.m_session)
-            (void)fuse_lowlevel_notify_inval_inode(self.m_session, ino, -1, 0);
+        self.invalidate_attributes_after_reply(ino, stale_attributes);
     }
 
     /// READ: as many bytes as asked unless the data ends (short reads of the backend retried).
     /// A backend whose files are descriptors (posix_fs) answers with the descriptor itself:
     /// libfuse splices the bytes into /dev/fuse when the kernel allows it (op_init), else copies
-    /// them with one pread; other backends read into a buffer (docs/fuse.md §2).
-    static void op_read(fuse_req_t req, fuse_ino_t /*ino*/, std::size_t size, off_t offset,
+    /// them with one pread; other backends read into a buffer (docs/fuse.md §2). A file the
+    /// kernel opened without OPEN (fh 0, server_options::open_requests) has its data opened for
+    /// this READ, lazy lowerdata resolved as open would (docs/fuse.md §2).
+    static void op_read(fuse_req_t req, fuse_ino_t ino, std::size_t size, off_t offset,
                         fuse_file_info* fi) {
         auto& self = from(req);
         self.m_stats.count(request::read);
-        const auto& handle = handle_registry<file_handle_type>::get(fi->fh);
-        if constexpr (file_with_fd<B>) {
-            if (self.m_options.splice) {
-                // FUSE_BUFVEC_INIT(size), spelled out: the macro is a C compound literal.
-                fuse_bufvec data{};
-                data.count = 1;
-                data.buf[0].size = size;
-                data.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-                data.buf[0].fd = handle.file.backend_file().fd();
-                data.buf[0].pos = offset;
-                (void)fuse_reply_data(req, &data, FUSE_BUF_SPLICE_MOVE); // errors are replied
-                return;
-            }
+        if (fi->fh != 0) {
+            self.reply_read(req, handle_registry<file_handle_type>::get(fi->fh).file, size, offset);
+            return;
         }
-        thread_local std::vector<char> buf;
-        if (buf.size() < size) buf.resize(size);
-        std::size_t got = 0;
-        while (got < size) {
-            auto n = self.ov().read(handle.file, static_cast<std::uint64_t>(offset) + got,
-                                    std::span<char>(buf.data() + got, size - got));
-            if (!n) {
-                if (got == 0) {
-                    fuse_reply_err(req, errno_value(n.error()));
-                    return;
-                }
-                break;
-            }
-            if (*n == 0) break;
-            got += *n;
-        }
-        fuse_reply_buf(req, buf.data(), got);
+        bool stale_attributes = false;
+        const auto file = self.open_unopened(req, ino, stale_attributes);
+        if (!file) return;
+        self.reply_read(req, *file, size, offset);
+        self.invalidate_attributes_after_reply(ino, stale_attributes);
     }
 
     /// FLUSH: nothing to write back. ENOSYS tells the kernel to never send FLUSH again on this
@@ -394,18 +367,27 @@ public:
     /// file's next data or hole is, as the kernel's overlay asks the real data file, so that a
     /// reader skips holes instead of reading zeros through the mount. Backends without file
     /// descriptors answer ENOSYS once; the kernel then treats the whole file as data.
-    static void op_lseek(fuse_req_t req, fuse_ino_t /*ino*/, off_t off, int whence,
+    static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
                          fuse_file_info* fi) {
         auto& self = from(req);
         self.m_stats.count(request::lseek);
         if constexpr (file_with_fd<B>) {
-            const auto& handle = handle_registry<file_handle_type>::get(fi->fh);
-            const off_t at = ::lseek(handle.file.backend_file().fd(), off, whence);
+            std::optional<typename overlay_type::overlay_file> opened; // fh 0: as op_read
+            bool stale_attributes = false;
+            if (fi->fh == 0) {
+                opened = self.open_unopened(req, ino, stale_attributes);
+                if (!opened) return;
+            }
+            const auto& file =
+                opened ? *opened : handle_registry<file_handle_type>::get(fi->fh).file;
+            const off_t at = ::lseek(file.backend_file().fd(), off, whence);
             if (at < 0)
                 fuse_reply_err(req, errno);
             else
                 fuse_reply_lseek(req, at);
+            self.invalidate_attributes_after_reply(ino, stale_attributes);
         } else {
+            (void)ino;
             (void)off;
             (void)whence;
             (void)fi;
@@ -514,6 +496,82 @@ public:
         e.attr_timeout = m_options.cache_timeout;
         e.entry_timeout = m_options.cache_timeout;
         return std::errc{};
+    }
+
+    /// Opens the data of `n` for reading (spec §6): the first open of a lazy metacopy resolves
+    /// its data, after which st_blocks is known; `stale_attributes` is set when it differs from
+    /// the estimate the kernel's cached attributes carry (invalidate_attributes_after_reply).
+    [[nodiscard]] result<typename overlay_type::overlay_file> open_data(node_handle n,
+                                                                        bool& stale_attributes) {
+        const auto& ov = this->ov();
+        const bool was_lazy = ov.which_layers(n).pending_lowerdata.has_value();
+        std::optional<std::uint64_t> blocks_before;
+        if (was_lazy)
+            if (const auto st = ov.stat(n)) blocks_before = st->blocks;
+        auto file = ov.open(n);
+        if (file && was_lazy) {
+            const auto after = ov.stat(n);
+            stale_attributes = !blocks_before || !after || after->blocks != *blocks_before;
+        }
+        return file;
+    }
+
+    /// The data of a file the kernel opened without OPEN (fh 0, server_options::open_requests
+    /// false), opened for one request (open_data), or nullopt after replying the errno.
+    [[nodiscard]] std::optional<typename overlay_type::overlay_file>
+    open_unopened(fuse_req_t req, fuse_ino_t ino, bool& stale_attributes) {
+        const node_handle n = node_or_reply(req, ino);
+        if (!n) return std::nullopt;
+        auto file = open_data(n, stale_attributes);
+        if (!file) {
+            fuse_reply_err(req, errno_value(file.error()));
+            return std::nullopt;
+        }
+        return std::move(*file);
+    }
+
+    /// After the reply to a request on `ino`: drops the kernel's cached attributes of `ino` when
+    /// open_data found them stale (else the next stat would cost a GETATTR for nothing). By node
+    /// id only: once replied, the node may be freed (docs/fuse.md §3); were the id reused by a
+    /// new node meanwhile, that node's attributes are merely read again.
+    void invalidate_attributes_after_reply(fuse_ino_t ino, bool stale_attributes) const {
+        if (stale_attributes && m_session)
+            (void)fuse_lowlevel_notify_inval_inode(m_session, ino, -1, 0);
+    }
+
+    /// Replies to READ from `file` (op_read).
+    void reply_read(fuse_req_t req, const typename overlay_type::overlay_file& file,
+                    std::size_t size, off_t offset) const {
+        if constexpr (file_with_fd<B>) {
+            if (m_options.splice) {
+                // FUSE_BUFVEC_INIT(size), spelled out: the macro is a C compound literal.
+                fuse_bufvec data{};
+                data.count = 1;
+                data.buf[0].size = size;
+                data.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+                data.buf[0].fd = file.backend_file().fd();
+                data.buf[0].pos = offset;
+                (void)fuse_reply_data(req, &data, FUSE_BUF_SPLICE_MOVE); // errors are replied
+                return;
+            }
+        }
+        thread_local std::vector<char> buf;
+        if (buf.size() < size) buf.resize(size);
+        std::size_t got = 0;
+        while (got < size) {
+            auto n = ov().read(file, static_cast<std::uint64_t>(offset) + got,
+                               std::span<char>(buf.data() + got, size - got));
+            if (!n) {
+                if (got == 0) {
+                    fuse_reply_err(req, errno_value(n.error()));
+                    return;
+                }
+                break;
+            }
+            if (*n == 0) break;
+            got += *n;
+        }
+        fuse_reply_buf(req, buf.data(), got);
     }
 
     /// The fewest nodes FORGETs must drop (and at least half of those the kernel referenced)
@@ -700,6 +758,7 @@ private:
     fuse_session* m_session = nullptr;
     std::atomic<std::size_t> m_referenced_high{0}; ///< see note_referenced()
     std::atomic<bool> m_trimming{false};
+    bool m_no_open = false; ///< OPEN answers ENOSYS (set by op_init before any request)
 };
 
 } // namespace ovlcore::fuse
