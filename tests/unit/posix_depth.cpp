@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
@@ -118,6 +119,21 @@ struct deep_tree {
     }
     [[nodiscard]] std::string top() const { return dir + "/top"; }
 };
+
+/// A counted reference to a posix_fs node made by hand, for tests of the descriptor cache itself.
+struct node_release {
+    void operator()(ovlcore::detail::posix_node* n) const noexcept {
+        ovlcore::detail::release_node(n);
+    }
+};
+using node_ref = std::unique_ptr<ovlcore::detail::posix_node, node_release>;
+
+/// The node of `name` in the directory open at `dir_fd`, a child of `parent`, as lookup makes it.
+node_ref child_node(const node_ref& parent, int dir_fd, const std::string& name) {
+    auto sx = ovlcore::detail::statx_at(dir_fd, name);
+    REQUIRE(err(sx) == "ok");
+    return node_ref(ovlcore::detail::make_child_node(parent.get(), name, *sx));
+}
 
 } // namespace
 
@@ -476,4 +492,93 @@ TEST_CASE("0 posix_fs: release_cached closes the descriptors no call uses; handl
     REQUIRE(err(again) == "ok");
     CHECK(again->st.ino == object->st.ino);
     CHECK(fs.dir_fd_opens() > opens);
+}
+
+TEST_CASE("0 posix_fs: release_cached keeps the descriptor a call in progress has pinned",
+          "[backend][posix][spec.0]") {
+    // A posix_fs call pins the directory descriptor it uses until it returns, and no call waits
+    // on anything, so this drives the cache that release_cached() empties
+    // (posix_dir_cache::release_unpinned) directly, with nodes made as resolve_dir and lookup
+    // make them: a's entry pinned as a running read_dir pins it, b's left by a finished call.
+    temp_dir tmp;
+    std::filesystem::create_directories(tmp / "L/a");
+    std::filesystem::create_directories(tmp / "L/b");
+    for (const char* name : {"f", "g", "h"}) std::ofstream(tmp / "L/a" / name) << name;
+    auto* layer = new ovlcore::detail::posix_root_node;
+    layer->is_root = true; // release_node frees it as a root
+    const node_ref root(layer);
+    layer->type = file_type::directory;
+    layer->fd.reset(::open((tmp / "L").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    REQUIRE(layer->fd.valid());
+    struct stat root_st {};
+    REQUIRE(::fstat(layer->fd.get(), &root_st) == 0);
+    layer->dev = root_st.st_dev;
+    layer->ino = root_st.st_ino;
+    const node_ref a = child_node(root, layer->fd.get(), "a");
+    const node_ref b = child_node(root, layer->fd.get(), "b");
+
+    ovlcore::detail::posix_dir_cache cache(4);
+    REQUIRE(err(cache.acquire(b.get(), false)) == "ok"); // a finished call: cached, unpinned
+    int fd = -1;
+    {
+        auto reader = cache.acquire(a.get(), true); // read_dir of a, still running
+        REQUIRE(err(reader) == "ok");
+        fd = reader->fd();
+        REQUIRE(cache.open_count() == 2);
+
+        CHECK(cache.release_unpinned() == 1); // b's only
+        CHECK(cache.open_count() == 1);
+        // The running call's descriptor is still open, still a's, and still answers.
+        REQUIRE(::fcntl(fd, F_GETFD) != -1);
+        struct stat st {};
+        REQUIRE(::fstat(fd, &st) == 0);
+        CHECK(a->same_object(st));
+        auto listing = ovlcore::detail::read_dir_fd(fd);
+        REQUIRE(err(listing) == "ok");
+        std::vector<std::string> names;
+        for (const auto& e : *listing) names.push_back(e.name);
+        std::sort(names.begin(), names.end());
+        CHECK(names == std::vector<std::string>{"f", "g", "h"});
+        auto g = ovlcore::detail::statx_at(fd, "g");
+        REQUIRE(err(g) == "ok");
+        CHECK(g->stx_size == 1);
+    }
+    // The call has returned: the next release closes a's descriptor too.
+    CHECK(cache.release_unpinned() == 1);
+    CHECK(cache.open_count() == 0);
+    CHECK(::fcntl(fd, F_GETFD) == -1);
+}
+
+TEST_CASE("6 posix_fs: release_cached forgets the directories the data-only walk remembered",
+          "[backend][posix][spec.6]") {
+    // lookup_beneath remembers the parent of a data-only walk ("ab/" of "/ab/cdef") as a handle,
+    // which holds the layer's root node and with it the root's O_PATH descriptor, even after the
+    // caller dropped the layer. Once release_cached() has run, nothing may hold it.
+    temp_dir tmp;
+    std::filesystem::create_directories(tmp / "D/ab");
+    std::ofstream(tmp / "D/ab/cdef") << "data";
+    const std::size_t fds_before = open_fd_count();
+    const posix_fs fs;
+    std::uint64_t ino = 0;
+    {
+        auto D = fs.resolve_dir((tmp / "D").string());
+        REQUIRE(err(D) == "ok");
+        auto object = fs.lookup_beneath(D->ref, "/ab/cdef");
+        REQUIRE(err(object) == "ok");
+        ino = object->st.ino;
+    } // the layer and the object dropped by the caller
+    REQUIRE(open_fd_count() > fds_before);
+
+    fs.release_cached();
+    CHECK(fs.open_dir_fds() == 0);
+    CHECK(open_fd_count() == fds_before); // the root's O_PATH descriptor closed too
+
+    // A later data-only walk finds the object again.
+    auto D = fs.resolve_dir((tmp / "D").string());
+    REQUIRE(err(D) == "ok");
+    auto again = fs.lookup_beneath(D->ref, "/ab/cdef");
+    REQUIRE(err(again) == "ok");
+    CHECK(again->st.ino == ino);
+    CHECK(again->st.size == 4);
+    CHECK(fs.path_of(again->handle) == "ab/cdef");
 }

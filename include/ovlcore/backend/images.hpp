@@ -39,6 +39,7 @@
 #include <utility>
 #include <variant>
 
+#include "../detail/unique_fd.hpp"
 #include "../result.hpp"
 #include "composite.hpp"
 #include "erofs.hpp"
@@ -69,14 +70,11 @@ struct image_policy {
         if (where.empty()) return to_dirs();
         // Open first (O_PATH: no device driver runs), then fstat the descriptor; a regular file
         // is reopened for reading through that descriptor, never by name (top of this file).
-        const int at = ::open(where.c_str(), O_PATH | O_CLOEXEC);
-        if (at < 0) return to_dirs(); // posix_fs gives the kernel's error
+        const detail::unique_fd at(::open(where.c_str(), O_PATH | O_CLOEXEC));
+        if (!at.valid()) return to_dirs(); // posix_fs gives the kernel's error
         struct stat st {};
-        if (::fstat(at, &st) != 0 || !S_ISREG(st.st_mode)) {
-            ::close(at);
-            return to_dirs();
-        }
-        int fd = ::open(detail::proc_fd_path(at).c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (::fstat(at.get(), &st) != 0 || !S_ISREG(st.st_mode)) return to_dirs();
+        int fd = ::open(detail::proc_fd_path(at.get()).c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0 && errno == ENOENT) { // no /proc: by name, then the same object or ESTALE
             fd = ::open(where.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
             struct stat again {};
@@ -88,7 +86,6 @@ struct image_policy {
             }
         }
         const int err = errno;
-        ::close(at);
         if (fd < 0)
             return fail(route_refusal{.code = static_cast<std::errc>(err),
                                       .message = where + ": cannot open: " + std::strerror(err)});

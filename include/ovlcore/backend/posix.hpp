@@ -68,6 +68,7 @@
 
 #include "../backend.hpp"
 #include "../detail/path.hpp"
+#include "../detail/unique_fd.hpp"
 #include "../result.hpp"
 #include "../types.hpp"
 #include "../verity.hpp"
@@ -93,31 +94,6 @@ struct xattr_args_v0 {
     std::uint64_t value;
     std::uint32_t size;
     std::uint32_t flags;
-};
-
-/// An owned file descriptor (closed on destruction). Movable, not copyable.
-class unique_fd {
-public:
-    unique_fd() noexcept = default;
-    explicit unique_fd(int fd) noexcept : m_fd(fd) {}
-    unique_fd(unique_fd&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)) {}
-    unique_fd& operator=(unique_fd&& other) noexcept {
-        if (this != &other) reset(std::exchange(other.m_fd, -1));
-        return *this;
-    }
-    unique_fd(const unique_fd&) = delete;
-    unique_fd& operator=(const unique_fd&) = delete;
-    ~unique_fd() { reset(); }
-
-    [[nodiscard]] int get() const noexcept { return m_fd; }
-    [[nodiscard]] bool valid() const noexcept { return m_fd >= 0; }
-    void reset(int fd = -1) noexcept {
-        if (m_fd >= 0) ::close(m_fd);
-        m_fd = fd;
-    }
-
-private:
-    int m_fd = -1;
 };
 
 [[nodiscard]] inline int last_errno() noexcept { return errno > 0 ? errno : EIO; }
