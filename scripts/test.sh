@@ -9,8 +9,8 @@
 #   asan   g++,     ASan+UBSan,          build/asan,  ctest (all tests)
 #   tsan   clang++, ThreadSanitizer,     build/tsan,  builds only target ovlcore_concurrency and
 #          runs ctest -L concurrency: the [concurrency] test cases (threads racing on one overlay's
-#          caches, lazy lowerdata, backends) and the FUSE server under concurrent readers (root +
-#          /dev/fuse, else Skipped); any TSan report fails the test
+#          caches, lazy lowerdata, backends), the FUSE server under concurrent readers and OPEN
+#          racing FORGET (root + /dev/fuse, else Skipped); any TSan report fails the test
 # Installs missing Debian packages first. Every lane runs even if an earlier one fails; prints a
 # summary per lane; exits non-zero if any lane failed or ran no tests at all.
 # Usage: scripts/test.sh [LANE...]   (default: format docs tidy gcc clang asan tsan). Runs from any

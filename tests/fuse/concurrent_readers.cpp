@@ -98,20 +98,19 @@ int run(const ovlcore::overlay<ovlcore::memory_fs>& ov, const std::string& expec
         bool forgetting = false) {
     const std::string mnt = work + "/mnt";
     if (::mkdir(mnt.c_str(), 0755) != 0) return fail("cannot make " + mnt);
-    server_type server(ov, options);
-    ovlcore::test::fuse_test_mount fuse_mount(mnt);
-    if (const int status =
-            fuse_mount.mount(server, {"ovlcore_fuse_concurrent_readers", "-o",
-                                      "ro,default_permissions,fsname=ovlcore_readers"}))
-        return status;
-
-    // Processes first, while this process has no other thread.
+    // Processes first: before the mount and while this process has no other thread.
     ovlcore::test::reader_processes processes;
     if (const int forked = processes.fork(reader_processes, [&](int p) {
             std::ofstream(work + "/process" + std::to_string(p) + ".jsonl") << dump_mount(mnt);
             return 0;
         }))
         return forked;
+    server_type server(ov, options);
+    ovlcore::test::fuse_test_mount fuse_mount(mnt);
+    if (const int status =
+            fuse_mount.mount(server, {"ovlcore_fuse_concurrent_readers", "-o",
+                                      "ro,default_permissions,fsname=ovlcore_readers"}))
+        return status;
 
     fuse_mount.start({.clone_fd = clone_fd, .max_idle_threads = 16});
     std::vector<std::string> dumps(reader_threads);

@@ -119,19 +119,22 @@ private:
     int m_loop_result = -1;
 };
 
-/// Processes reading a test mount: forked while the caller has no other thread (before
-/// fuse_test_mount::start), each waits for start() and then exits with `body(index)`. Were the
-/// server to crash, its /dev/fuse descriptor closes and they fail; threads of the crashing process
-/// would keep it alive instead, waiting on replies that never come.
+/// Processes reading a test mount: forked before the mount is made (so that they hold no
+/// /dev/fuse descriptor) while the caller has no other thread, each waits for start() and then
+/// exits with `body(index)`. Were the server to crash, its /dev/fuse descriptor, the only one,
+/// closes, the connection ends and they fail; threads of the crashing process, or processes
+/// holding a copy of that descriptor, would keep it alive instead, waiting on replies that never
+/// come.
 class reader_processes {
 public:
     reader_processes() = default;
     reader_processes(const reader_processes&) = delete;
     reader_processes& operator=(const reader_processes&) = delete;
+    /// Processes never started exit at once (their start pipe closes); all are waited for.
     ~reader_processes() {
         for (const int fd : m_start)
             if (fd >= 0) ::close(fd);
-        (void)wait();
+        for (const pid_t pid : m_children) ::waitpid(pid, nullptr, 0);
     }
 
     /// Forks `count` processes running `body` (int(int index)). Returns 0, or 1 (said on stderr).

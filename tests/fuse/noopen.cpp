@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -110,6 +111,7 @@ int open_errno(const ovlcore::memory_fs& layers, std::string_view path) {
 } // namespace
 
 int main() {
+    std::signal(SIGPIPE, SIG_IGN); // a reader that died makes the pipe writes fail, not kill us
     if (const int status =
             ovlcore::test::enter_private_mount_ns("needs root (a private mount namespace)"))
         return status;
@@ -126,18 +128,14 @@ int main() {
     const std::string work = dir_template;
     const std::string mnt = work + "/mnt";
     if (::mkdir(mnt.c_str(), 0755) != 0) return fail("cannot make " + mnt);
-    ovlcore::fuse::server<ovlcore::memory_fs> server(ov, {.open_requests = false});
-    ovlcore::test::fuse_test_mount fuse_mount(mnt);
-    if (const int status = fuse_mount.mount(
-            server, {"ovlcore_fuse_noopen", "-o", "ro,default_permissions,fsname=noopen"}))
-        return status;
-
-    // The reader is a process (a crashing server fails the test instead of hanging it); between
-    // its passes it waits for this process to take the request counts.
+    // The reader is a process, forked before the mount (a crashing server fails the test instead
+    // of hanging it); between its passes it waits for this process to take the request counts.
     int first_done[2], second_go[2];
     if (::pipe(first_done) != 0 || ::pipe(second_go) != 0) return fail("pipe failed");
     ovlcore::test::reader_processes reader;
     if (const int forked = reader.fork(1, [&](int /*index*/) {
+            ::close(first_done[0]); // this side's ends only: the other side's exit is seen
+            ::close(second_go[1]);
             int status = read_all(mnt);
             const auto gone = read_whole(mnt + "/gone");
             if (gone.open_errno != 0)
@@ -153,6 +151,14 @@ int main() {
             return status;
         }))
         return forked;
+    ::close(first_done[1]);
+    ::close(second_go[0]);
+
+    ovlcore::fuse::server<ovlcore::memory_fs> server(ov, {.open_requests = false});
+    ovlcore::test::fuse_test_mount fuse_mount(mnt);
+    if (const int status = fuse_mount.mount(
+            server, {"ovlcore_fuse_noopen", "-o", "ro,default_permissions,fsname=noopen"}))
+        return status;
 
     fuse_mount.start();
     int status = reader.start() ? 0 : fail("cannot start the reader");
@@ -166,7 +172,8 @@ int main() {
     const std::uint64_t opens_again = server.stats()[request::open] - opens;
     if (const int stopped = fuse_mount.stop()) status = stopped;
     ::rmdir(work.c_str());
-    for (const int fd : {first_done[0], first_done[1], second_go[0], second_go[1]}) ::close(fd);
+    ::close(first_done[0]);
+    ::close(second_go[1]);
 
     if (opens != 1)
         status = fail(std::to_string(opens) + " OPEN requests in the first pass, 1 expected " +

@@ -13,12 +13,15 @@
 // Exit status: 0 pass, 1 failure, 77 skipped: not root, no usable /dev/fuse, or mounting is not
 // allowed here.
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <string>
+#include <thread>
 
 #include <ovlcore/backend/memory.hpp>
 #include <ovlcore/fuse/server.hpp>
@@ -34,15 +37,22 @@ using ovlcore::test::fail;
 
 constexpr int lazy_files = 64;
 constexpr int reader_processes = 3;
-constexpr auto run_time = std::chrono::seconds(2);
+// The readers run at least `min_run_time`, and on until the server has answered `enough_forgets`
+// FORGET requests (the kernel batches them, so their number varies between runs), at most
+// `max_run_time`.
+constexpr auto min_run_time = std::chrono::seconds(2);
+constexpr auto max_run_time = std::chrono::seconds(10);
+constexpr std::uint64_t enough_forgets = 2000;
 
 std::string data_of(int i) { return "lazy data of z" + std::to_string(i); }
 
-/// Opens, reads and closes every file until `deadline`; the exit status of a reader process:
-/// 0, 2 (an open or read failed), 3 (wrong data).
-int read_in_loop(const std::string& mnt, std::chrono::steady_clock::time_point deadline) {
+/// Opens, reads and closes every file until `stop` (a pipe's read end) has something to read or
+/// is closed; the exit status of a reader process: 0, 2 (an open or read failed), 3 (wrong data).
+int read_in_loop(const std::string& mnt, int stop) {
     char buf[128];
-    while (std::chrono::steady_clock::now() < deadline) {
+    for (;;) {
+        pollfd p{.fd = stop, .events = POLLIN, .revents = 0};
+        if (::poll(&p, 1, 0) != 0) return 0;
         for (int i = 0; i < lazy_files; ++i) {
             const int fd = ::open((mnt + "/z" + std::to_string(i)).c_str(), O_RDONLY);
             if (fd < 0) return 2;
@@ -79,23 +89,37 @@ int main() {
     const std::string work = dir_template;
     const std::string mnt = work + "/mnt";
     if (::mkdir(mnt.c_str(), 0755) != 0) return fail("cannot make " + mnt);
+    // Processes first: before the mount and while this process has no other thread.
+    ovlcore::test::reader_processes processes;
+    int stop[2];
+    if (::pipe(stop) != 0) return fail("pipe failed");
+    if (const int forked = processes.fork(reader_processes, [&](int /*index*/) {
+            ::close(stop[1]);
+            return read_in_loop(mnt, stop[0]);
+        }))
+        return forked;
+    ::close(stop[0]);
+
     ovlcore::fuse::server<ovlcore::memory_fs> server(ov, {.cache_timeout = 0});
     ovlcore::test::fuse_test_mount fuse_mount(mnt);
     if (const int status = fuse_mount.mount(server, {"ovlcore_fuse_open_forget", "-o",
                                                      "ro,default_permissions,fsname=open_forget"}))
         return status;
 
-    // Processes first, while this process has no other thread.
-    ovlcore::test::reader_processes processes;
-    if (const int forked = processes.fork(reader_processes, [&](int /*index*/) {
-            return read_in_loop(mnt, std::chrono::steady_clock::now() + run_time);
-        }))
-        return forked;
-
     fuse_mount.start({.max_idle_threads = 16});
     int status = processes.start() ? 0 : fail("cannot start the reader processes");
     {
         const ovlcore::test::cache_dropper dropper(std::chrono::microseconds(200));
+        const auto started = std::chrono::steady_clock::now();
+        for (;;) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            const auto ran = std::chrono::steady_clock::now() - started;
+            if (ran >= max_run_time ||
+                (ran >= min_run_time &&
+                 server.stats()[ovlcore::fuse::request::forget] >= enough_forgets))
+                break;
+        }
+        ::close(stop[1]);
         if (processes.wait() != 0)
             status = fail("exit 2: an open or read failed; 3: a read returned other data");
     }

@@ -13,7 +13,10 @@
 #      of the stack costs no LOOKUP (readdirplus=unaliased answers every name); SEEK_HOLE and
 #      SEEK_DATA through the mount answer as on the data file (python3 only);
 #   5. a lazy metacopy's st_blocks (spec §6, §10 Q3): the estimate before the first open, the data
-#      file's after it, through the kernel's attribute cache (python3 only, for the xattrs).
+#      file's after it, through the kernel's attribute cache (python3 only, for the xattrs);
+#   6. -o noopen (docs/fuse.md §2): one OPEN (answered ENOSYS) and one READ for two reads of a
+#      file, SEEK_HOLE/SEEK_DATA without an open handle, and the lazy metacopy's st_blocks after
+#      its first read.
 # Everything runs in a private mount namespace (unshare -m), as root: exit 77 (ctest: Skipped,
 # never Passed) when not root, or /dev/fuse, unshare, setpriv or fusermount3 are missing.
 #
@@ -226,6 +229,11 @@ fi
 spawn "$WORK/noopen.err" --stats -o "$OPTS,noopen" ||
     fail "noopen: ovl-fuse did not mount: $(cat "$WORK/noopen.err")"
 first=$(cat "$WORK/mnt/file") again=$(cat "$WORK/mnt/file")
+if command -v python3 > /dev/null; then
+    real=$(seeks "$WORK/lower2/sparse") through=$(seeks "$WORK/mnt/sparse")
+    [ "$real" = "$through" ] ||
+        fail "noopen lseek: SEEK_HOLE/SEEK_DATA through the mount give '$through', the file '$real'"
+fi
 kill -TERM $pid
 wait $pid
 for kind in open read; do

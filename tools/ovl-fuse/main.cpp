@@ -159,9 +159,10 @@ const ovlcore::cli::man_page manual{
               "many requests of each kind were answered (the round trips of a walk or a read).\n"
               "-o noopen: the kernel opens files without asking ovl-fuse (no OPEN, no RELEASE),\n"
               "so a re-read costs what it costs on the kernel's overlay; not exact: an open the\n"
-              "kernel's overlay refuses (a lazy metacopy whose data is missing) succeeds and its\n"
-              "reads fail with that errno, and a metacopy whose data is not st_size bytes long\n"
-              "is read up to st_size."},
+              "kernel's overlay refuses (a lazy metacopy whose data is missing or fails its\n"
+              "fs-verity check) succeeds and its reads fail with that errno, and a metacopy\n"
+              "whose data is not st_size bytes long is read through the page cache (up to\n"
+              "st_size; shorter data ends the file early)."},
          {.title = "LIMITS",
           .text =
               "Read-only; layers must not change while mounted (entries and attributes are cached\n"

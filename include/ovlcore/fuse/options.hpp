@@ -75,8 +75,9 @@ struct server_options {
     /// false: the first OPEN answers ENOSYS and the kernel then opens files without asking
     /// (FUSE's no-open), so a re-read is served from the page cache without any round trip;
     /// READ opens the data itself. Not exact: an open that fails on the kernel's overlay (lazy
-    /// lowerdata not found, spec §6) succeeds and its reads fail with that errno, and data whose
-    /// size differs from st_size is read through the page cache up to st_size (docs/fuse.md §2).
+    /// lowerdata not found or failing fs-verity, spec §6, §7) succeeds and its reads fail with
+    /// that errno, and data whose size differs from st_size is read through the page cache
+    /// (docs/fuse.md §2).
     /// Mount read-only: the kernel no longer asks before a write open.
     bool open_requests = true;
 };

@@ -159,8 +159,9 @@ public:
         conn->want &= ~static_cast<unsigned>(FUSE_CAP_AUTO_INVAL_DATA);
         conn->want &= ~static_cast<unsigned>(FUSE_CAP_EXPORT_SUPPORT);
         // open_requests false: the first OPEN answers ENOSYS, then the kernel opens by itself.
-        self.m_no_open =
-            !self.m_options.open_requests && (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT);
+        self.m_no_open.store(!self.m_options.open_requests &&
+                                 (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0,
+                             std::memory_order_relaxed);
     }
 
     /// LOOKUP (spec §5.3): a positive entry counts one kernel reference, taken on the node with
@@ -184,13 +185,13 @@ public:
                 fuse_reply_entry(req, &e);
                 return;
             }
-            fuse_reply_err(req, errno_value(child.error()));
+            fuse_reply_err(req, reply_errno(child.error()));
             return;
         }
         fuse_entry_param e{};
         if (const std::errc error = self.fill_entry(*child, e); error != std::errc{}) {
             self.ov().forget(*child, 1);
-            fuse_reply_err(req, errno_value(error));
+            fuse_reply_err(req, reply_errno(error));
             return;
         }
         e.attr_timeout = std::min(e.attr_timeout, timeout);
@@ -232,7 +233,7 @@ public:
         if (!n) return;
         auto st = self.ov().stat(n);
         if (!st) {
-            fuse_reply_err(req, errno_value(st.error()));
+            fuse_reply_err(req, reply_errno(st.error()));
             return;
         }
         const struct stat attr = to_stat(*st);
@@ -246,7 +247,7 @@ public:
         if (!n) return;
         auto target = self.ov().read_link(n);
         if (!target) {
-            fuse_reply_err(req, errno_value(target.error()));
+            fuse_reply_err(req, reply_errno(target.error()));
             return;
         }
         fuse_reply_readlink(req, target->c_str());
@@ -260,7 +261,7 @@ public:
         if (!n) return;
         auto st = self.ov().stat(n);
         if (!st) {
-            fuse_reply_err(req, errno_value(st.error()));
+            fuse_reply_err(req, reply_errno(st.error()));
             return;
         }
         if (st->type != file_type::directory) {
@@ -308,14 +309,14 @@ public:
             fuse_reply_err(req, EROFS);
             return;
         }
-        if (self.m_no_open) {
+        if (self.m_no_open.load(std::memory_order_relaxed)) {
             fuse_reply_err(req, ENOSYS);
             return;
         }
         bool stale_attributes = false;
         auto file = self.open_data(n, stale_attributes);
         if (!file) {
-            fuse_reply_err(req, errno_value(file.error()));
+            fuse_reply_err(req, reply_errno(file.error()));
             return;
         }
         auto handle =
@@ -328,11 +329,8 @@ public:
             fi->direct_io = 1;
         fi->noflush = 1; // nothing to flush: close(2) needs no FLUSH round trip (op_flush)
         fi->fh = self.m_files.adopt(std::move(handle));
-        if (fuse_reply_open(req, fi) != 0) { // interrupted: no release will come
-            self.m_files.drop(fi->fh);
-            return;
-        }
-        self.invalidate_attributes_after_reply(ino, stale_attributes);
+        self.invalidate_stale_attributes(ino, stale_attributes);
+        if (fuse_reply_open(req, fi) != 0) self.m_files.drop(fi->fh); // interrupted: no release
     }
 
     /// READ: as many bytes as asked unless the data ends (short reads of the backend retried).
@@ -352,8 +350,8 @@ public:
         bool stale_attributes = false;
         const auto file = self.open_unopened(req, ino, stale_attributes);
         if (!file) return;
+        self.invalidate_stale_attributes(ino, stale_attributes);
         self.reply_read(req, *file, size, offset);
-        self.invalidate_attributes_after_reply(ino, stale_attributes);
     }
 
     /// FLUSH: nothing to write back. ENOSYS tells the kernel to never send FLUSH again on this
@@ -378,6 +376,7 @@ public:
                 opened = self.open_unopened(req, ino, stale_attributes);
                 if (!opened) return;
             }
+            self.invalidate_stale_attributes(ino, stale_attributes);
             const auto& file =
                 opened ? *opened : handle_registry<file_handle_type>::get(fi->fh).file;
             const off_t at = ::lseek(file.backend_file().fd(), off, whence);
@@ -385,7 +384,6 @@ public:
                 fuse_reply_err(req, errno);
             else
                 fuse_reply_lseek(req, at);
-            self.invalidate_attributes_after_reply(ino, stale_attributes);
         } else {
             (void)ino;
             (void)off;
@@ -410,7 +408,7 @@ public:
         const auto& ov = self.ov();
         const auto sv = overlay_statfs(ov.engine().fs(), ov.stack());
         if (!sv) {
-            fuse_reply_err(req, errno_value(sv.error()));
+            fuse_reply_err(req, reply_errno(sv.error()));
             return;
         }
         fuse_reply_statfs(req, &*sv);
@@ -424,7 +422,7 @@ public:
         if (!n) return;
         auto value = get_overlay_xattr(self.ov(), n, name);
         if (!value) {
-            fuse_reply_err(req, errno_value(value.error()));
+            fuse_reply_err(req, reply_errno(value.error()));
             return;
         }
         if (!*value) {
@@ -450,7 +448,7 @@ public:
         if (!n) return;
         auto capacity = overlay_xattr_list_capacity(self.ov(), n);
         if (!capacity) {
-            fuse_reply_err(req, errno_value(capacity.error()));
+            fuse_reply_err(req, reply_errno(capacity.error()));
             return;
         }
         if (size == 0) {
@@ -464,7 +462,7 @@ public:
         const fuse_ctx* ctx = fuse_req_ctx(req);
         auto names = list_overlay_xattrs(self.ov(), n, ctx != nullptr && ctx->uid == 0);
         if (!names) {
-            fuse_reply_err(req, errno_value(names.error()));
+            fuse_reply_err(req, reply_errno(names.error()));
             return;
         }
         std::string list;
@@ -481,7 +479,7 @@ public:
     /// layer roots could not be read answers every request with that errno).
     [[nodiscard]] node_handle node_or_reply(fuse_req_t req, fuse_ino_t ino) const {
         const node_handle n = m_inodes.from_ino(ino);
-        if (!n) fuse_reply_err(req, errno_value(m_root_error));
+        if (!n) fuse_reply_err(req, reply_errno(m_root_error));
         return n;
     }
 
@@ -524,17 +522,17 @@ public:
         if (!n) return std::nullopt;
         auto file = open_data(n, stale_attributes);
         if (!file) {
-            fuse_reply_err(req, errno_value(file.error()));
+            fuse_reply_err(req, reply_errno(file.error()));
             return std::nullopt;
         }
         return std::move(*file);
     }
 
-    /// After the reply to a request on `ino`: drops the kernel's cached attributes of `ino` when
-    /// open_data found them stale (else the next stat would cost a GETATTR for nothing). By node
-    /// id only: once replied, the node may be freed (docs/fuse.md §3); were the id reused by a
-    /// new node meanwhile, that node's attributes are merely read again.
-    void invalidate_attributes_after_reply(fuse_ino_t ino, bool stale_attributes) const {
+    /// Before the reply to a request on `ino` (the node is alive until then, docs/fuse.md §3):
+    /// drops the kernel's cached attributes of `ino` when open_data found them stale (else the
+    /// next stat would cost a GETATTR for nothing). Attributes only (offset -1): no page is
+    /// locked, so the kernel's request in progress does not stand in the way.
+    void invalidate_stale_attributes(fuse_ino_t ino, bool stale_attributes) const {
         if (stale_attributes && m_session)
             (void)fuse_lowlevel_notify_inval_inode(m_session, ino, -1, 0);
     }
@@ -563,7 +561,7 @@ public:
                                std::span<char>(buf.data() + got, size - got));
             if (!n) {
                 if (got == 0) {
-                    fuse_reply_err(req, errno_value(n.error()));
+                    fuse_reply_err(req, reply_errno(n.error()));
                     return;
                 }
                 break;
@@ -572,6 +570,14 @@ public:
             got += *n;
         }
         fuse_reply_buf(req, buf.data(), got);
+    }
+
+    /// The errno of every error reply: ovlcore's, except ENOSYS, which FUSE takes as "this
+    /// operation is not implemented" for the whole connection (OPEN, OPENDIR, GETXATTR and
+    /// LISTXATTR would never be asked again), so a backend's ENOSYS is replied as EIO
+    /// (docs/fuse.md §2).
+    [[nodiscard]] static int reply_errno(std::errc e) noexcept {
+        return e == std::errc::function_not_supported ? EIO : errno_value(e);
     }
 
     /// The fewest nodes FORGETs must drop (and at least half of those the kernel referenced)
@@ -673,7 +679,7 @@ private:
         if (!d.loaded || offset == 0) {
             if (const std::errc e = load_listing(d); e != std::errc{}) {
                 lock.unlock();
-                fuse_reply_err(req, errno_value(e));
+                fuse_reply_err(req, reply_errno(e));
                 return;
             }
         }
@@ -758,7 +764,7 @@ private:
     fuse_session* m_session = nullptr;
     std::atomic<std::size_t> m_referenced_high{0}; ///< see note_referenced()
     std::atomic<bool> m_trimming{false};
-    bool m_no_open = false; ///< OPEN answers ENOSYS (set by op_init before any request)
+    std::atomic<bool> m_no_open{false}; ///< OPEN answers ENOSYS (set by op_init)
 };
 
 } // namespace ovlcore::fuse
