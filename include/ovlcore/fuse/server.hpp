@@ -498,7 +498,7 @@ public:
 
     /// Opens the data of `n` for reading (spec §6): the first open of a lazy metacopy resolves
     /// its data, after which st_blocks is known; `stale_attributes` is set when it differs from
-    /// the estimate the kernel's cached attributes carry (invalidate_attributes_after_reply).
+    /// the estimate the kernel's cached attributes carry (invalidate_stale_attributes).
     [[nodiscard]] result<typename overlay_type::overlay_file> open_data(node_handle n,
                                                                         bool& stale_attributes) {
         const auto& ov = this->ov();
