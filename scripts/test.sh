@@ -47,7 +47,7 @@ run_lane() {
     mkdir -p "$build"
     # shellcheck disable=SC2086
     if ! cmake -S "$repo" -B "$build" -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=Debug \
-        $cmake_args; then
+        -DOVLCORE_UNITY_TESTS="${OVLCORE_UNITY_TESTS:-ON}" $cmake_args; then
         status="FAILED"; detail="configure failed"
     else
         # Keep going past a broken target, so the tests that did build still run and report.

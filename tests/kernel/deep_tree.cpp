@@ -55,30 +55,16 @@
 #include "support/temp_dir.hpp"
 
 namespace {
+using ovlcore::test::built_ovl_fuse;
+using ovlcore::test::built_ovl_lint;
+using ovlcore::test::built_ovl_tree;
+using ovlcore::test::fuse_super_magic;
+using ovlcore::test::skip_exit_code;
 
 namespace fs = std::filesystem;
 using ovlcore::test::env_long;
 using ovlcore::test::read_all;
 using ovlcore::test::write_all;
-
-constexpr long fuse_super_magic = 0x65735546;
-constexpr int skip_exit_code = 77;
-
-#ifdef OVLCORE_OVL_TREE_PATH
-constexpr std::string_view built_ovl_tree = OVLCORE_OVL_TREE_PATH;
-#else
-constexpr std::string_view built_ovl_tree;
-#endif
-#ifdef OVLCORE_OVL_LINT_PATH
-constexpr std::string_view built_ovl_lint = OVLCORE_OVL_LINT_PATH;
-#else
-constexpr std::string_view built_ovl_lint;
-#endif
-#ifdef OVLCORE_OVL_FUSE_PATH
-constexpr std::string_view built_ovl_fuse = OVLCORE_OVL_FUSE_PATH;
-#else
-constexpr std::string_view built_ovl_fuse;
-#endif
 
 /// A tool's path: the build's (compile definition), else the environment variable
 /// OVLCORE_OVL_TREE / OVLCORE_OVL_LINT / OVLCORE_OVL_FUSE, else next to ovl-tree.
@@ -341,7 +327,7 @@ std::map<std::string, std::string> in_mount_child(const fs::path& root, long dep
     return parse_report(child.out);
 }
 
-std::string fuse_problem() {
+std::string ovl_fuse_problem() {
     const std::string exe = tool("ovl-fuse");
     if (::access(exe.c_str(), X_OK) != 0) return "ovl-fuse not found (" + exe + ")";
     const int fd = ::open("/dev/fuse", O_RDWR | O_CLOEXEC);
@@ -438,7 +424,7 @@ TEST_CASE("deep tree: ovl-tree and ovl-lint on 50000 levels equal the kernel ove
 }
 
 TEST_CASE("deep tree: ovl-fuse on 50000 levels equals the kernel overlay's walk", "[deep]") {
-    if (const std::string problem = fuse_problem(); !problem.empty()) {
+    if (const std::string problem = ovl_fuse_problem(); !problem.empty()) {
         const std::string rule(100, '=');
         std::fprintf(stderr,
                      "%s\nSKIPPED: the deep ovl-fuse test needs ovl-fuse and /dev/fuse: %s\n%s\n",

@@ -39,8 +39,7 @@ namespace et = ovlcore::test::erofs;
 using ovlcore::test::temp_dir;
 
 namespace {
-
-constexpr int skip_exit_code = 77;
+using ovlcore::test::skip_exit_code;
 
 /// Mounts `image` read-only on `mnt` in a private mount namespace of a forked child and runs
 /// compare(image, mnt, mounted) there: the differences, one per line ("" when equal), or
@@ -142,7 +141,7 @@ bool has_name_of_255(const ovlcore::testing::scenario_layer& layer) {
 /// Part `part` of `parts` (parts keep each case short under ASan) of the corpus
 /// (tests/data/kernel/scenarios, tests/data/extra): every
 /// layer imaged and compared with the mounted image. The number of layers compared.
-std::size_t corpus_part(std::size_t part, std::size_t parts) {
+std::size_t compare_corpus_part(std::size_t part, std::size_t parts) {
     const fs::path data = OVLCORE_TEST_DATA_DIR;
     std::vector<fs::path> files;
     for (const fs::path& corpus : {data / "kernel/scenarios", data / "extra"})
@@ -173,32 +172,32 @@ std::size_t corpus_part(std::size_t part, std::size_t parts) {
 
 TEST_CASE("erofs reader: corpus part 1/6, every layer equals the mounted image", "[erofs]") {
     skip_without_erofs();
-    CHECK(corpus_part(0, 6) > 15);
+    CHECK(compare_corpus_part(0, 6) > 15);
 }
 
 TEST_CASE("erofs reader: corpus part 2/6, every layer equals the mounted image", "[erofs]") {
     skip_without_erofs();
-    CHECK(corpus_part(1, 6) > 15);
+    CHECK(compare_corpus_part(1, 6) > 15);
 }
 
 TEST_CASE("erofs reader: corpus part 3/6, every layer equals the mounted image", "[erofs]") {
     skip_without_erofs();
-    CHECK(corpus_part(2, 6) > 15);
+    CHECK(compare_corpus_part(2, 6) > 15);
 }
 
 TEST_CASE("erofs reader: corpus part 4/6, every layer equals the mounted image", "[erofs]") {
     skip_without_erofs();
-    CHECK(corpus_part(3, 6) > 15);
+    CHECK(compare_corpus_part(3, 6) > 15);
 }
 
 TEST_CASE("erofs reader: corpus part 5/6, every layer equals the mounted image", "[erofs]") {
     skip_without_erofs();
-    CHECK(corpus_part(4, 6) > 15);
+    CHECK(compare_corpus_part(4, 6) > 15);
 }
 
 TEST_CASE("erofs reader: corpus part 6/6, every layer equals the mounted image", "[erofs]") {
     skip_without_erofs();
-    CHECK(corpus_part(5, 6) > 15);
+    CHECK(compare_corpus_part(5, 6) > 15);
 }
 
 TEST_CASE("erofs reader: a composefs-shaped metacopy file equals the mounted image", "[erofs]") {

@@ -62,6 +62,7 @@
 #include "support/temp_dir.hpp"
 
 namespace {
+using ovlcore::test::fuse_super_magic;
 
 namespace fs = std::filesystem;
 using ovlcore::test::env_long;
@@ -70,7 +71,6 @@ using ovlcore::test::read_all;
 using ovlcore::test::write_all;
 
 const fs::path data_dir = OVLCORE_TEST_DATA_DIR;
-constexpr long fuse_super_magic = 0x65735546;
 
 // --- finding ovl-fuse and /dev/fuse -----------------------------------------------------------
 

@@ -63,12 +63,8 @@
 namespace fs = std::filesystem;
 
 namespace {
-
-#ifdef OVLCORE_OVL_TREE_PATH
-constexpr std::string_view built_ovl_tree = OVLCORE_OVL_TREE_PATH;
-#else
-constexpr std::string_view built_ovl_tree;
-#endif
+using ovlcore::test::built_ovl_tree;
+using ovlcore::test::machine_defaults;
 
 /// ovl-tree: the build's, else $OVLCORE_OVL_TREE; "" when neither.
 std::string ovl_tree() {
@@ -248,12 +244,6 @@ struct one_image_policy {
 using one_image_fs = ovlcore::composite_fs<one_image_policy, ovlcore::posix_fs, ovlcore::erofs_fs>;
 static_assert(ovlcore::backing_filesystem<one_image_fs>);
 
-const ovlcore::module_defaults& machine_defaults() {
-    static const ovlcore::module_defaults d =
-        ovlcore::read_module_defaults().value_or(ovlcore::module_defaults{});
-    return d;
-}
-
 /// ovlcore's dump of the stack read from the unmounted image files in this process:
 /// image_stack_fs (what --images uses) for per_layer, one_image_fs for one_image.
 std::string image_dump(const imaged_stack& st, image_shape shape,
@@ -324,25 +314,25 @@ std::string tree_dump(const std::string& options, const std::vector<std::string>
     return std::move(out);
 }
 
-enum class outcome { agrees, differs, not_imageable, mkfs_refused, skipped, order_dependent };
+enum class image_outcome { agrees, differs, not_imageable, mkfs_refused, skipped, order_dependent };
 
 /// What a run of stacks saw: counts, and the reasons of the stacks not compared.
 struct tally {
-    std::map<outcome, std::size_t> counts;
+    std::map<image_outcome, std::size_t> counts;
     std::size_t refused_mounts = 0; ///< of the agreeing stacks: mount(2) refused (by errno)
     std::vector<std::string> reasons;
 
     std::string text() const {
-        const auto n = [&](outcome o) {
+        const auto n = [&](image_outcome o) {
             const auto it = counts.find(o);
             return std::to_string(it == counts.end() ? 0 : it->second);
         };
-        std::string out = n(outcome::agrees) + " agree (" + std::to_string(refused_mounts) +
-                          " of them refused mounts), " + n(outcome::differs) + " differ, " +
-                          n(outcome::not_imageable) + " not imageable, " +
-                          n(outcome::mkfs_refused) + " refused by mkfs.erofs, " +
-                          n(outcome::order_dependent) + " discarded (ESTALE, spec §10 Q2), " +
-                          n(outcome::skipped) + " skipped";
+        std::string out = n(image_outcome::agrees) + " agree (" + std::to_string(refused_mounts) +
+                          " of them refused mounts), " + n(image_outcome::differs) + " differ, " +
+                          n(image_outcome::not_imageable) + " not imageable, " +
+                          n(image_outcome::mkfs_refused) + " refused by mkfs.erofs, " +
+                          n(image_outcome::order_dependent) + " discarded (ESTALE, spec §10 Q2), " +
+                          n(image_outcome::skipped) + " skipped";
         for (const auto& r : reasons) out += "\n  " + r;
         return out;
     }
@@ -358,25 +348,25 @@ struct run_mode {
 
 /// One stack: images made, the kernel's dump over the mounted images compared with ovlcore's
 /// read from the image files. `label` names the stack in messages.
-outcome run_stack(const std::string& label, const ovlcore::testing::scenario& sc,
-                  const run_mode& mode, tally& t) {
-    const auto note = [&](outcome o, const std::string& why) {
+image_outcome run_stack(const std::string& label, const ovlcore::testing::scenario& sc,
+                        const run_mode& mode, tally& t) {
+    const auto note = [&](image_outcome o, const std::string& why) {
         t.reasons.push_back(label + ": " + why);
         return o;
     };
     std::string why;
     const auto lowers = image_layers(sc, why);
-    if (!lowers) return note(outcome::not_imageable, "not imageable: " + why);
+    if (!lowers) return note(image_outcome::not_imageable, "not imageable: " + why);
     ovlcore::test::temp_dir tmp("ovlcore-image-stacks-");
     const fs::path root = fs::path(tmp.str());
     const imaged_stack st = make_imaged_stack(sc, *lowers, root, mode.shape);
-    if (!st.refused.empty()) return note(outcome::mkfs_refused, "mkfs.erofs: " + st.refused);
+    if (!st.refused.empty()) return note(image_outcome::mkfs_refused, "mkfs.erofs: " + st.refused);
     // ovlcore first: a kernel mount with an upper may write into the upper dir (spec §5.7).
     const std::string ours = mode.with_ovl_tree ? tree_dump(st.image_options, sc.paths)
                                                 : image_dump(st, mode.shape, sc.paths);
     const std::string kernel =
         kernel_dump(st.kernel_options, st.images, root / "mnt", root / "ovl", sc.paths);
-    if (kernel.starts_with("SKIP: ")) return note(outcome::skipped, kernel);
+    if (kernel.starts_with("SKIP: ")) return note(image_outcome::skipped, kernel);
     const auto diff = ovlcore::testing::compare_dump_text(
         kernel, ours,
         {.drop_below_symlinks = mode.drop_below_symlinks,
@@ -387,18 +377,18 @@ outcome run_stack(const std::string& label, const ovlcore::testing::scenario& sc
     if (mode.discard_estale)
         for (const auto& r : diff.expected)
             if (r.value("error", "") == "ESTALE" || r.value("readdir_error", "") == "ESTALE")
-                return note(outcome::order_dependent, "the kernel reported ESTALE");
+                return note(image_outcome::order_dependent, "the kernel reported ESTALE");
     if (diff.agree()) {
         if (!diff.expected.empty() && diff.expected.front().contains("mount_error"))
             ++t.refused_mounts;
-        return outcome::agrees;
+        return image_outcome::agrees;
     }
     FAIL_CHECK(label << ": " << diff.first_difference());
-    return outcome::differs;
+    return image_outcome::differs;
 }
 
 /// The corpus, sorted; part `part` of `parts` (every parts-th file).
-std::vector<fs::path> corpus_part(std::size_t part, std::size_t parts) {
+std::vector<fs::path> corpus_files(std::size_t part, std::size_t parts) {
     std::vector<fs::path> all;
     for (const char* dir : {"kernel/scenarios", "extra"})
         for (const auto& e : fs::directory_iterator(fs::path(OVLCORE_TEST_DATA_DIR) / dir))
@@ -413,13 +403,13 @@ void run_part(std::size_t part, std::size_t parts, image_shape shape) {
     if (skip_without_images()) return;
     tally t;
     const run_mode mode{.shape = shape, .with_ovl_tree = shape == image_shape::per_layer};
-    for (const auto& file : corpus_part(part, parts))
+    for (const auto& file : corpus_files(part, parts))
         ++t.counts[run_stack(file.filename().string(), ovlcore::testing::load_scenario(file), mode,
                              t)];
     WARN(t.text());
-    CHECK(t.counts[outcome::differs] == 0);
-    CHECK(t.counts[outcome::mkfs_refused] <= 1);
-    if (t.counts[outcome::skipped] == 0) CHECK(t.counts[outcome::agrees] > 30);
+    CHECK(t.counts[image_outcome::differs] == 0);
+    CHECK(t.counts[image_outcome::mkfs_refused] <= 1);
+    if (t.counts[image_outcome::skipped] == 0) CHECK(t.counts[image_outcome::agrees] > 30);
 }
 
 /// Random stacks of the property generator (ovlcore/testing/stack_gen.hpp, as
@@ -437,15 +427,15 @@ void run_random(image_shape shape) {
                              i * 100 / random_count)
                              .value();
         const auto sc = ovlcore::testing::to_scenario(doc);
-        const outcome o = run_stack("random stack " + std::to_string(i), sc, mode, t);
+        const image_outcome o = run_stack("random stack " + std::to_string(i), sc, mode, t);
         ++t.counts[o];
-        if (o == outcome::differs) WARN("random stack " << i << ":\n" << doc.dump(1));
+        if (o == image_outcome::differs) WARN("random stack " << i << ":\n" << doc.dump(1));
     }
     WARN(random_count << " random stacks (seed " << random_seed << "): " << t.text());
-    CHECK(t.counts[outcome::differs] == 0);
+    CHECK(t.counts[image_outcome::differs] == 0);
     // most stacks mount: the trees themselves were compared
-    if (t.counts[outcome::skipped] == 0)
-        CHECK(t.counts[outcome::agrees] - t.refused_mounts >= random_count / 2);
+    if (t.counts[image_outcome::skipped] == 0)
+        CHECK(t.counts[image_outcome::agrees] - t.refused_mounts >= random_count / 2);
 }
 
 } // namespace

@@ -32,8 +32,7 @@
 #include "support/kernel_mount.hpp"
 
 namespace {
-
-constexpr int skip_exit_code = 77;
+using ovlcore::test::skip_exit_code;
 
 bool overlay_in_proc_filesystems() {
     std::ifstream in("/proc/filesystems");

@@ -57,6 +57,7 @@
 #include "support/temp_dir.hpp"
 
 namespace {
+using ovlcore::test::machine_defaults;
 
 using ovlcore::test::env_long;
 using ovlcore::testing::json;
@@ -72,12 +73,6 @@ struct differential {
     bool order_dependent = false; ///< the kernel reported ESTALE (spec §10 Q2)
     std::size_t dropped_below_symlinks = 0;
 };
-
-const ovlcore::module_defaults& machine_defaults() {
-    static const ovlcore::module_defaults d =
-        ovlcore::read_module_defaults().value_or(ovlcore::module_defaults{});
-    return d;
-}
 
 differential run_differential(const json& doc) {
     const auto sc = ovlcore::testing::to_scenario(doc);

@@ -30,6 +30,7 @@
 #include <ovlcore/backend/posix.hpp>
 
 #include "scenario.hpp"
+#include "spec_names.hpp"
 #include "string_makers.hpp"
 #include "temp_dir.hpp"
 
@@ -154,5 +155,12 @@ private:
         return *this;
     }
 };
+
+/// A metacopy file of 6 bytes at `path` in `t`, with redirect `target` (none if empty).
+template <class Tree>
+void add_metacopy(Tree& t, const std::string& path, std::string_view target) {
+    t.add_file(path, "", {.size = 6}).set_xattr(path, spec_names::mc, "");
+    if (!target.empty()) t.set_xattr(path, spec_names::redirect, target);
+}
 
 } // namespace ovlcore::test

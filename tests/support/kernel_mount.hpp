@@ -26,12 +26,42 @@
 #include <system_error>
 #include <vector>
 
+#include <ovlcore/backend/module_defaults_sysfs.hpp>
 #include <ovlcore/backend/posix_tree.hpp>
 #include <ovlcore/dump.hpp>
 
 #include "subprocess.hpp"
 
 namespace ovlcore::test {
+
+/// The exit status that ctest reports as Skipped (SKIP_RETURN_CODE 77 in tests/CMakeLists.txt).
+inline constexpr int skip_exit_code = 77;
+/// statfs's f_type of a FUSE mount.
+inline constexpr long fuse_super_magic = 0x65735546;
+
+/// This machine's overlay module parameters (§1.4), read once; the built-in defaults if unreadable.
+inline const module_defaults& machine_defaults() {
+    static const module_defaults d = read_module_defaults().value_or(module_defaults{});
+    return d;
+}
+
+// The tools the kernel tests run, as built with them (compile definitions, tests/CMakeLists.txt);
+// empty where the build has none.
+#ifdef OVLCORE_OVL_TREE_PATH
+inline constexpr std::string_view built_ovl_tree = OVLCORE_OVL_TREE_PATH;
+#else
+inline constexpr std::string_view built_ovl_tree;
+#endif
+#ifdef OVLCORE_OVL_LINT_PATH
+inline constexpr std::string_view built_ovl_lint = OVLCORE_OVL_LINT_PATH;
+#else
+inline constexpr std::string_view built_ovl_lint;
+#endif
+#ifdef OVLCORE_OVL_FUSE_PATH
+inline constexpr std::string_view built_ovl_fuse = OVLCORE_OVL_FUSE_PATH;
+#else
+inline constexpr std::string_view built_ovl_fuse;
+#endif
 
 /// What a forked child sent back, and its wait status.
 struct child_output {

@@ -11,9 +11,11 @@
 #include <catch2/catch.hpp>
 #include <ovlcore/options.hpp>
 
+#include "spec_names.hpp"
+
 namespace ovlcore::test {
 
-inline constexpr auto einval = std::errc::invalid_argument;
+using spec_names::einval;
 
 struct parse_outcome {
     std::errc code{};

@@ -135,4 +135,15 @@ struct overlay_fixture {
     }
 };
 
+/// An overlay<B, Trace> over the layers `options` names in `fs`. Throws if the stack is rejected:
+/// the tests that use it are about what the overlay answers, not about options.
+template <class B, class Trace = null_trace>
+overlay<B, Trace> make_overlay(const B& fs, std::string_view options) {
+    auto stack = make_layer_stack(fs, options);
+    if (!stack)
+        throw std::runtime_error("layer stack rejected: " + std::string(options) + ": " +
+                                 std::string(errno_name(stack.error())));
+    return overlay<B, Trace>(fs, std::move(*stack));
+}
+
 } // namespace ovlcore::test

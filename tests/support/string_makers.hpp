@@ -2,7 +2,8 @@
 // tests/support/string_makers.hpp: failures print domain values (docs/contributing.md §28). Catch2
 // StringMaker specialisations for std::errc, file_type, layer_kind, stat_info (every field, as
 // operator== compares them), dir_entry and result<T>, all through the formatters of
-// <ovlcore/fmt.hpp>; and err(r), "ok" or the errno name of a result, for REQUIRE(err(r) == "ok").
+// <ovlcore/fmt.hpp>; and err(r), "ok" or the errno name of a result, for REQUIRE(err(r) == "ok");
+// sorted(v), for comparing lists whose order is not the point.
 //
 // Every ovlcore_tests source that asserts on these types must see these specialisations (a TU
 // without them would instantiate Catch's generic StringMaker for the same type: an ODR clash).
@@ -10,8 +11,10 @@
 // directly. Test support only.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -25,6 +28,12 @@ namespace ovlcore::test {
 template <class R>
 std::string err(const R& r) {
     return r ? std::string("ok") : std::string(ovlcore::errno_name(r.error()));
+}
+
+/// `v` in ascending order.
+inline std::vector<std::string> sorted(std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    return v;
 }
 
 } // namespace ovlcore::test

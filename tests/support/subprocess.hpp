@@ -4,7 +4,8 @@
 // inherited; waiting for it (exit status, wall time, rusage); and the EINTR-safe pipe I/O and
 // wait that go with it (also used by kernel_mount.hpp's forked children). One runner for the
 // kernel tests (image_stacks.cpp, deep_tree.cpp, fuse_conformance.cpp's ovl-fuse) and
-// erofs_tree.hpp's mkfs.erofs. Test support only.
+// erofs_tree.hpp's mkfs.erofs; and open_fd_count(), for the tests that no descriptor leaks. Test
+// support only.
 #pragma once
 
 #include <fcntl.h>
@@ -16,12 +17,21 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <vector>
 
 namespace ovlcore::test {
+
+/// How many descriptors this process holds (the entries of /proc/self/fd, the listing's own
+/// included).
+inline std::size_t open_fd_count() {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+    return n;
+}
 
 /// Writes all of `data` to `fd`, retrying on EINTR; stops silently on any other error (the
 /// reader then sees a short reply).

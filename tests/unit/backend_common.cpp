@@ -56,10 +56,7 @@ std::string read_all(const B& fs, const typename B::layer_ref& layer, std::strin
     return read_all(fs, obj->handle);
 }
 
-std::vector<std::string> sorted(std::vector<std::string> v) {
-    std::sort(v.begin(), v.end());
-    return v;
-}
+using ovlcore::test::sorted;
 
 template <class T>
 bool skip_unprivileged() {

@@ -31,6 +31,7 @@
 #include <ovlcore/backend/posix.hpp>
 
 #include "support/string_makers.hpp"
+#include "support/subprocess.hpp"
 #include "support/temp_dir.hpp"
 
 using ovlcore::file_type;
@@ -50,11 +51,7 @@ void write_file(const std::filesystem::path& p, const std::string& content) {
     out << content;
 }
 
-std::size_t open_fd_count() {
-    std::size_t n = 0;
-    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
-    return n;
-}
+using ovlcore::test::open_fd_count;
 
 /// Runs `body` in a forked child: "" on success, else the child's message ("child crashed" when
 /// it died).

@@ -16,12 +16,12 @@
 #include <ovlcore/explain.hpp>
 
 #include "support/fs_tree.hpp"
+#include "support/spec_names.hpp"
 
 using namespace ovlcore;
+using namespace ovlcore::test::spec_names;
 
 namespace {
-constexpr auto mc = "trusted.overlay.metacopy";
-constexpr auto redirect = "trusted.overlay.redirect";
 
 /// The events of every step, one per line (trace.hpp's to_string), steps separated by "--\n".
 std::string steps_text(const explanation& x) {
@@ -39,12 +39,6 @@ explanation explain(const test::fs_tree<B>& tree, std::string_view options, std:
     auto stack = make_layer_stack(tree.fs(), options);
     if (!stack) throw std::runtime_error("stack rejected: " + std::string(options));
     return explain_path(tree.fs(), *stack, path, knobs);
-}
-
-template <class Tree>
-void add_metacopy(Tree& t, const std::string& path, std::string_view target) {
-    t.add_file(path, "", {.size = 6}).set_xattr(path, mc, "");
-    if (!target.empty()) t.set_xattr(path, redirect, target);
 }
 } // namespace
 

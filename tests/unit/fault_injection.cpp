@@ -20,9 +20,11 @@
 #include <ovlcore/testing/fault_injection.hpp>
 #include <ovlcore/xattr_view.hpp>
 
+#include "support/overlay_fixture.hpp"
 #include "support/string_makers.hpp"
 
 using namespace ovlcore;
+using ovlcore::test::make_overlay;
 using ovlcore::testing::fault_injection_fs;
 using ovlcore::testing::fault_op;
 using ovlcore::testing::fault_plan;
@@ -45,12 +47,6 @@ fault_plan plan_of(std::vector<fault_rule> rules) {
     fault_plan p;
     p.rules = std::move(rules);
     return p;
-}
-
-overlay<faulty_fs> make_overlay(const faulty_fs& fs, std::string_view options) {
-    auto stack = make_layer_stack(fs, options);
-    REQUIRE(stack.has_value());
-    return overlay<faulty_fs>(fs, std::move(*stack));
 }
 
 template <class Ov>

@@ -17,15 +17,13 @@
 #include <type_traits>
 #include <vector>
 
+#include "support/spec_names.hpp"
 #include "support/string_makers.hpp"
 
 using namespace ovlcore;
+using namespace ovlcore::test::spec_names;
 
 namespace {
-
-constexpr auto einval = std::errc::invalid_argument;
-constexpr auto eloop = std::errc::too_many_symbolic_link_levels;
-constexpr auto enoent = std::errc::no_such_file_or_directory;
 
 // /r holds the layers; relative option paths resolve against /r.
 memory_fs make_fs() {

@@ -17,6 +17,7 @@
 #include <ovlcore/overlay.hpp>
 
 #include "support/counting_fs.hpp"
+#include "support/overlay_fixture.hpp"
 #include "support/string_makers.hpp"
 
 using namespace ovlcore;
@@ -24,10 +25,11 @@ using ovlcore::test::counting_fs;
 using ovlcore::test::failing_fs;
 using ovlcore::test::failure_plan;
 using ovlcore::test::fs_op;
+using ovlcore::test::make_overlay;
 
 namespace {
 
-constexpr std::string_view stack_options =
+constexpr std::string_view composefs_like_options =
     "lowerdir=/ROOT/M::/ROOT/D"; // §6: A::C, metacopy off is fine
 
 /// A composefs-like image: /ROOT/M holds the tree as metacopy files (empty metacopy xattr,
@@ -53,13 +55,6 @@ memory_fs composefs_like() {
     fs.add_file("/ROOT/D/12/345678", std::string(5000, 'x'));
     fs.add_file("/ROOT/D/visible-only-in-data", "never listed\n");
     return fs;
-}
-
-template <class B>
-overlay<B> make_overlay(const B& fs) {
-    auto stack = make_layer_stack(fs, stack_options);
-    REQUIRE(stack.has_value());
-    return overlay<B>(fs, std::move(*stack));
 }
 
 /// lstat (and readlink / readdir) of every path reachable from "/", plus `extra` paths.
@@ -114,7 +109,7 @@ TEST_CASE("6 lazy lowerdata: a stat walk makes no call into the data-only layer"
     const auto meta_root = fs.root_id("/ROOT/M");
     REQUIRE(data_root.has_value());
     REQUIRE(meta_root.has_value());
-    auto ov = make_overlay(fs);
+    auto ov = make_overlay(fs, composefs_like_options);
     fs.reset(); // mount-time resolution of the layer roots is allowed to touch every layer
 
     const std::size_t visited =
@@ -146,7 +141,7 @@ TEST_CASE("6 lazy lowerdata: open resolves the data in the data-only layer",
     const counting_fs<memory_fs> fs(base);
     const auto data_root = fs.root_id("/ROOT/D");
     REQUIRE(data_root.has_value());
-    auto ov = make_overlay(fs);
+    auto ov = make_overlay(fs, composefs_like_options);
     fs.reset();
 
     CHECK(read_all(ov, "/usr/bin/tool") == "tool-data");
@@ -188,7 +183,7 @@ TEST_CASE("6 lazy lowerdata: concurrent opens share one resolution",
         const counting_fs<memory_fs> fs(base);
         const auto data_root = fs.root_id("/ROOT/D");
         REQUIRE(data_root.has_value());
-        auto ov = make_overlay(fs);
+        auto ov = make_overlay(fs, composefs_like_options);
         // look the file up first, so that every thread races on the same object's data slot
         REQUIRE(ov.lstat("/usr/bin/tool").has_value());
         fs.reset();
@@ -219,7 +214,7 @@ TEST_CASE("6 lazy lowerdata: concurrent first lookups and opens share one resolu
         const counting_fs<memory_fs> fs(base);
         const auto data_root = fs.root_id("/ROOT/D");
         REQUIRE(data_root.has_value());
-        auto ov = make_overlay(fs);
+        auto ov = make_overlay(fs, composefs_like_options);
         fs.reset();
         std::barrier start(threads);
         std::atomic<int> opened{0};
@@ -243,7 +238,7 @@ TEST_CASE("6 lazy lowerdata: a failed resolution is retried by the next open",
         const counting_fs<memory_fs> fs(base);
         const auto data_root = fs.root_id("/ROOT/D");
         REQUIRE(data_root.has_value());
-        auto ov = make_overlay(fs);
+        auto ov = make_overlay(fs, composefs_like_options);
         fs.reset();
         for (int i = 1; i <= 3; ++i) {
             auto f = ov.open("/missing");
@@ -259,7 +254,7 @@ TEST_CASE("6 lazy lowerdata: a failed resolution is retried by the next open",
         const counting_fs<failing_fs<memory_fs>> fs(failing);
         const auto data_root = fs.root_id("/ROOT/D");
         REQUIRE(data_root.has_value());
-        auto ov = make_overlay(fs);
+        auto ov = make_overlay(fs, composefs_like_options);
         failing.arm(failure_plan{.nth = 1,
                                  .error = std::errc::io_error,
                                  .op = fs_op::lookup_beneath,

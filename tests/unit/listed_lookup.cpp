@@ -17,15 +17,17 @@
 #include <ovlcore/trace.hpp>
 
 #include "support/counting_fs.hpp"
+#include "support/overlay_fixture.hpp"
 #include "support/string_makers.hpp"
 
 using namespace ovlcore;
 using ovlcore::test::counting_fs;
 using ovlcore::test::fs_op;
+using ovlcore::test::make_overlay;
 
 namespace {
 
-constexpr std::string_view stack_options = "lowerdir=/ROOT/l0:/ROOT/l1:/ROOT/l2";
+constexpr std::string_view three_lowers_options = "lowerdir=/ROOT/l0:/ROOT/l1:/ROOT/l2";
 
 /// Three lowers sharing /d: a file in each layer alone, one in two layers, a whiteout hiding a
 /// lower file, a subdir in the bottom layer.
@@ -39,13 +41,6 @@ memory_fs three_lowers() {
     fs.add_file("/ROOT/l2/d/mid", "older\n");
     fs.add_dir("/ROOT/l2/d/sub");
     return fs;
-}
-
-template <class B, class Trace = null_trace>
-overlay<B, Trace> make_overlay(const B& fs) {
-    auto stack = make_layer_stack(fs, stack_options);
-    REQUIRE(stack.has_value());
-    return overlay<B, Trace>(fs, std::move(*stack));
 }
 
 struct layer_roots {
@@ -82,7 +77,7 @@ TEST_CASE("5.1 lookup: after a listing, real dirs lacking the name are not probe
     const memory_fs base = three_lowers();
     const counting_fs<memory_fs> fs(base);
     const auto r = roots_of(fs);
-    auto ov = make_overlay(fs);
+    auto ov = make_overlay(fs, three_lowers_options);
     REQUIRE(ov.read_dir("/d").has_value());
 
     result<stat_info> st = fail(std::errc::io_error);
@@ -120,7 +115,7 @@ TEST_CASE("5.1 lookup: the listing of a dir not searchable by all does not prove
     base.add_file("/ROOT/l2/d/bottom", "bottom\n");
     const counting_fs<memory_fs> fs(base);
     const auto r = roots_of(fs);
-    auto ov = make_overlay(fs);
+    auto ov = make_overlay(fs, three_lowers_options);
     REQUIRE(ov.read_dir("/d").has_value());
     result<stat_info> st = fail(std::errc::io_error);
     CHECK(lstats_for(ov, fs, r, "/d/bottom", &st) == counts{0, 1, 1});
@@ -134,7 +129,7 @@ TEST_CASE("5.1 lookup: without a listing every layer is probed, with the same an
     const memory_fs base = three_lowers();
     const counting_fs<memory_fs> fs(base);
     const auto r = roots_of(fs);
-    auto ov = make_overlay(fs);
+    auto ov = make_overlay(fs, three_lowers_options);
     REQUIRE(ov.lstat("/d").has_value());
 
     result<stat_info> st = fail(std::errc::io_error);
@@ -153,7 +148,7 @@ TEST_CASE("5.1 lookup: a traced lookup after a listing consults every layer, pro
     const memory_fs base = three_lowers();
     const counting_fs<memory_fs> fs(base);
     const auto r = roots_of(fs);
-    auto ov = make_overlay<counting_fs<memory_fs>, recording_trace>(fs);
+    auto ov = make_overlay<counting_fs<memory_fs>, recording_trace>(fs, three_lowers_options);
     REQUIRE(ov.read_dir("/d").has_value());
     ov.trace().clear();
 
@@ -168,7 +163,7 @@ TEST_CASE("5.1 lookup: a traced lookup after a listing consults every layer, pro
 TEST_CASE("5.3 lookup: cached lookups from many threads agree",
           "[spec.5.3][lookup][threads][concurrency]") {
     const memory_fs fs = three_lowers();
-    auto ov = make_overlay(fs);
+    auto ov = make_overlay(fs, three_lowers_options);
     const std::vector<std::string> paths = {"/d/top", "/d/mid",     "/d/bottom", "/d/sub",
                                             "/d/wh",  "/d/nothing", "/d/sub/x",  "/d/top/x"};
     std::vector<std::thread> pool;

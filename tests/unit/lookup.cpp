@@ -12,20 +12,10 @@
 #include <ovlcore/lookup.hpp>
 
 #include "support/overlay_fixture.hpp"
+#include "support/spec_names.hpp"
 
 using namespace ovlcore;
-
-namespace {
-constexpr auto enoent = std::errc::no_such_file_or_directory;
-constexpr auto eio = std::errc::io_error;
-constexpr auto eperm = std::errc::operation_not_permitted;
-constexpr auto einval = std::errc::invalid_argument;
-constexpr auto eacces = std::errc::permission_denied;
-constexpr auto ok = std::errc{};
-constexpr auto mc = "trusted.overlay.metacopy";
-constexpr auto redirect = "trusted.overlay.redirect";
-constexpr auto opaque = "trusted.overlay.opaque";
-} // namespace
+using namespace ovlcore::test::spec_names;
 
 #define OVL_FIXTURE(f)                                                                             \
   test::overlay_fixture<TestType> f;                                                               \

@@ -14,14 +14,12 @@
 #include <ovlcore/lowerdata.hpp>
 
 #include "support/overlay_fixture.hpp"
+#include "support/spec_names.hpp"
 
 using namespace ovlcore;
+using namespace ovlcore::test::spec_names;
 
 namespace {
-constexpr auto mc = "trusted.overlay.metacopy";
-constexpr auto redirect = "trusted.overlay.redirect";
-constexpr auto enoent = std::errc::no_such_file_or_directory;
-constexpr auto eio = std::errc::io_error;
 
 /// A lower metacopy file `A/<name>` of st_size `size` redirecting to `target`.
 template <class Tree>

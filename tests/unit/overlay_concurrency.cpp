@@ -35,7 +35,7 @@ using namespace ovlcore;
 namespace {
 
 constexpr int dir_count = 6;
-constexpr std::string_view stack_options =
+constexpr std::string_view concurrency_options =
     "lowerdir=A:B::D,upperdir=U,workdir=W,metacopy=on,redirect_dir=on";
 
 /// Per dir: names from each lower and the upper, a shadowed name, a whiteout, an opaque dir, a
@@ -158,7 +158,7 @@ TEMPLATE_TEST_CASE("overlay: threads racing on a fresh overlay's caches answer l
     }
     build_layers(t);
     const auto make = [&] {
-        auto stack = make_layer_stack(t.fs(), stack_options);
+        auto stack = make_layer_stack(t.fs(), concurrency_options);
         REQUIRE(stack.has_value());
         return std::make_unique<overlay_type>(t.fs(), std::move(*stack));
     };

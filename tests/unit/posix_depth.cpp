@@ -27,6 +27,7 @@
 #include <ovlcore/backend/posix_tree.hpp>
 
 #include "support/string_makers.hpp"
+#include "support/subprocess.hpp"
 #include "support/temp_dir.hpp"
 
 using ovlcore::file_type;
@@ -36,11 +37,7 @@ using ovlcore::test::temp_dir;
 
 namespace {
 
-std::size_t open_fd_count() {
-    std::size_t n = 0;
-    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
-    return n;
-}
+using ovlcore::test::open_fd_count;
 
 /// `depth` nested directories "d" below `top` (made with mkdirat from descriptors, two open at a
 /// time); the deepest holds "f" (content "bottom\n", xattr user.f = "file"), "l" -> "f", and has

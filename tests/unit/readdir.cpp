@@ -13,13 +13,14 @@
 #include <ovlcore/readdir.hpp>
 
 #include "support/overlay_fixture.hpp"
+#include "support/spec_names.hpp"
 
 using namespace ovlcore;
+using namespace ovlcore::test::spec_names;
 
 namespace {
-using names = std::vector<std::string>;
+using name_list = std::vector<std::string>;
 constexpr auto wh_xattr = "trusted.overlay.whiteout";
-constexpr auto opaque = "trusted.overlay.opaque";
 
 template <class Fixture>
 std::map<std::string, file_type> types(const Fixture& f, std::string_view path) {
@@ -41,8 +42,8 @@ TEMPLATE_TEST_CASE("8.2 readdir: the union of all layers, without . and ..", "[s
     f.tree.add_file("B/f", "B").add_file("B/onlyB", "b").add_file("B/d/b", "b");
     f.tree.add_file("C/d/c", "c");
     f.mount("lowerdir=A:B:C");
-    CHECK(f.names("/") == names{"d", "f", "onlyA", "onlyB"});
-    CHECK(f.names("/d") == names{"a", "b", "c"});
+    CHECK(f.names("/") == name_list{"d", "f", "onlyA", "onlyB"});
+    CHECK(f.names("/d") == name_list{"a", "b", "c"});
 }
 
 TEMPLATE_TEST_CASE("8.2 readdir: a name keeps the d_type of its topmost occurrence",
@@ -74,7 +75,7 @@ TEMPLATE_TEST_CASE("8.2 readdir: char 0:0 whiteouts are dropped and hide the nam
     f.tree.add_file("B/f", "f").add_file("B/d/x", "x").add_file("B/keep2", "k");
     f.tree.add_device("B/blk0", file_type::block_device, 0, 0);
     f.mount("lowerdir=A:B");
-    CHECK(f.names("/") == names{"blk0", "keep", "keep2"});
+    CHECK(f.names("/") == name_list{"blk0", "keep", "keep2"});
 }
 
 TEMPLATE_TEST_CASE(
@@ -95,11 +96,11 @@ TEMPLATE_TEST_CASE(
     f.tree.add_dir("B/low").set_xattr("B/low", opaque, "x");
     f.tree.add_file("B/low/f", "").set_xattr("B/low/f", wh_xattr, "").add_file("A/low/a", "a");
     f.mount("lowerdir=A:B");
-    CHECK(f.names("/marked") == names{"a", "g"});
-    CHECK(f.names("/plain") == names{"f", "g"});
+    CHECK(f.names("/marked") == name_list{"a", "g"});
+    CHECK(f.names("/plain") == name_list{"f", "g"});
     CHECK(types(f, "/plain").at("f") == file_type::regular);
     CHECK(f.lstat_error("/plain/f") == std::errc::no_such_file_or_directory);
-    CHECK(f.names("/low") == names{"a", "f"});
+    CHECK(f.names("/low") == name_list{"a", "f"});
     CHECK(f.lstat_error("/marked/f") == std::errc::no_such_file_or_directory);
 }
 
@@ -110,7 +111,7 @@ TEMPLATE_TEST_CASE("3 readdir: an xwhiteout in the upper layer is listed even un
     f.tree.add_file("U/d/f", "").set_xattr("U/d/f", wh_xattr, "").add_file("A/d/f", "A");
     f.tree.add_file("A/d/g", "g");
     f.mount("lowerdir=A,upperdir=U,workdir=W");
-    CHECK(f.names("/d") == names{"f", "g"});
+    CHECK(f.names("/d") == name_list{"f", "g"});
     CHECK(f.lstat_error("/d/f") == std::errc::no_such_file_or_directory);
 }
 
@@ -127,7 +128,7 @@ TEMPLATE_TEST_CASE("3 readdir: opaque=x on a non-lowest lower root filters the r
         .add_file("C/h", "")
         .set_xattr("C/h", wh_xattr, "");
     f.mount("lowerdir=A:B:C");
-    CHECK(f.names("/") == names{"g", "h"}); // C is the lowest: its marker is not read
+    CHECK(f.names("/") == name_list{"g", "h"}); // C is the lowest: its marker is not read
 }
 
 TEMPLATE_TEST_CASE(
@@ -140,10 +141,10 @@ TEMPLATE_TEST_CASE(
         .set_xattr("A/orig", "trusted.overlay.origin", "");
     f.tree.add_file("B/b", "b");
     f.mount("lowerdir=A:B");
-    CHECK(f.names("/raw") == names{"f", "w"});
+    CHECK(f.names("/raw") == name_list{"f", "w"});
     CHECK(types(f, "/raw").at("w") == file_type::char_device);
     CHECK(f.lstat_error("/raw/w") == std::errc::no_such_file_or_directory);
-    CHECK(f.names("/orig") == names{"f"});
+    CHECK(f.names("/orig") == name_list{"f"});
 }
 
 TEMPLATE_TEST_CASE("8.1 readdir: the root is always listed merged", "[spec.8.1][readdir]",
@@ -151,7 +152,7 @@ TEMPLATE_TEST_CASE("8.1 readdir: the root is always listed merged", "[spec.8.1][
     OVL_FIXTURE(f);
     f.tree.add_whiteout("A/w").add_file("A/a", "a").add_file("C/c", "c");
     f.mount("lowerdir=A::C"); // a single normal lower: the root is not a merged dir
-    CHECK(f.names("/") == names{"a"});
+    CHECK(f.names("/") == name_list{"a"});
 }
 
 TEMPLATE_TEST_CASE("8.2 readdir: an opaque dir lists only its own entries",
@@ -160,7 +161,7 @@ TEMPLATE_TEST_CASE("8.2 readdir: an opaque dir lists only its own entries",
     f.tree.add_dir("U/d").set_xattr("U/d", opaque, "y").add_file("U/d/u", "u").add_dir("W");
     f.tree.add_file("A/d/a", "a");
     f.mount("lowerdir=A,upperdir=U,workdir=W");
-    CHECK(f.names("/d") == names{"u"});
+    CHECK(f.names("/d") == name_list{"u"});
 }
 
 TEMPLATE_TEST_CASE("8.2 readdir: in an impure upper dir, entries whose lookup fails are dropped",
@@ -170,7 +171,7 @@ TEMPLATE_TEST_CASE("8.2 readdir: in an impure upper dir, entries whose lookup fa
     f.tree.add_file("U/d/u", "u").add_file("U/d/m", "", {.size = 4});
     f.tree.set_xattr("U/d/m", "trusted.overlay.metacopy", "").add_file("A/d/a", "a");
     f.mount("lowerdir=A,upperdir=U,workdir=W,metacopy=on");
-    CHECK(f.names("/d") == names{"a", "u"}); // /d/m is EIO (metacopy without data)
+    CHECK(f.names("/d") == name_list{"a", "u"}); // /d/m is EIO (metacopy without data)
 }
 
 // The kernel looks some names up through the overlay while it lists a dir (spec §8.2 steps 5-6).
@@ -191,8 +192,8 @@ TEMPLATE_TEST_CASE(
     f.tree.add_file("A/a", "a");
     f.mount("lowerdir=A,upperdir=U,workdir=W"); // metacopy=off: m is refused (EPERM)
     CHECK(f.ov->read_dir("/d").error() == std::errc::operation_not_permitted);
-    CHECK(f.names("/e") == names{"f", "w", "x"}); // negative lookups change nothing
-    CHECK(f.names("/p") == names{"m"});           // not impure: no lookup, m listed
+    CHECK(f.names("/e") == name_list{"f", "w", "x"}); // negative lookups change nothing
+    CHECK(f.names("/p") == name_list{"m"});           // not impure: no lookup, m listed
     CHECK(f.lstat_error("/p/m") == std::errc::operation_not_permitted);
 }
 
@@ -230,7 +231,7 @@ TEST_CASE("8.2 readdir: a failing xwhiteout check in the dir's lowest layer, aft
         .add_file("A/a/c", "c")
         .add_dir("B");
     f.mount("lowerdir=A:B,upperdir=U,workdir=W");
-    CHECK(f.names("/a") == names{"c"});
+    CHECK(f.names("/a") == name_list{"c"});
 }
 
 TEMPLATE_TEST_CASE("3 readdir: only DT_REG names of an x-marked dir get the xwhiteout check",
@@ -246,8 +247,8 @@ TEMPLATE_TEST_CASE("3 readdir: only DT_REG names of an x-marked dir get the xwhi
     f.tree.add_file("B/d/g", "g");
     f.tree.add_file("A/u/b", "").set_xattr("A/u/b", metacopy, "").add_file("B/u/g", "g");
     f.mount("lowerdir=A:B");
-    CHECK(f.names("/d") == names{"f", "g", "l", "s"});
-    CHECK(f.names("/u") == names{"b", "g"}); // unmarked: no check, the refused b is listed
+    CHECK(f.names("/d") == name_list{"f", "g", "l", "s"});
+    CHECK(f.names("/u") == name_list{"b", "g"}); // unmarked: no check, the refused b is listed
     CHECK(f.lstat_error("/u/b") == std::errc::operation_not_permitted);
 }
 

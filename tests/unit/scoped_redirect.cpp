@@ -13,17 +13,12 @@
 #include <ovlcore/overlay.hpp>
 
 #include "support/overlay_fixture.hpp"
+#include "support/spec_names.hpp"
 
 using namespace ovlcore;
+using namespace ovlcore::test::spec_names;
 
 namespace {
-constexpr auto ok = std::errc{};
-constexpr auto enoent = std::errc::no_such_file_or_directory;
-constexpr auto eio = std::errc::io_error;
-constexpr auto einval = std::errc::invalid_argument;
-constexpr auto eperm = std::errc::operation_not_permitted;
-constexpr auto mc = "trusted.overlay.metacopy";
-constexpr auto redirect = "trusted.overlay.redirect";
 
 overlay_options with(data_redirect_scope scope) {
     overlay_options o;
@@ -33,13 +28,6 @@ overlay_options with(data_redirect_scope scope) {
 const overlay_options kernel = with(data_redirect_scope::kernel);
 const overlay_options scoped = with(data_redirect_scope::scoped);
 const overlay_options strict = with(data_redirect_scope::strict);
-
-/// A metacopy file of 6 bytes at `path` with redirect `target` (nothing if empty).
-template <class Tree>
-void add_metacopy(Tree& t, const std::string& path, std::string_view target) {
-    t.add_file(path, "", {.size = 6}).set_xattr(path, mc, "");
-    if (!target.empty()) t.set_xattr(path, redirect, target);
-}
 } // namespace
 
 #define OVL_FIXTURE(f)                                                                             \

@@ -24,15 +24,14 @@
 #include <ovlcore/verity.hpp>
 
 #include "support/overlay_fixture.hpp"
+#include "support/spec_names.hpp"
 #include "support/string_makers.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace ovlcore;
+using namespace ovlcore::test::spec_names;
 
 namespace {
-constexpr auto mc = "trusted.overlay.metacopy";
-constexpr auto redirect = "trusted.overlay.redirect";
-constexpr auto eio = std::errc::io_error;
 
 /// The test content: byte i of block b is (131 i + 17 b) mod 256 (every block differs).
 std::string pattern(std::size_t size) {

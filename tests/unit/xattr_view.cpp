@@ -31,10 +31,7 @@ namespace {
 
 using strings = std::vector<std::string>;
 
-strings sorted(strings v) {
-    std::sort(v.begin(), v.end());
-    return v;
-}
+using ovlcore::test::sorted;
 
 // The lower file of the kernel recording: /r/L/f with these xattrs, and an empty second lower.
 memory_fs recorded_fs() {
