@@ -19,7 +19,12 @@
 #include "support/spec_names.hpp"
 
 using namespace ovlcore;
-using namespace ovlcore::test::spec_names;
+
+// The file's own namespace: these names stay out of the files compiled next to it
+// (docs/contributing.md §18).
+namespace explain_test {
+using ovlcore::test::spec_names::mc;
+using ovlcore::test::spec_names::redirect;
 
 namespace {
 
@@ -218,3 +223,5 @@ TEST_CASE("14 explain: a missing path stops at the first failing component", "[e
           "    the lookup of 'nope' fails: ENOENT\n"
           "  result: ENOENT\n");
 }
+
+} // namespace explain_test

@@ -21,7 +21,13 @@
 #include "support/string_makers.hpp"
 
 using namespace ovlcore;
-using namespace ovlcore::test::spec_names;
+
+// The file's own namespace: these names stay out of the files compiled next to it
+// (docs/contributing.md §18).
+namespace layer_stack_test {
+using ovlcore::test::spec_names::einval;
+using ovlcore::test::spec_names::eloop;
+using ovlcore::test::spec_names::enoent;
 
 namespace {
 
@@ -431,3 +437,5 @@ TEST_CASE("1 layer stack: the kernel-recorded opt_* scenarios",
     CHECK(escaped->lowers()[0].path == "/ROOT/a:x");
     CHECK(escaped->lowers()[1].path == "/ROOT/b,y");
 }
+
+} // namespace layer_stack_test

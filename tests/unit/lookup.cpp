@@ -15,7 +15,19 @@
 #include "support/spec_names.hpp"
 
 using namespace ovlcore;
-using namespace ovlcore::test::spec_names;
+
+// The file's own namespace: these names stay out of the files compiled next to it
+// (docs/contributing.md §18).
+namespace lookup_test {
+using ovlcore::test::spec_names::eacces;
+using ovlcore::test::spec_names::einval;
+using ovlcore::test::spec_names::eio;
+using ovlcore::test::spec_names::enoent;
+using ovlcore::test::spec_names::eperm;
+using ovlcore::test::spec_names::mc;
+using ovlcore::test::spec_names::ok;
+using ovlcore::test::spec_names::opaque;
+using ovlcore::test::spec_names::redirect;
 
 #define OVL_FIXTURE(f)                                                                             \
   test::overlay_fixture<TestType> f;                                                               \
@@ -429,3 +441,5 @@ TEMPLATE_TEST_CASE("5.3 trace: the resolution path of a metacopy with an absolut
     CHECK(f.lstat_error("/w") == enoent);
     CHECK(ov.trace().to_string() == "layer L1 . w\nwhiteout L1 w\nfailed w ENOENT\n");
 }
+
+} // namespace lookup_test

@@ -17,7 +17,14 @@
 #include "support/spec_names.hpp"
 
 using namespace ovlcore;
-using namespace ovlcore::test::spec_names;
+
+// The file's own namespace: these names stay out of the files compiled next to it
+// (docs/contributing.md §18).
+namespace lowerdata_test {
+using ovlcore::test::spec_names::eio;
+using ovlcore::test::spec_names::enoent;
+using ovlcore::test::spec_names::mc;
+using ovlcore::test::spec_names::redirect;
 
 namespace {
 
@@ -311,3 +318,5 @@ TEST_CASE("6 lowerdata_cache: invariant holds before and after resolution", "[sp
     CHECK(cache.peek() == *got);
     CHECK(cache.valid());
 }
+
+} // namespace lowerdata_test

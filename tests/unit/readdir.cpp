@@ -16,7 +16,11 @@
 #include "support/spec_names.hpp"
 
 using namespace ovlcore;
-using namespace ovlcore::test::spec_names;
+
+// The file's own namespace: these names stay out of the files compiled next to it
+// (docs/contributing.md §18).
+namespace readdir_test {
+using ovlcore::test::spec_names::opaque;
 
 namespace {
 using name_list = std::vector<std::string>;
@@ -259,3 +263,5 @@ TEMPLATE_TEST_CASE("8 readdir: listing a non-directory is ENOTDIR", "[spec.8][re
     f.mount("lowerdir=A:B");
     CHECK(f.ov->read_dir("/f").error() == std::errc::not_a_directory);
 }
+
+} // namespace readdir_test

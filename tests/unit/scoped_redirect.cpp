@@ -16,7 +16,17 @@
 #include "support/spec_names.hpp"
 
 using namespace ovlcore;
-using namespace ovlcore::test::spec_names;
+
+// The file's own namespace: these names stay out of the files compiled next to it
+// (docs/contributing.md §18).
+namespace scoped_redirect_test {
+using ovlcore::test::spec_names::einval;
+using ovlcore::test::spec_names::eio;
+using ovlcore::test::spec_names::enoent;
+using ovlcore::test::spec_names::eperm;
+using ovlcore::test::spec_names::mc;
+using ovlcore::test::spec_names::ok;
+using ovlcore::test::spec_names::redirect;
 
 namespace {
 
@@ -190,3 +200,5 @@ TEMPLATE_TEST_CASE("10 Q1 strict: '/x' of a lower metacopy is read as '//x'; the
     g.mount("lowerdir=A::C,upperdir=U,workdir=W,metacopy=on,redirect_dir=on", strict);
     CHECK(g.content("/um") == "A:d/f\n");
 }
+
+} // namespace scoped_redirect_test

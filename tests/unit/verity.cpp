@@ -29,7 +29,13 @@
 #include "support/temp_dir.hpp"
 
 using namespace ovlcore;
-using namespace ovlcore::test::spec_names;
+
+// The file's own namespace: these names stay out of the files compiled next to it
+// (docs/contributing.md §18).
+namespace verity_test {
+using ovlcore::test::spec_names::eio;
+using ovlcore::test::spec_names::mc;
+using ovlcore::test::spec_names::redirect;
 
 namespace {
 
@@ -401,3 +407,5 @@ TEMPLATE_TEST_CASE("7 verity: a successful check is remembered per inode, a fail
     CHECK(f.open_error("/bad") == eio);
     CHECK(f.spy.open_calls == 5); // each failing open measures again
 }
+
+} // namespace verity_test
