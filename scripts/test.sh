@@ -6,7 +6,8 @@
 #   tidy   scripts/check-tidy.sh   (clang-tidy 14, .clang-tidy), build/tidy: no finding
 #   gcc    g++,     -DOVLCORE_WERROR=ON, build/gcc,   ctest (all tests, kernel tests included)
 #   clang  clang++, -DOVLCORE_WERROR=ON, build/clang, ctest -LE kernel (+ libFuzzer smoke runs)
-#   asan   g++,     ASan+UBSan,          build/asan,  ctest (all tests)
+#   asan   g++,     ASan+UBSan,          build/asan,  ctest (all tests but tests/compile and
+#          tests/cmake_consumer, which a sanitized build leaves out: the gcc lane runs them)
 #   tsan   clang++, ThreadSanitizer,     build/tsan,  builds only target ovlcore_concurrency and
 #          runs ctest -L concurrency: the [concurrency] test cases (threads racing on one overlay's
 #          caches, lazy lowerdata, backends), the FUSE server under concurrent readers and OPEN
@@ -15,6 +16,8 @@
 # summary per lane; exits non-zero if any lane failed or ran no tests at all.
 # Usage: scripts/test.sh [LANE...]   (default: format docs tidy gcc clang asan tsan). Runs from any
 # working directory.
+# Every lane compiles the two big test programs in unity batches (OVLCORE_UNITY_TESTS=OFF in the
+# environment compiles each test file alone; docs/contributing.md §18).
 # Kernel tests need root + overlayfs + mount namespaces and are reported as Skipped otherwise;
 # OVLCORE_REQUIRE_KERNEL_TESTS=1 makes such a skip a failure. OVLCORE_BUILD_ROOT=DIR builds in
 # DIR/<lane> instead of build/<lane>.
